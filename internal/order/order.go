@@ -1,0 +1,102 @@
+// Package order holds the records that flow between the pipeline's parts:
+// the flat CDC record (design §3.3), the enriched order-item record (§3.4)
+// and the product reference data. Every other package speaks these types.
+package order
+
+import "time"
+
+// Source table names, as DMS reports them in metadata "table-name".
+const (
+	TableOrder     = "order"
+	TableOrderItem = "order_item"
+)
+
+// SourceSchema is the MySQL schema that holds both tables.
+const SourceSchema = "orders"
+
+// Operations carried by a flat CDC record, as DMS names them.
+const (
+	OpLoad   = "load"
+	OpInsert = "insert"
+	OpUpdate = "update"
+	OpDelete = "delete"
+)
+
+// Operations carried by an enriched record. An absent op means upsert,
+// which is what the KDA SQL application emits.
+const (
+	EnrichedUpsert = "upsert"
+	EnrichedDelete = "delete"
+)
+
+// Layouts of the timestamps in flat records. KDA SQL parses the first as
+// TIMESTAMP; the second keeps DMS's microsecond precision.
+const (
+	OrderDateTimeLayout   = "2006-01-02 15:04:05.000"
+	SourceTimestampLayout = "2006-01-02 15:04:05.000000"
+)
+
+// Change is the flat CDC record (design §3.3): one row change of either
+// source table. Fields that do not belong to RecordType are nil and are
+// omitted from JSON.
+type Change struct {
+	RecordType      string   `json:"recordType"`
+	Operation       string   `json:"operation"`
+	OrderID         int64    `json:"orderId"`
+	ItemID          *int64   `json:"itemId,omitempty"`
+	ItemQuantity    *int64   `json:"itemQuantity,omitempty"`
+	OrderAmount     *Decimal `json:"orderAmount,omitempty"`
+	ItemAmount      *Decimal `json:"itemAmount,omitempty"`
+	OrderStatus     *string  `json:"orderStatus,omitempty"`
+	ItemStatus      *string  `json:"itemStatus,omitempty"`
+	ShipToName      *string  `json:"shipToName,omitempty"`
+	ShipToAddress   *string  `json:"shipToAddress,omitempty"`
+	ShipToCity      *string  `json:"shipToCity,omitempty"`
+	ShipToState     *string  `json:"shipToState,omitempty"`
+	ShipToZip       *string  `json:"shipToZip,omitempty"`
+	OrderDateTime   *string  `json:"orderDateTime,omitempty"`
+	SourceTimestamp string   `json:"sourceTimestamp"`
+	Version         int64    `json:"version"`
+}
+
+// IsDelete reports whether the change removes its row.
+func (c *Change) IsDelete() bool { return c.Operation == OpDelete }
+
+// Enriched is the enriched order-item record (design §3.4): the columns of
+// ORDER_ITEM_ENRICHED_STREAM in sql/kda-orders-setup.sql, plus productPrice,
+// op and version from the Go processor. Records from the KDA application
+// lack op and version.
+type Enriched struct {
+	EventTS       *string  `json:"event_ts,omitempty"`
+	OrderID       int64    `json:"orderId"`
+	OrderAmount   *Decimal `json:"orderAmount"`
+	OrderStatus   *string  `json:"orderStatus"`
+	OrderDateTime *string  `json:"orderDateTime"`
+	ShipToName    *string  `json:"shipToName"`
+	ShipToAddress *string  `json:"shipToAddress"`
+	ShipToCity    *string  `json:"shipToCity"`
+	ShipToState   *string  `json:"shipToState"`
+	ShipToZip     *string  `json:"shipToZip"`
+	ItemID        int64    `json:"itemId"`
+	ItemAmount    *Decimal `json:"itemAmount"`
+	ItemQuantity  *int64   `json:"itemQuantity"`
+	ItemStatus    *string  `json:"itemStatus"`
+	ProductName   *string  `json:"productName"`
+	ProductPrice  *Decimal `json:"productPrice,omitempty"`
+	Op            string   `json:"op,omitempty"`
+	Version       int64    `json:"version,omitempty"`
+}
+
+// IsDelete reports whether the record removes its order-item.
+func (e *Enriched) IsDelete() bool { return e.Op == EnrichedDelete }
+
+// Product is one line of reference-data/products.json.
+type Product struct {
+	ProductID    int64   `json:"productId"`
+	ProductName  string  `json:"productName"`
+	ProductPrice Decimal `json:"productPrice"`
+}
+
+// VersionOf turns a source commit time into a record version: microseconds
+// since the Unix epoch (design §3.6).
+func VersionOf(t time.Time) int64 { return t.UnixMicro() }
