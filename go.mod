@@ -51,3 +51,6 @@ require (
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated // indirect
 	golang.org/x/tools/godoc v0.1.0-deprecated // indirect
 )
+
+// npm installs the CDK CLI's project templates (Go files among them) here.
+ignore ./node_modules
