@@ -1,0 +1,75 @@
+-- Schema of the order service and the DMS replication user (design §3.1).
+--
+-- Safe to run again: every statement is idempotent. Runs on RDS MySQL 8.0/8.4
+-- and on plain MySQL or MariaDB (local mode); RDS-only calls are skipped there.
+--
+-- Before running, set the replication user's password in the session:
+--   SET @dms_password = '<from Secrets Manager>';
+-- `etl db setup` does this for you. With no password set the script stops
+-- with an error rather than create a user with an empty password.
+
+CREATE DATABASE IF NOT EXISTS orders CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+-- Column names are camelCase because DMS copies them verbatim into the
+-- records the stream processor reads.
+CREATE TABLE IF NOT EXISTS orders.`order` (
+  orderId       INT            NOT NULL,
+  orderAmount   DECIMAL(10, 2) NOT NULL,
+  orderStatus   VARCHAR(32)    NOT NULL,
+  orderDateTime DATETIME(3)    NOT NULL,
+  shipToName    VARCHAR(100)   NULL,
+  shipToAddress VARCHAR(200)   NULL,
+  shipToCity    VARCHAR(100)   NULL,
+  shipToState   VARCHAR(32)    NULL,
+  shipToZip     VARCHAR(16)    NULL,
+  PRIMARY KEY (orderId)
+) ENGINE = InnoDB;
+
+-- itemId is the product id in the reference catalogue. The foreign key has
+-- no ON DELETE CASCADE on purpose: cascaded deletes are not written to the
+-- binlog as row events, so DMS would never see them. Delete items first.
+CREATE TABLE IF NOT EXISTS orders.order_item (
+  orderId      INT            NOT NULL,
+  itemId       INT            NOT NULL,
+  itemQuantity INT            NOT NULL,
+  itemAmount   DECIMAL(10, 2) NOT NULL,
+  itemStatus   VARCHAR(32)    NOT NULL,
+  PRIMARY KEY (orderId, itemId),
+  CONSTRAINT fk_order_item_order FOREIGN KEY (orderId) REFERENCES orders.`order` (orderId)
+) ENGINE = InnoDB;
+
+-- Stop here, with a message saying why, when no password was set.
+SET @dms_password_check = IF(COALESCE(@dms_password, '') = '',
+  'SIGNAL SQLSTATE ''45000'' SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql''',
+  'DO 0');
+PREPARE dms_password_check_stmt FROM @dms_password_check;
+EXECUTE dms_password_check_stmt;
+DEALLOCATE PREPARE dms_password_check_stmt;
+
+-- The DMS replication user: binlog access for CDC, SELECT for the full load.
+-- CREATE USER takes no variables, hence the prepared statements.
+SET @dms_user_sql = CONCAT('CREATE USER IF NOT EXISTS ''dms_user''@''%'' IDENTIFIED BY ', QUOTE(@dms_password));
+PREPARE dms_user_stmt FROM @dms_user_sql;
+EXECUTE dms_user_stmt;
+DEALLOCATE PREPARE dms_user_stmt;
+
+-- Keep the password in step with the secret when the script runs again.
+SET @dms_user_sql = CONCAT('ALTER USER ''dms_user''@''%'' IDENTIFIED BY ', QUOTE(@dms_password));
+PREPARE dms_user_stmt FROM @dms_user_sql;
+EXECUTE dms_user_stmt;
+DEALLOCATE PREPARE dms_user_stmt;
+
+GRANT REPLICATION CLIENT, REPLICATION SLAVE ON *.* TO 'dms_user'@'%';
+GRANT SELECT ON orders.* TO 'dms_user'@'%';
+
+-- RDS purges binlogs as soon as it can unless told otherwise; DMS needs them
+-- kept long enough to survive a paused task. The procedure exists only on
+-- RDS, so it is called only where it exists.
+SET @rds_retention_sql = IF(
+  (SELECT COUNT(*) FROM information_schema.ROUTINES
+    WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = 'rds_set_configuration') > 0,
+  'CALL mysql.rds_set_configuration(''binlog retention hours'', 24)',
+  'DO 0');
+PREPARE rds_retention_stmt FROM @rds_retention_sql;
+EXECUTE rds_retention_stmt;
+DEALLOCATE PREPARE rds_retention_stmt;
