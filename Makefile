@@ -46,6 +46,9 @@ lint: ## gofmt, go vet and staticcheck.
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
+demo: deps ## Run the whole pipeline locally on the sample data (MariaDB, kinesalite, dynalite).
+	$(GO) run ./cmd/etl local
+
 synth: deps ## Synthesize the three stacks into cdk.out/ (no AWS account needed).
 	npx cdk synth --quiet
 
