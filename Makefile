@@ -8,6 +8,7 @@ SHELL := bash
 GO ?= go
 NPM ?= npm
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1
+ACTIONLINT := $(GO) run github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
 
 # jsii (the bridge the Go CDK uses) prints a large banner on Node versions it
 # no longer tests; the message is noise for our use, so it is silenced for
@@ -41,10 +42,11 @@ unit: ## Run the fast tests only (no emulators, no synthesis).
 bench: deps ## Run the benchmarks and print their figures.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-lint: ## gofmt, go vet and staticcheck.
+lint: ## gofmt, go vet, staticcheck and actionlint.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	$(ACTIONLINT)
 
 demo: deps ## Run the whole pipeline locally on the sample data (MariaDB, kinesalite, dynalite).
 	$(GO) run ./cmd/etl local
