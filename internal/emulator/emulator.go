@@ -1,0 +1,275 @@
+// Package emulator runs the local AWS emulators that package.json pins
+// (dynalite for DynamoDB, kinesalite for Kinesis) as child processes. Tests
+// start them through internal/testenv; local mode starts them directly.
+package emulator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Emulator names, as their npm packages name their executables.
+const (
+	Dynalite   = "dynalite"
+	Kinesalite = "kinesalite"
+)
+
+// ErrNotInstalled means node_modules lacks the emulator; `make deps` installs it.
+var ErrNotInstalled = errors.New("emulator not installed (run `make deps`)")
+
+// Config says which emulator to run and where.
+type Config struct {
+	// Name is Dynalite or Kinesalite.
+	Name string
+	// Port is the loopback port to listen on; 0 picks a free one.
+	Port int
+	// Root is the directory holding node_modules; empty searches upward from
+	// the working directory.
+	Root string
+	// Output receives the emulator's stdout and stderr; nil discards them.
+	Output io.Writer
+}
+
+// Emulator is a running emulator process.
+type Emulator struct {
+	name     string
+	endpoint string
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the process has been reaped
+	waitErr  error         // valid after exited is closed
+	stopOnce sync.Once
+}
+
+// startAttempts bounds retries when a port picked as free is taken by
+// someone else before the emulator binds it.
+const startAttempts = 3
+
+// stopGrace is how long Stop waits after SIGTERM before it kills.
+const stopGrace = 5 * time.Second
+
+// Start runs the named emulator on port (0 for a free one) with in-memory
+// storage and returns once it accepts requests. ctx bounds the wait for
+// readiness only; the process runs until Stop.
+func Start(ctx context.Context, name string, port int) (*Emulator, error) {
+	return StartConfig(ctx, Config{Name: name, Port: port})
+}
+
+// StartConfig is Start with every option.
+func StartConfig(ctx context.Context, cfg Config) (*Emulator, error) {
+	if cfg.Name != Dynalite && cfg.Name != Kinesalite {
+		return nil, fmt.Errorf("emulator: unknown emulator %q (want %q or %q)", cfg.Name, Dynalite, Kinesalite)
+	}
+	bin, err := Executable(cfg.Root, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < startAttempts; attempt++ {
+		port := cfg.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, fmt.Errorf("emulator: pick a free port: %w", err)
+			}
+		}
+		e, err := launch(ctx, bin, cfg, port)
+		if err == nil {
+			return e, nil
+		}
+		lastErr = err
+		// Only a port we picked ourselves is worth another try; a caller's
+		// fixed port or a cancelled context will fail the same way again.
+		if cfg.Port != 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+// Executable returns the path of node_modules/.bin/<name> under root, or
+// under the nearest ancestor of the working directory that has it when root
+// is empty.
+func Executable(root, name string) (string, error) {
+	rel := filepath.Join("node_modules", ".bin", name)
+	if root != "" {
+		p := filepath.Join(root, rel)
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("emulator: %s: %w", p, ErrNotInstalled)
+		}
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("emulator: %w", err)
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("emulator: no %s above the working directory: %w", rel, ErrNotInstalled)
+		}
+		dir = parent
+	}
+}
+
+// Endpoint is the emulator's URL, "http://127.0.0.1:PORT".
+func (e *Emulator) Endpoint() string { return e.endpoint }
+
+// Name is the emulator's name.
+func (e *Emulator) Name() string { return e.name }
+
+// Stop ends the emulator and every process it started, and waits for it.
+// It is safe to call more than once.
+func (e *Emulator) Stop() error {
+	var err error
+	e.stopOnce.Do(func() {
+		select {
+		case <-e.exited:
+		default:
+			terminate(e.cmd)
+			select {
+			case <-e.exited:
+			case <-time.After(stopGrace):
+				kill(e.cmd)
+				<-e.exited
+			}
+		}
+		var exitErr *exec.ExitError
+		// Exiting because of our signal is the expected outcome.
+		if e.waitErr != nil && !errors.As(e.waitErr, &exitErr) {
+			err = fmt.Errorf("emulator %s: %w", e.name, e.waitErr)
+		}
+	})
+	return err
+}
+
+func launch(ctx context.Context, bin string, cfg Config, port int) (*Emulator, error) {
+	args := []string{"--port", strconv.Itoa(port)}
+	if cfg.Name == Dynalite {
+		// kinesalite has no --host flag and listens on every interface.
+		args = append(args, "--host", "127.0.0.1")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.Stdin = nil
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("emulator %s: %w", cfg.Name, err)
+	}
+	// The start of stderr explains an early exit (EADDRINUSE, a Node error).
+	stderr := &headBuffer{max: 4 << 10}
+	cmd.Stderr = multi(stderr, cfg.Output)
+	e := &Emulator{
+		name:     cfg.Name,
+		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+		cmd:      cmd,
+		exited:   make(chan struct{}),
+	}
+
+	// Both emulators print one "...listening at ..." line once the socket is
+	// bound, which is a sharper readiness signal than polling the port (a
+	// poll could reach another process that holds it).
+	ready := make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		// The parent-death signal fires when the thread that started the
+		// child ends, so that thread is held until the child is reaped.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		sc := bufio.NewScanner(stdout)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			if cfg.Output != nil {
+				fmt.Fprintln(cfg.Output, line)
+			}
+			if !signalled && strings.Contains(strings.ToLower(line), "listening at") {
+				signalled = true
+				close(ready)
+			}
+		}
+		// Keep draining so the child never blocks on a full pipe.
+		_, _ = io.Copy(orDiscard(cfg.Output), stdout)
+		e.waitErr = cmd.Wait()
+		close(e.exited)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("emulator %s: start %s: %w", cfg.Name, bin, err)
+	}
+
+	select {
+	case <-ready:
+		return e, nil
+	case <-e.exited:
+		msg := strings.TrimSpace(stderr.String())
+		return nil, fmt.Errorf("emulator %s exited before listening on port %d: %v: %s", cfg.Name, port, e.waitErr, msg)
+	case <-ctx.Done():
+		_ = e.Stop()
+		return nil, fmt.Errorf("emulator %s: waiting for it to listen: %w", cfg.Name, ctx.Err())
+	}
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// headBuffer keeps the first max bytes written to it and drops the rest, so
+// a long-running emulator's stderr cannot grow without bound.
+type headBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.max - len(h.buf); room > 0 {
+		h.buf = append(h.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (h *headBuffer) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return string(h.buf)
+}
+
+func multi(w io.Writer, extra io.Writer) io.Writer {
+	if extra == nil {
+		return w
+	}
+	return io.MultiWriter(w, extra)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}

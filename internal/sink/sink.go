@@ -1,0 +1,373 @@
+// Package sink writes enriched order-items from a Kinesis stream to the
+// DynamoDB table OrderEnriched (design §3.4–§3.6, §5).
+//
+// Every write is conditional on the item's version, so replays and
+// retries never put older data over newer; a write that loses that race
+// is stale and counts as done. Records that can never be written go to the
+// dead-letter queue with the reason, and only transient failures that
+// outlast the retries are handed back to Lambda as batch item failures.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/unified-streaming-etl/etl/internal/dlq"
+	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/retry"
+)
+
+// DB is the part of the DynamoDB client the handler uses.
+type DB interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultConcurrency     = 64
+	DefaultDeadlineReserve = time.Second
+	DefaultSource          = "sink"
+)
+
+// DefaultRetry is the write retry policy: up to 8 attempts with backoff
+// from 25 ms to 2 s, and 5 s for any one call, always within the
+// invocation's deadline.
+var DefaultRetry = retry.Policy{
+	MaxAttempts:    8,
+	BaseDelay:      25 * time.Millisecond,
+	MaxDelay:       2 * time.Second,
+	AttemptTimeout: 5 * time.Second,
+}
+
+// Config configures a Handler.
+type Config struct {
+	// TableName is the OrderEnriched table. Required.
+	TableName string
+	// Source names this function on dead letters; DefaultSource if empty.
+	Source string
+	// Concurrency bounds the writes in flight; DefaultConcurrency if 0.
+	Concurrency int
+	// Retry is the policy for throttled and failed writes; DefaultRetry
+	// when none of its limits is set.
+	Retry retry.Policy
+	// DeadlineReserve is kept back from the invocation's deadline so the
+	// handler can still report what failed; DefaultDeadlineReserve if 0.
+	DeadlineReserve time.Duration
+	// Logger receives the handler's logs; slog.Default() if nil.
+	Logger *slog.Logger
+	// Now is the clock for updatedAt; time.Now if nil.
+	Now func() time.Time
+}
+
+// Handler is the sink Lambda's handler.
+type Handler struct {
+	cfg    Config
+	db     DB
+	dlq    dlq.Sender
+	logger *slog.Logger
+}
+
+// New returns a Handler writing with db and setting bad records aside with
+// dead (nil: logged, as when no DLQ is configured).
+func New(cfg Config, db DB, dead dlq.Sender) (*Handler, error) {
+	if cfg.TableName == "" {
+		return nil, errors.New("sink: table name is required (env TABLE_NAME)")
+	}
+	if db == nil {
+		return nil, errors.New("sink: a DynamoDB client is required")
+	}
+	if cfg.Source == "" {
+		cfg.Source = DefaultSource
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if r := cfg.Retry; r.MaxAttempts == 0 && r.BaseDelay == 0 && r.MaxDelay == 0 && r.AttemptTimeout == 0 {
+		cfg.Retry = DefaultRetry
+		cfg.Retry.Retryable = r.Retryable
+	}
+	if cfg.DeadlineReserve <= 0 {
+		cfg.DeadlineReserve = DefaultDeadlineReserve
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if dead == nil {
+		dead = dlq.Log{Logger: cfg.Logger}
+	}
+	return &Handler{cfg: cfg, db: db, dlq: dead, logger: cfg.Logger}, nil
+}
+
+// outcome of one key's write.
+type outcome uint8
+
+const (
+	pending  outcome = iota
+	written          // put or deleted
+	stale            // a newer version is already stored: nothing to do
+	rejected         // DynamoDB refused the record itself: dead letter
+	failed           // transient failure that outlasted the retries
+)
+
+// maxFailureLogs bounds the per-key failure lines of one invocation.
+const maxFailureLogs = 10
+
+// group is the work for one key: the newest of its records in the batch.
+type group struct {
+	change
+	last    int // index of the record that supplied change
+	outcome outcome
+	err     error
+}
+
+// conditionExpression admits a write when the item is absent or not newer
+// than the write. Equal versions are admitted because the Go processor
+// can emit two rows for one key from one transaction (an order update and
+// an item update), and the later one in the stream is the current one.
+const conditionExpression = "attribute_not_exists(" + AttrOrderID + ") OR #v <= :v"
+
+var conditionNames = map[string]string{"#v": AttrVersion}
+
+// Handle writes a batch of enriched records. Within the batch, records for
+// the same order-item are collapsed to the newest, which in commit order
+// is the last one in the stream; then the keys are written concurrently. It reports by sequence number every record whose
+// key could not be written, and never returns an error: a bad record goes
+// to the dead-letter queue instead, so it cannot block its shard.
+func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	start := time.Now()
+	recs := ev.Records
+	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
+	if len(recs) == 0 {
+		return resp, nil
+	}
+
+	// groupOf maps each record to its key's group, or to -1 when the
+	// record is malformed, so a failure can name every record of a key.
+	groupOf := make([]int32, len(recs))
+	index := make(map[key]int32, len(recs))
+	groups := make([]group, 0, len(recs))
+	var dead []int // malformed record indexes
+	var reasons []string
+	fallbackVersion := order.VersionOf(h.cfg.Now())
+	for i := range recs {
+		c, err := decode(&recs[i], fallbackVersion)
+		if err != nil {
+			groupOf[i] = -1
+			dead = append(dead, i)
+			reasons = append(reasons, err.Error())
+			continue
+		}
+		g, ok := index[c.key]
+		if !ok {
+			g = int32(len(groups))
+			index[c.key] = g
+			groups = append(groups, group{last: -1})
+		}
+		// Applying the key's records one by one under the version
+		// condition would leave the highest version, the later record on
+		// a tie; writing only that one ends in the same state. In commit
+		// order it is simply the last record, but a replayed older record
+		// further down the batch must not win.
+		if groups[g].last < 0 || c.version >= groups[g].version {
+			groups[g].change, groups[g].last = c, i
+		}
+		groupOf[i] = g
+	}
+
+	workCtx, cancel := h.workContext(ctx)
+	defer cancel()
+	var retries atomic.Int64
+	h.writeAll(workCtx, groups, &retries)
+
+	// Records DynamoDB itself rejected can never be written either.
+	for g := range groups {
+		if groups[g].outcome == rejected {
+			dead = append(dead, groups[g].last)
+			reasons = append(reasons, "rejected by DynamoDB: "+groups[g].err.Error())
+		}
+	}
+	deadFailed := h.setAside(workCtx, recs, dead, reasons)
+
+	// Report every record of a failed key (Lambda resumes from the lowest),
+	// and every dead letter that could not be delivered.
+	var stats struct{ written, stale, deleted, failed int }
+	failedGroup := make([]bool, len(groups))
+	for g := range groups {
+		switch groups[g].outcome {
+		case written:
+			stats.written++
+			if groups[g].delete {
+				stats.deleted++
+			}
+		case stale:
+			stats.stale++
+		case failed, pending:
+			failedGroup[g] = true
+			// A throttled batch can fail hundreds of keys for one reason;
+			// the first few show it, the summary counts the rest.
+			if stats.failed++; stats.failed <= maxFailureLogs {
+				h.logger.ErrorContext(ctx, "write failed; Lambda will retry the record",
+					"orderId", groups[g].key.orderID, "itemId", groups[g].key.itemID,
+					"sequenceNumber", recs[groups[g].last].Kinesis.SequenceNumber, "error", groups[g].err)
+			}
+		case rejected:
+			if deadFailed[groups[g].last] {
+				failedGroup[g] = true
+			}
+		}
+	}
+	for i := range recs {
+		if g := groupOf[i]; (g >= 0 && failedGroup[g]) || deadFailed[i] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: recs[i].Kinesis.SequenceNumber})
+		}
+	}
+
+	h.logger.InfoContext(ctx, "batch processed",
+		"records", len(recs), "keys", len(groups), "written", stats.written, "deleted", stats.deleted,
+		"stale", stats.stale, "deadLettered", len(dead), "failedKeys", stats.failed,
+		"reportedFailures", len(resp.BatchItemFailures), "retries", retries.Load(),
+		"durationMs", time.Since(start).Milliseconds())
+	return resp, nil
+}
+
+// workContext ends DeadlineReserve before the invocation's deadline (at
+// most half of the time left), so unfinished writes are reported rather
+// than cut off by Lambda's timeout, which would fail the whole batch.
+func (h *Handler) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := min(h.cfg.DeadlineReserve, time.Until(deadline)/2)
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
+}
+
+// writeAll writes every group with at most Concurrency writes in flight.
+func (h *Handler) writeAll(ctx context.Context, groups []group, retries *atomic.Int64) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	updatedAt := h.cfg.Now().UTC().Format(time.RFC3339Nano)
+	for range min(h.cfg.Concurrency, len(groups)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				g := int(next.Add(1) - 1)
+				if g >= len(groups) {
+					return
+				}
+				if ctx.Err() != nil {
+					groups[g].outcome, groups[g].err = failed, fmt.Errorf("not attempted: %w", context.Cause(ctx))
+					continue
+				}
+				groups[g].outcome, groups[g].err = h.write(ctx, &groups[g].change, updatedAt, retries)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// write applies one change with retries and classifies the result.
+func (h *Handler) write(ctx context.Context, c *change, updatedAt string, retries *atomic.Int64) (outcome, error) {
+	values := map[string]types.AttributeValue{":v": number(c.version)}
+	var op func(context.Context) error
+	if c.delete {
+		in := &dynamodb.DeleteItemInput{
+			TableName:                 aws.String(h.cfg.TableName),
+			Key:                       Key(c.key.orderID, c.key.itemID),
+			ConditionExpression:       aws.String(conditionExpression),
+			ExpressionAttributeNames:  conditionNames,
+			ExpressionAttributeValues: values,
+		}
+		op = func(ctx context.Context) error { _, err := h.db.DeleteItem(ctx, in); return err }
+	} else {
+		in := &dynamodb.PutItemInput{
+			TableName:                 aws.String(h.cfg.TableName),
+			Item:                      attributes(c, updatedAt),
+			ConditionExpression:       aws.String(conditionExpression),
+			ExpressionAttributeNames:  conditionNames,
+			ExpressionAttributeValues: values,
+		}
+		op = func(ctx context.Context) error { _, err := h.db.PutItem(ctx, in); return err }
+	}
+
+	attempts := 0
+	err := h.cfg.Retry.Do(ctx, func(ctx context.Context) error {
+		if attempts++; attempts > 1 {
+			retries.Add(1)
+		}
+		return op(ctx)
+	})
+	var condFailed *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return written, nil
+	case errors.As(err, &condFailed):
+		// The stored item is newer: this record is already superseded.
+		return stale, nil
+	case isRecordRejected(err):
+		return rejected, err
+	default:
+		return failed, err
+	}
+}
+
+// isRecordRejected reports whether DynamoDB refused the item itself (too
+// large, an invalid number), which no retry can change. Other client
+// errors, such as a missing table or denied access, are the deployment's
+// fault: those records are reported back so they are retried once it is
+// fixed.
+func isRecordRejected(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException"
+}
+
+// setAside sends the given records to the dead-letter queue and returns
+// which of them (by record index) could not be sent.
+func (h *Handler) setAside(ctx context.Context, recs []events.KinesisEventRecord, idx []int, reasons []string) map[int]bool {
+	if len(idx) == 0 {
+		return nil
+	}
+	now := h.cfg.Now()
+	msgs := make([]dlq.Message, len(idx))
+	for j, i := range idx {
+		msgs[j] = dlq.FromKinesis(recs[i], h.cfg.Source, reasons[j], now)
+		h.logger.WarnContext(ctx, "record set aside", "reason", reasons[j],
+			"sequenceNumber", recs[i].Kinesis.SequenceNumber, "partitionKey", recs[i].Kinesis.PartitionKey)
+	}
+	err := h.dlq.Send(ctx, msgs)
+	if err == nil {
+		return nil
+	}
+	notSent := make(map[int]bool, len(idx))
+	var se *dlq.SendError
+	if errors.As(err, &se) {
+		for _, j := range se.Failed {
+			if j >= 0 && j < len(idx) {
+				notSent[idx[j]] = true
+			}
+		}
+	} else {
+		for _, i := range idx {
+			notSent[i] = true
+		}
+	}
+	h.logger.ErrorContext(ctx, "dead-letter queue unavailable; records will be retried by Lambda",
+		"records", len(notSent), "error", err)
+	return notSent
+}
