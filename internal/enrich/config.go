@@ -1,0 +1,139 @@
+package enrich
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/retry"
+)
+
+// Environment variables the stack sets on the function.
+const (
+	EnvStateTable       = "STATE_TABLE"
+	EnvStateTTLDays     = "STATE_TTL_DAYS"
+	EnvOutputStream     = "OUTPUT_STREAM"
+	EnvReferenceDataURI = "REFERENCE_DATA_URI"
+	EnvDLQURL           = "DLQ_URL"
+)
+
+// DefaultStateTTL is how long join state outlives the last change of its
+// order: long enough for late items to still join, short enough to keep
+// the table small.
+const DefaultStateTTL = 7 * 24 * time.Hour
+
+// DefaultConcurrency bounds the AWS calls one invocation has in flight.
+// The calls of a batch are few and large; 16 keeps the round trips of a
+// 500-record batch overlapping without tripping per-partition limits.
+const DefaultConcurrency = 16
+
+// DefaultRetry is the policy of every AWS call: up to 8 attempts with
+// backoff from 25 ms to 2 s and 5 s for any one attempt, so a hung call is
+// retried, always within the invocation deadline.
+var DefaultRetry = retry.Policy{
+	MaxAttempts:    8,
+	BaseDelay:      25 * time.Millisecond,
+	MaxDelay:       2 * time.Second,
+	AttemptTimeout: 5 * time.Second,
+}
+
+// DefaultDeadlineReserve is kept back from the invocation deadline so
+// that work still unfinished is reported as failed records instead of
+// Lambda timing out the whole batch.
+const DefaultDeadlineReserve = time.Second
+
+// Config configures a Handler.
+type Config struct {
+	// StateTable is the DynamoDB join-state table (pk S, sk S, ttl).
+	StateTable string
+	// StateTTL is how long a state row lives after its last write.
+	StateTTL time.Duration
+	// OutputStream is the enriched stream's name or ARN.
+	OutputStream string
+	// ReferenceDataURI (s3://bucket/key or file:///path) and DLQURL
+	// (optional) are read from the environment for main, which builds the
+	// Products and DLQ dependencies from them; the handler ignores them.
+	ReferenceDataURI string
+	DLQURL           string
+	// Source names this processor in dead-letter messages.
+	Source string
+	// Concurrency bounds AWS calls in flight; 0 means DefaultConcurrency.
+	Concurrency int
+	// Retry is the backoff policy of every AWS call; DefaultRetry when
+	// none of its limits is set.
+	Retry retry.Policy
+	// DeadlineReserve is kept back from the invocation deadline (at most
+	// half the time left); 0 means DefaultDeadlineReserve.
+	DeadlineReserve time.Duration
+	// Now is the clock used for TTLs; nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// ConfigFromEnv reads the configuration the stack sets. getenv is
+// os.Getenv in production.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	cfg := Config{
+		StateTable:       strings.TrimSpace(getenv(EnvStateTable)),
+		StateTTL:         DefaultStateTTL,
+		OutputStream:     strings.TrimSpace(getenv(EnvOutputStream)),
+		ReferenceDataURI: strings.TrimSpace(getenv(EnvReferenceDataURI)),
+		DLQURL:           strings.TrimSpace(getenv(EnvDLQURL)),
+		Source:           strings.TrimSpace(getenv("AWS_LAMBDA_FUNCTION_NAME")),
+	}
+	var errs []error
+	for _, v := range []struct{ name, value string }{
+		{EnvStateTable, cfg.StateTable},
+		{EnvOutputStream, cfg.OutputStream},
+		{EnvReferenceDataURI, cfg.ReferenceDataURI},
+	} {
+		if v.value == "" {
+			errs = append(errs, fmt.Errorf("%s is required", v.name))
+		}
+	}
+	if s := strings.TrimSpace(getenv(EnvStateTTLDays)); s != "" {
+		days, err := strconv.Atoi(s)
+		if err != nil || days < 1 || days > 3650 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number of days from 1 to 3650", EnvStateTTLDays, s))
+		} else {
+			cfg.StateTTL = time.Duration(days) * 24 * time.Hour
+		}
+	}
+	if cfg.Source == "" {
+		cfg.Source = "enrich"
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("enrich configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.StateTTL <= 0 {
+		c.StateTTL = DefaultStateTTL
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if r := c.Retry; r.MaxAttempts == 0 && r.BaseDelay == 0 && r.MaxDelay == 0 && r.AttemptTimeout == 0 {
+		c.Retry = DefaultRetry
+		c.Retry.Retryable = r.Retryable
+	}
+	if c.DeadlineReserve <= 0 {
+		c.DeadlineReserve = DefaultDeadlineReserve
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Source == "" {
+		c.Source = "enrich"
+	}
+	return c
+}

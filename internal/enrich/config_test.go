@@ -1,0 +1,54 @@
+package enrich
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	base := map[string]string{
+		EnvStateTable: "EnrichState", EnvOutputStream: "order-item-enriched",
+		EnvReferenceDataURI: "s3://reference/products.json", "AWS_LAMBDA_FUNCTION_NAME": "Enrich",
+	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range base {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantTTL time.Duration
+		wantErr string
+	}{
+		{name: "the retention defaults to seven days", env: base, wantTTL: 7 * 24 * time.Hour},
+		{name: "the retention is read in days", env: with(EnvStateTTLDays, "30"), wantTTL: 30 * 24 * time.Hour},
+		{name: "a retention that is not a number of days is refused", env: with(EnvStateTTLDays, "1.5"), wantErr: "STATE_TTL_DAYS"},
+		{name: "a zero retention is refused", env: with(EnvStateTTLDays, "0"), wantErr: "STATE_TTL_DAYS"},
+		{name: "a missing state table is refused", env: with(EnvStateTable, ""), wantErr: "STATE_TABLE is required"},
+		{name: "a missing output stream is refused", env: with(EnvOutputStream, " "), wantErr: "OUTPUT_STREAM is required"},
+		{name: "missing reference data is refused", env: with(EnvReferenceDataURI, ""), wantErr: "REFERENCE_DATA_URI is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ConfigFromEnv(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one mentioning %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.StateTTL != tt.wantTTL || cfg.StateTable != "EnrichState" || cfg.OutputStream != "order-item-enriched" ||
+				cfg.ReferenceDataURI != "s3://reference/products.json" || cfg.Source != "Enrich" || cfg.DLQURL != "" {
+				t.Errorf("config = %+v", cfg)
+			}
+		})
+	}
+}

@@ -1,0 +1,25 @@
+// Package enrich is the Go join processor (design §4): a Kinesis handler
+// that reads DMS change records from the unified order stream, joins
+// orders with their items and the product catalogue, and writes enriched
+// order-item records (design §3.4) to the enriched stream. Join state lives
+// in a DynamoDB table so that an item still joins an order that arrived
+// days earlier.
+//
+// One invocation reads the state of every order its batch touches in bulk
+// (BatchGetItem, or Query for orders whose own row changes), folds the
+// changes in with internal/join, stores the new state with BatchWriteItem
+// and only then writes the enriched rows with PutRecords.
+//
+// Why state goes first: the join skips a change older than the stored
+// row but re-applies one of the same version. If the rows of an order
+// cannot all be written, its records are reported and Lambda redelivers
+// them; against the stored state the older changes are skipped and the
+// latest change of each row is re-applied, which re-emits exactly the
+// rows of the failed attempt with their final content. Had the state not
+// been stored, a redelivery split into smaller batches would emit rows
+// older than ones already written (an upsert after a delete, which the
+// sink could not tell apart). If the state cannot be stored, nothing of
+// the order is emitted and its redelivery starts from the old state. So
+// per order-item the output never goes back in version, and a retried
+// batch emits duplicates at worst.
+package enrich

@@ -1,0 +1,484 @@
+package enrich
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/unified-streaming-etl/etl/internal/cdc"
+	"github.com/unified-streaming-etl/etl/internal/dlq"
+	"github.com/unified-streaming-etl/etl/internal/join"
+	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/refdata"
+	"github.com/unified-streaming-etl/etl/internal/retry"
+)
+
+// Deps are the handler's clients.
+type Deps struct {
+	DB       DB         // the join-state table
+	Stream   Stream     // the enriched output stream
+	Products Products   // the product catalogue (see Reference)
+	DLQ      dlq.Sender // nil: dead letters are logged (no DLQ configured)
+}
+
+// Handler is the enrich Lambda's handler. It is safe for concurrent use by
+// invocations whose batches share no order (which Lambda guarantees per
+// shard and partition key).
+type Handler struct {
+	cfg      Config
+	db       DB
+	stream   Stream
+	products Products
+	dlq      dlq.Sender
+	retry    retry.Policy
+}
+
+// New returns a handler. DB, Stream and Products are required.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	cfg = cfg.withDefaults()
+	var errs []error
+	if cfg.StateTable == "" {
+		errs = append(errs, errors.New("state table name is required"))
+	}
+	if cfg.OutputStream == "" {
+		errs = append(errs, errors.New("output stream is required"))
+	}
+	if deps.DB == nil || deps.Stream == nil || deps.Products == nil {
+		errs = append(errs, errors.New("DB, Stream and Products are required"))
+	}
+	if deps.DLQ == nil {
+		deps.DLQ = dlq.Log{Logger: cfg.Logger}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("enrich: %w", err)
+	}
+	policy := cfg.Retry
+	retryable := policy.Retryable
+	if retryable == nil {
+		retryable = retry.IsRetryable
+	}
+	policy.Retryable = func(err error) bool { return errors.Is(err, errPartial) || retryable(err) }
+	return &Handler{cfg: cfg, db: deps.DB, stream: deps.Stream, products: deps.Products, dlq: deps.DLQ, retry: policy}, nil
+}
+
+// group is the work of one order within a batch.
+type group struct {
+	orderID int64
+	pk      string
+	recs    []int // indexes of its records in the event, in stream order
+	changes []order.Change
+	part    *join.Partition
+	ttls    map[string]int64 // sort key → TTL of the rows read
+	out     []order.Enriched // collapsed: one row per item
+	err     error            // why the order could not be completed
+}
+
+func (g *group) fail(err error) {
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+// deadLetter is a record that can never succeed.
+type deadLetter struct {
+	rec    int
+	reason string
+}
+
+// batch is one invocation's work.
+type batch struct {
+	ev      *events.KinesisEvent
+	groups  []*group
+	dead    []deadLetter
+	skipped int
+}
+
+// Handle processes one Kinesis batch. Records it cannot complete are
+// reported by sequence number; malformed records go to the dead-letter
+// queue. It returns an error only when no record could be processed.
+func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	started := time.Now()
+	b := h.decode(&ev)
+	emitted := 0
+	if len(b.groups) > 0 {
+		cat, err := h.products.Catalogue(ctx)
+		if err != nil {
+			return events.KinesisEventResponse{}, fmt.Errorf("enrich: %w", err)
+		}
+		work, cancel := h.workContext(ctx)
+		now := h.cfg.Now()
+		h.read(work, b.groups, now)
+		h.join(b, cat)
+		h.store(work, b.groups, now)
+		emitted = h.emit(work, b.groups)
+		cancel()
+	}
+	dlqFailed, dlqErr := h.sendDeadLetters(ctx, b)
+
+	failed := make(map[int]bool)
+	var orderErr error
+	var failedOrders []int64
+	for _, g := range b.groups {
+		if g.err == nil {
+			continue
+		}
+		orderErr = firstError(orderErr, g.err)
+		failedOrders = append(failedOrders, g.orderID)
+		for _, i := range g.recs {
+			failed[i] = true
+		}
+	}
+	if len(failedOrders) > 0 {
+		// One line per batch: a throttled table fails many orders at once.
+		h.cfg.Logger.WarnContext(ctx, "orders not completed; Lambda will retry their records",
+			"orders", len(failedOrders), "orderIds", failedOrders[:min(len(failedOrders), 20)], "error", orderErr)
+	}
+	for _, i := range dlqFailed {
+		failed[i] = true
+	}
+	firstErr := firstError(orderErr, dlqErr)
+
+	var resp events.KinesisEventResponse
+	for i, r := range ev.Records {
+		if failed[i] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
+		}
+	}
+	h.cfg.Logger.DebugContext(ctx, "batch processed",
+		"records", len(ev.Records), "orders", len(b.groups), "emitted", emitted, "skipped", b.skipped,
+		"deadLetters", len(b.dead), "failedOrders", len(failedOrders), "failedRecords", len(resp.BatchItemFailures),
+		"duration", time.Since(started))
+	if len(ev.Records) > 0 && len(resp.BatchItemFailures) == len(ev.Records) {
+		return events.KinesisEventResponse{}, fmt.Errorf("enrich: no record of the batch could be processed: %w", firstErr)
+	}
+	return resp, nil
+}
+
+// workContext ends DeadlineReserve before the invocation's deadline (at
+// most half of the time left), so unfinished orders are reported rather
+// than cut off by Lambda's timeout, which would fail the whole batch.
+func (h *Handler) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := min(h.cfg.DeadlineReserve, time.Until(deadline)/2)
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
+}
+
+func firstError(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// decode turns the event into per-order groups, in order of first
+// appearance, keeping each order's changes in stream order.
+func (h *Handler) decode(ev *events.KinesisEvent) *batch {
+	b := &batch{ev: ev}
+	byOrder := make(map[int64]*group)
+	for i := range ev.Records {
+		c, err := cdc.Decode(ev.Records[i].Kinesis.Data)
+		if errors.Is(err, cdc.ErrNotData) {
+			b.skipped++
+			continue
+		}
+		if err != nil {
+			b.dead = append(b.dead, deadLetter{rec: i, reason: err.Error()})
+			continue
+		}
+		g := byOrder[c.OrderID]
+		if g == nil {
+			g = &group{orderID: c.OrderID, pk: partitionKey(c.OrderID)}
+			byOrder[c.OrderID] = g
+			b.groups = append(b.groups, g)
+		}
+		g.recs = append(g.recs, i)
+		g.changes = append(g.changes, c)
+	}
+	return b
+}
+
+// read loads the state of every group: a Query for orders with an order
+// change (which needs all their items), BatchGetItem for the order row and
+// changed items of the rest. Calls run concurrently, bounded.
+func (h *Handler) read(ctx context.Context, groups []*group, now time.Time) {
+	byPK := make(map[string]*group, len(groups))
+	for _, g := range groups {
+		byPK[g.pk] = g
+	}
+	var queries []*group
+	var keys []map[string]types.AttributeValue
+	for _, g := range groups {
+		all := false
+		for i := range g.changes {
+			if join.NeedsAllItems(&g.changes[i]) {
+				all = true
+				break
+			}
+		}
+		g.part = join.NewPartition(g.orderID, all)
+		g.ttls = make(map[string]int64)
+		if all {
+			queries = append(queries, g)
+			continue
+		}
+		seen := map[int64]bool{}
+		keys = append(keys, key(g.pk, skOrder))
+		for i := range g.changes {
+			// Changes without an item id are refused by the join; they
+			// have no state to read.
+			if id := g.changes[i].ItemID; id != nil && !seen[*id] {
+				seen[*id] = true
+				keys = append(keys, key(g.pk, itemSortKey(*id)))
+			}
+		}
+	}
+
+	type result struct {
+		rows   []map[string]types.AttributeValue
+		failed []*group
+		err    error
+	}
+	nGets := (len(keys) + maxBatchGetKeys - 1) / maxBatchGetKeys
+	results := make([]result, len(queries)+nGets)
+	h.parallel(len(results), func(i int) {
+		res := &results[i]
+		if i < len(queries) {
+			res.rows, res.err = h.query(ctx, queries[i].pk)
+			if res.err != nil {
+				res.failed = []*group{queries[i]}
+			}
+			return
+		}
+		lo := (i - len(queries)) * maxBatchGetKeys
+		var unread []map[string]types.AttributeValue
+		res.rows, unread, res.err = h.batchGet(ctx, keys[lo:min(lo+maxBatchGetKeys, len(keys))])
+		for _, k := range unread {
+			res.failed = append(res.failed, byPK[pkOf(k)])
+		}
+	})
+
+	for _, res := range results {
+		for _, g := range res.failed {
+			g.fail(res.err)
+		}
+		for _, item := range res.rows {
+			g := byPK[pkOf(item)]
+			if g == nil {
+				continue
+			}
+			row, err := decodeRow(item)
+			if err != nil {
+				g.fail(err)
+				continue
+			}
+			if row.expired(now) {
+				continue
+			}
+			g.ttls[row.sk] = row.ttl
+			if row.order != nil {
+				g.part.Order = row.order
+			} else {
+				g.part.Items[row.item.ItemID] = row.item
+			}
+		}
+	}
+}
+
+// join folds each order's changes into its state and collapses the output
+// to the last row per item: PutRecords does not keep order within a call,
+// so no item may appear twice in one.
+func (h *Handler) join(b *batch, cat refdata.Catalogue) {
+	for _, g := range b.groups {
+		if g.err != nil {
+			continue
+		}
+		var out []order.Enriched
+		for i := range g.changes {
+			var err error
+			out, err = g.part.Apply(out, &g.changes[i], cat)
+			if errors.Is(err, join.ErrInvalidChange) {
+				b.dead = append(b.dead, deadLetter{rec: g.recs[i], reason: err.Error()})
+				continue
+			}
+			if err != nil {
+				g.fail(err)
+				break
+			}
+		}
+		g.out = collapse(out)
+	}
+}
+
+// collapse keeps the last row of each item, in the order of those rows.
+func collapse(rows []order.Enriched) []order.Enriched {
+	if len(rows) < 2 {
+		return rows
+	}
+	last := make(map[int64]int, len(rows))
+	for i := range rows {
+		last[rows[i].ItemID] = i
+	}
+	out := rows[:0]
+	for i := range rows {
+		if last[rows[i].ItemID] == i {
+			out = append(out, rows[i])
+		}
+	}
+	return out
+}
+
+// emit writes the rows of every order whose state was stored to the
+// output stream and marks the orders whose rows could not all be written.
+// It returns how many rows were written.
+func (h *Handler) emit(ctx context.Context, groups []*group) int {
+	var recs []outRecord
+	for gi, g := range groups {
+		if g.err != nil {
+			continue
+		}
+		// The enriched stream is keyed like the unified stream, so an
+		// order's rows share a shard and stay in order for the sink.
+		pk := strconv.FormatInt(g.orderID, 10)
+		for i := range g.out {
+			data, err := json.Marshal(&g.out[i])
+			if err != nil {
+				g.fail(fmt.Errorf("encode enriched row %d/%d: %w", g.orderID, g.out[i].ItemID, err))
+				break
+			}
+			recs = append(recs, outRecord{group: gi, key: pk, data: data})
+		}
+	}
+	chunks := chunkRecords(recs)
+	type result struct {
+		failed []int
+		err    error
+	}
+	results := make([]result, len(chunks))
+	h.parallel(len(chunks), func(i int) {
+		results[i].failed, results[i].err = h.putRecords(ctx, chunks[i])
+	})
+
+	written := len(recs)
+	for i, res := range results {
+		for _, j := range res.failed {
+			groups[chunks[i][j].group].fail(res.err)
+		}
+		written -= len(res.failed)
+	}
+	return written
+}
+
+// store writes the new state of every order that was joined: the rows the
+// batch changed, and the rows it read that are past half their retention,
+// so that orders in use do not expire. An order whose state could not be
+// stored emits nothing (see the package doc for why state goes first).
+func (h *Handler) store(ctx context.Context, groups []*group, now time.Time) {
+	ttl := now.Add(h.cfg.StateTTL).Unix()
+	renewBefore := now.Add(h.cfg.StateTTL / 2).Unix()
+	stale := func(g *group, sk string) bool {
+		t, ok := g.ttls[sk]
+		return ok && t != 0 && t < renewBefore
+	}
+	var rows []map[string]types.AttributeValue
+	byPK := make(map[string]*group, len(groups))
+	for _, g := range groups {
+		if g.err != nil {
+			continue
+		}
+		byPK[g.pk] = g
+		p := g.part
+		if p.Order != nil && (p.OrderChanged() || stale(g, skOrder)) {
+			rows = append(rows, encodeOrder(g.pk, p.Order, ttl))
+		}
+		changed := p.ChangedItems()
+		isChanged := make(map[int64]bool, len(changed))
+		for _, id := range changed {
+			isChanged[id] = true
+			rows = append(rows, encodeItem(g.pk, p.Items[id], ttl))
+		}
+		for id, it := range p.Items {
+			if !isChanged[id] && stale(g, itemSortKey(id)) {
+				rows = append(rows, encodeItem(g.pk, it, ttl))
+			}
+		}
+	}
+	n := (len(rows) + maxBatchWriteOps - 1) / maxBatchWriteOps
+	type result struct {
+		unwritten []map[string]types.AttributeValue
+		err       error
+	}
+	results := make([]result, n)
+	h.parallel(n, func(i int) {
+		lo := i * maxBatchWriteOps
+		results[i].unwritten, results[i].err = h.batchWrite(ctx, rows[lo:min(lo+maxBatchWriteOps, len(rows))])
+	})
+	for _, res := range results {
+		for _, item := range res.unwritten {
+			byPK[pkOf(item)].fail(res.err)
+		}
+	}
+}
+
+// sendDeadLetters sends the batch's malformed records to the DLQ and
+// returns the indexes of those it could not deliver.
+func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) {
+	if len(b.dead) == 0 {
+		return nil, nil
+	}
+	now := h.cfg.Now()
+	msgs := make([]dlq.Message, len(b.dead))
+	for i, d := range b.dead {
+		msgs[i] = dlq.FromKinesis(b.ev.Records[d.rec], h.cfg.Source, d.reason, now)
+		h.cfg.Logger.WarnContext(ctx, "malformed record sent to the dead-letter queue",
+			"sequenceNumber", b.ev.Records[d.rec].Kinesis.SequenceNumber, "reason", d.reason)
+	}
+	err := h.dlq.Send(ctx, msgs)
+	if err == nil {
+		return nil, nil
+	}
+	err = fmt.Errorf("dead-letter queue: %w", err)
+	var sendErr *dlq.SendError
+	var failed []int
+	if errors.As(err, &sendErr) {
+		for _, i := range sendErr.Failed {
+			if i >= 0 && i < len(b.dead) {
+				failed = append(failed, b.dead[i].rec)
+			}
+		}
+	} else {
+		for _, d := range b.dead {
+			failed = append(failed, d.rec)
+		}
+	}
+	h.cfg.Logger.ErrorContext(ctx, "malformed records could not be dead-lettered; Lambda will retry them",
+		"records", len(failed), "error", err)
+	return failed, err
+}
+
+// parallel runs fn(0..n-1) with at most Concurrency calls at once.
+func (h *Handler) parallel(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	sem := make(chan struct{}, h.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,417 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/unified-streaming-etl/etl/internal/join"
+	"github.com/unified-streaming-etl/etl/internal/order"
+)
+
+// DB is the part of the DynamoDB client the state store uses.
+type DB interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+// State table layout: one partition per order, holding the order row
+// (sk "order") and one row per item (sk "item#<itemId>"). Deleted rows are
+// kept as tombstones (deleted = true) until their TTL so that a redelivered
+// older change cannot resurrect them.
+const (
+	attrPK       = "pk"
+	attrSK       = "sk"
+	attrTTL      = "ttl"
+	attrVersion  = "version"
+	attrSourceTS = "sourceTimestamp"
+	attrDeleted  = "deleted"
+
+	skOrder      = "order"
+	skItemPrefix = "item#"
+)
+
+// DynamoDB API limits.
+const (
+	maxBatchGetKeys  = 100
+	maxBatchWriteOps = 25
+)
+
+func partitionKey(orderID int64) string { return strconv.FormatInt(orderID, 10) }
+
+func itemSortKey(itemID int64) string { return skItemPrefix + strconv.FormatInt(itemID, 10) }
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: pk},
+		attrSK: &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// errPartial marks a batch call that left part of its work unprocessed;
+// the rest is retried with backoff like a throttled call.
+var errPartial = errors.New("partially processed")
+
+// query reads every row of an order's partition, with strongly consistent
+// reads: the previous invocation's writes must be visible.
+func (h *Handler) query(ctx context.Context, pk string) ([]map[string]types.AttributeValue, error) {
+	var rows []map[string]types.AttributeValue
+	var start map[string]types.AttributeValue
+	for {
+		var out *dynamodb.QueryOutput
+		err := h.retry.Do(ctx, func(ctx context.Context) error {
+			var err error
+			out, err = h.db.Query(ctx, &dynamodb.QueryInput{
+				TableName:                 &h.cfg.StateTable,
+				KeyConditionExpression:    aws.String("#pk = :pk"),
+				ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+				ConsistentRead:            aws.Bool(true),
+				ExclusiveStartKey:         start,
+			})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("query state of order %s: %w", pk, err)
+		}
+		rows = append(rows, out.Items...)
+		if len(out.LastEvaluatedKey) == 0 {
+			return rows, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// batchGet reads up to maxBatchGetKeys rows, retrying unprocessed keys.
+// On failure it returns the rows it did read and the keys it did not, so
+// that only the orders of those keys fail.
+func (h *Handler) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) (rows, unread []map[string]types.AttributeValue, err error) {
+	pending := keys
+	err = h.retry.Do(ctx, func(ctx context.Context) error {
+		out, err := h.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems: map[string]types.KeysAndAttributes{
+				h.cfg.StateTable: {Keys: pending, ConsistentRead: aws.Bool(true)},
+			},
+		})
+		if err != nil {
+			return err
+		}
+		rows = append(rows, out.Responses[h.cfg.StateTable]...)
+		pending = out.UnprocessedKeys[h.cfg.StateTable].Keys
+		if len(pending) > 0 {
+			return fmt.Errorf("%w: %d of %d keys unprocessed", errPartial, len(pending), len(keys))
+		}
+		return nil
+	})
+	if err != nil {
+		return rows, pending, fmt.Errorf("batch get state: %w", err)
+	}
+	return rows, nil, nil
+}
+
+// batchWrite puts up to maxBatchWriteOps rows with distinct keys,
+// retrying unprocessed items. On failure it also returns the rows that
+// were never written, so that only their orders fail.
+func (h *Handler) batchWrite(ctx context.Context, rows []map[string]types.AttributeValue) (unwritten []map[string]types.AttributeValue, err error) {
+	pending := make([]types.WriteRequest, len(rows))
+	for i, r := range rows {
+		pending[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: r}}
+	}
+	err = h.retry.Do(ctx, func(ctx context.Context) error {
+		out, err := h.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems: map[string][]types.WriteRequest{h.cfg.StateTable: pending},
+		})
+		if err != nil {
+			return err
+		}
+		pending = out.UnprocessedItems[h.cfg.StateTable]
+		if len(pending) > 0 {
+			return fmt.Errorf("%w: %d of %d writes unprocessed", errPartial, len(pending), len(rows))
+		}
+		return nil
+	})
+	if err != nil {
+		for _, w := range pending {
+			if w.PutRequest != nil {
+				unwritten = append(unwritten, w.PutRequest.Item)
+			}
+		}
+		return unwritten, fmt.Errorf("batch write state: %w", err)
+	}
+	return nil, nil
+}
+
+// pkOf returns the order partition key of a state row or key.
+func pkOf(item map[string]types.AttributeValue) string {
+	if s, ok := item[attrPK].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+// encodeOrder renders an order row for the state table.
+func encodeOrder(pk string, r *join.OrderRow, ttl int64) map[string]types.AttributeValue {
+	item := rowHeader(pk, skOrder, r.Version, r.SourceTimestamp, r.Deleted, ttl, 9)
+	putDecimal(item, "orderAmount", r.Amount)
+	putString(item, "orderStatus", r.Status)
+	putString(item, "orderDateTime", r.DateTime)
+	putString(item, "shipToName", r.ShipToName)
+	putString(item, "shipToAddress", r.ShipToAddress)
+	putString(item, "shipToCity", r.ShipToCity)
+	putString(item, "shipToState", r.ShipToState)
+	putString(item, "shipToZip", r.ShipToZip)
+	return item
+}
+
+// encodeItem renders an item row for the state table.
+func encodeItem(pk string, r *join.ItemRow, ttl int64) map[string]types.AttributeValue {
+	item := rowHeader(pk, itemSortKey(r.ItemID), r.Version, r.SourceTimestamp, r.Deleted, ttl, 3)
+	if r.Quantity != nil {
+		item["itemQuantity"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(*r.Quantity, 10)}
+	}
+	putDecimal(item, "itemAmount", r.Amount)
+	putString(item, "itemStatus", r.Status)
+	return item
+}
+
+func rowHeader(pk, sk string, version int64, sourceTS string, deleted bool, ttl int64, columns int) map[string]types.AttributeValue {
+	item := make(map[string]types.AttributeValue, 6+columns)
+	item[attrPK] = &types.AttributeValueMemberS{Value: pk}
+	item[attrSK] = &types.AttributeValueMemberS{Value: sk}
+	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}
+	item[attrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(ttl, 10)}
+	if sourceTS != "" {
+		item[attrSourceTS] = &types.AttributeValueMemberS{Value: sourceTS}
+	}
+	if deleted {
+		item[attrDeleted] = &types.AttributeValueMemberBOOL{Value: true}
+	}
+	return item
+}
+
+func putString(item map[string]types.AttributeValue, name string, v *string) {
+	if v != nil {
+		item[name] = &types.AttributeValueMemberS{Value: *v}
+	}
+}
+
+// putDecimal stores an amount as a DynamoDB number from its exact text.
+func putDecimal(item map[string]types.AttributeValue, name string, v *order.Decimal) {
+	if v != nil {
+		item[name] = &types.AttributeValueMemberN{Value: v.String()}
+	}
+}
+
+// stateRow is one decoded row of the state table: exactly one of order and
+// item is set.
+type stateRow struct {
+	sk    string
+	ttl   int64 // 0 when the row has none
+	order *join.OrderRow
+	item  *join.ItemRow
+}
+
+// expired reports whether TTL deletion is due; DynamoDB deletes expired
+// rows lazily, so reads must ignore them.
+func (r *stateRow) expired(now time.Time) bool { return r.ttl != 0 && r.ttl <= now.Unix() }
+
+// decodeRow reads a state-table row back.
+func decodeRow(item map[string]types.AttributeValue) (stateRow, error) {
+	d := rowDecoder{item: item}
+	row := stateRow{sk: d.str(attrSK)}
+	version, sourceTS, deleted := d.int(attrVersion), d.str(attrSourceTS), d.bool(attrDeleted)
+	if _, ok := item[attrTTL]; ok {
+		row.ttl = d.int(attrTTL)
+	}
+	switch {
+	case row.sk == skOrder:
+		row.order = &join.OrderRow{
+			Version: version, SourceTimestamp: sourceTS, Deleted: deleted,
+			Amount:        d.decimal("orderAmount"),
+			Status:        d.optStr("orderStatus"),
+			DateTime:      d.optStr("orderDateTime"),
+			ShipToName:    d.optStr("shipToName"),
+			ShipToAddress: d.optStr("shipToAddress"),
+			ShipToCity:    d.optStr("shipToCity"),
+			ShipToState:   d.optStr("shipToState"),
+			ShipToZip:     d.optStr("shipToZip"),
+		}
+	case strings.HasPrefix(row.sk, skItemPrefix):
+		id, err := strconv.ParseInt(row.sk[len(skItemPrefix):], 10, 64)
+		if err != nil {
+			d.fail(attrSK, fmt.Errorf("item key %q: %w", row.sk, err))
+		}
+		row.item = &join.ItemRow{
+			ItemID: id, Version: version, SourceTimestamp: sourceTS, Deleted: deleted,
+			Quantity: d.optInt("itemQuantity"),
+			Amount:   d.decimal("itemAmount"),
+			Status:   d.optStr("itemStatus"),
+		}
+	default:
+		d.fail(attrSK, fmt.Errorf("unknown sort key %q", row.sk))
+	}
+	if d.err != nil {
+		return stateRow{}, fmt.Errorf("state row %s/%s: %w", d.str(attrPK), row.sk, d.err)
+	}
+	return row, nil
+}
+
+// rowDecoder reads typed attributes and keeps the first error.
+type rowDecoder struct {
+	item map[string]types.AttributeValue
+	err  error
+}
+
+func (d *rowDecoder) fail(name string, err error) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%s: %w", name, err)
+	}
+}
+
+func (d *rowDecoder) optStr(name string) *string {
+	switch v := d.item[name].(type) {
+	case nil:
+		return nil
+	case *types.AttributeValueMemberS:
+		s := v.Value
+		return &s
+	default:
+		d.fail(name, fmt.Errorf("want a string, have %T", v))
+		return nil
+	}
+}
+
+func (d *rowDecoder) str(name string) string {
+	if s := d.optStr(name); s != nil {
+		return *s
+	}
+	return ""
+}
+
+func (d *rowDecoder) number(name string) (string, bool) {
+	switch v := d.item[name].(type) {
+	case nil:
+		return "", false
+	case *types.AttributeValueMemberN:
+		return v.Value, true
+	default:
+		d.fail(name, fmt.Errorf("want a number, have %T", v))
+		return "", false
+	}
+}
+
+func (d *rowDecoder) optInt(name string) *int64 {
+	s, ok := d.number(name)
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		d.fail(name, err)
+		return nil
+	}
+	return &n
+}
+
+func (d *rowDecoder) int(name string) int64 {
+	if n := d.optInt(name); n != nil {
+		return *n
+	}
+	d.fail(name, errors.New("missing"))
+	return 0
+}
+
+func (d *rowDecoder) decimal(name string) *order.Decimal {
+	s, ok := d.number(name)
+	if !ok {
+		return nil
+	}
+	v, err := order.ParseDecimal(s)
+	if err != nil {
+		d.fail(name, err)
+		return nil
+	}
+	return &v
+}
+
+func (d *rowDecoder) bool(name string) bool {
+	switch v := d.item[name].(type) {
+	case nil:
+		return false
+	case *types.AttributeValueMemberBOOL:
+		return v.Value
+	default:
+		d.fail(name, fmt.Errorf("want a boolean, have %T", v))
+		return false
+	}
+}
+
+// TableAPI is the part of the DynamoDB client CreateStateTable uses.
+type TableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+}
+
+// CreateStateTable creates the join-state table as the stack does (pk S
+// HASH, sk S RANGE, on demand, TTL on "ttl"), for emulators and local
+// mode, and waits until it is active. An existing table is accepted. An
+// emulator without TimeToLive support (dynalite) is fine: reads filter
+// expired rows anyway.
+func CreateStateTable(ctx context.Context, client TableAPI, name string) error {
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: &name,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+		BillingMode: types.BillingModePayPerRequest,
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create state table %s: %w", name, err)
+	}
+	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		// The default polls every 20 s; emulators take well under one.
+		o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: &name}, 2*time.Minute); err != nil {
+		return fmt.Errorf("wait for state table %s: %w", name, err)
+	}
+	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: &name,
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(attrTTL),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil && !unsupportedOperation(err) && !ttlAlreadyEnabled(err) {
+		return fmt.Errorf("enable TTL on state table %s: %w", name, err)
+	}
+	return nil
+}
+
+func unsupportedOperation(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && strings.Contains(apiErr.ErrorCode(), "UnknownOperation")
+}
+
+// ttlAlreadyEnabled matches DynamoDB's answer to enabling TTL twice.
+func ttlAlreadyEnabled(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException" &&
+		strings.Contains(apiErr.ErrorMessage(), "already enabled")
+}

@@ -1,0 +1,262 @@
+// Package join is the order ⋈ order_item join of design §4 as pure state
+// transitions, with no I/O: a Partition holds what the join knows about one
+// order (its row and its item rows) and Apply folds one change into it,
+// returning the enriched rows the change completes or changes.
+//
+// Rules:
+//   - A row is emitted whenever either side changes and the other side is
+//     known: an item that arrives before its order waits in the partition
+//     and is emitted when the order arrives; an order change re-emits every
+//     known item.
+//   - Deletes propagate: an item delete emits a delete for its row; an order
+//     delete emits deletes for every known item. Item rows outlive their
+//     order, so an order that is inserted again re-joins them, exactly like
+//     an SQL join of the final tables.
+//   - Products are a left join: a missing product leaves name and price nil.
+//   - An enriched row's version is the larger of its two sides' versions.
+//
+// Deleted rows stay as tombstones carrying the delete's version. A change
+// older than the stored row is ignored, so a redelivered change can never
+// bring back an older image. A change of the same version is applied again
+// and emits its rows again: changes carry full row images, so that is
+// harmless, and it is how a redelivered batch re-emits the rows whose
+// first write failed (see internal/enrich).
+package join
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/refdata"
+)
+
+// ErrInvalidChange marks a change that can never be applied (unknown
+// record type or operation, an item without itemId). Retrying it is futile.
+var ErrInvalidChange = errors.New("invalid change")
+
+// ErrIncomplete is returned when an order change is applied to a partition
+// that was loaded without all its items: re-emitting the order's items
+// needs every one of them.
+var ErrIncomplete = errors.New("partition was loaded without all its items")
+
+// OrderRow is the join state of an order: its latest image, or a tombstone
+// when the latest change deleted it.
+type OrderRow struct {
+	Version         int64
+	SourceTimestamp string
+	Deleted         bool
+	Amount          *order.Decimal
+	Status          *string
+	DateTime        *string
+	ShipToName      *string
+	ShipToAddress   *string
+	ShipToCity      *string
+	ShipToState     *string
+	ShipToZip       *string
+}
+
+// ItemRow is the join state of an order item: its latest image, or a
+// tombstone when the latest change deleted it.
+type ItemRow struct {
+	ItemID          int64
+	Version         int64
+	SourceTimestamp string
+	Deleted         bool
+	Quantity        *int64
+	Amount          *order.Decimal
+	Status          *string
+}
+
+// Partition is the join state of one order. Order is nil while the order
+// is unknown. Items holds the item rows that were loaded; AllItems says
+// they are all the item rows the state has, which order changes require.
+type Partition struct {
+	OrderID  int64
+	Order    *OrderRow
+	Items    map[int64]*ItemRow
+	AllItems bool
+
+	orderChanged bool
+	itemsChanged map[int64]struct{}
+}
+
+// NewPartition returns an empty partition for orderID. allItems says
+// whether the caller will load every item row of the order into it.
+func NewPartition(orderID int64, allItems bool) *Partition {
+	return &Partition{OrderID: orderID, Items: map[int64]*ItemRow{}, AllItems: allItems}
+}
+
+// NeedsAllItems reports whether applying c needs every item row of its
+// order: order changes re-emit (or delete) all of them.
+func NeedsAllItems(c *order.Change) bool { return c.RecordType == order.TableOrder }
+
+// OrderChanged reports whether Apply changed the order row.
+func (p *Partition) OrderChanged() bool { return p.orderChanged }
+
+// ChangedItems returns the ids of the item rows Apply changed, ascending.
+func (p *Partition) ChangedItems() []int64 {
+	ids := make([]int64, 0, len(p.itemsChanged))
+	for id := range p.itemsChanged {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Apply folds c into the partition and appends the enriched rows it emits
+// to dst. Changes of one order must be applied in stream order. A change
+// older than the row it targets changes nothing and emits nothing.
+func (p *Partition) Apply(dst []order.Enriched, c *order.Change, products refdata.Catalogue) ([]order.Enriched, error) {
+	if c.OrderID != p.OrderID {
+		return dst, fmt.Errorf("join: change of order %d applied to partition of order %d", c.OrderID, p.OrderID)
+	}
+	switch c.Operation {
+	case order.OpLoad, order.OpInsert, order.OpUpdate, order.OpDelete:
+	default:
+		return dst, fmt.Errorf("%w: unknown operation %q", ErrInvalidChange, c.Operation)
+	}
+	switch c.RecordType {
+	case order.TableOrder:
+		if !p.AllItems {
+			return dst, ErrIncomplete
+		}
+		return p.applyOrder(dst, c, products), nil
+	case order.TableOrderItem:
+		if c.ItemID == nil {
+			return dst, fmt.Errorf("%w: order_item change of order %d without itemId", ErrInvalidChange, c.OrderID)
+		}
+		return p.applyItem(dst, c, products), nil
+	default:
+		return dst, fmt.Errorf("%w: unknown record type %q", ErrInvalidChange, c.RecordType)
+	}
+}
+
+func (p *Partition) applyOrder(dst []order.Enriched, c *order.Change, products refdata.Catalogue) []order.Enriched {
+	if p.Order != nil && c.Version < p.Order.Version {
+		return dst
+	}
+	row := &OrderRow{Version: c.Version, SourceTimestamp: c.SourceTimestamp}
+	if c.IsDelete() {
+		row.Deleted = true
+	} else {
+		row.Amount, row.Status, row.DateTime = c.OrderAmount, c.OrderStatus, c.OrderDateTime
+		row.ShipToName, row.ShipToAddress, row.ShipToCity = c.ShipToName, c.ShipToAddress, c.ShipToCity
+		row.ShipToState, row.ShipToZip = c.ShipToState, c.ShipToZip
+	}
+	p.Order = row
+	p.orderChanged = true
+	// Sorted so that the output does not depend on map order.
+	ids := make([]int64, 0, len(p.Items))
+	for id, it := range p.Items {
+		if !it.Deleted {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		it := p.Items[id]
+		if row.Deleted {
+			dst = append(dst, deleted(p.OrderID, id, row.Version, row.SourceTimestamp, it.Version, it.SourceTimestamp))
+		} else {
+			dst = append(dst, joined(p.OrderID, row, it, products))
+		}
+	}
+	return dst
+}
+
+func (p *Partition) applyItem(dst []order.Enriched, c *order.Change, products refdata.Catalogue) []order.Enriched {
+	id := *c.ItemID
+	if old := p.Items[id]; old != nil && c.Version < old.Version {
+		return dst
+	}
+	row := &ItemRow{ItemID: id, Version: c.Version, SourceTimestamp: c.SourceTimestamp}
+	if c.IsDelete() {
+		row.Deleted = true
+	} else {
+		row.Quantity, row.Amount, row.Status = c.ItemQuantity, c.ItemAmount, c.ItemStatus
+	}
+	p.Items[id] = row
+	if p.itemsChanged == nil {
+		p.itemsChanged = map[int64]struct{}{}
+	}
+	p.itemsChanged[id] = struct{}{}
+	switch {
+	case row.Deleted:
+		// Emitted even when the order is unknown: a delete of a row the
+		// sink does not have is harmless, and it removes a row whose order
+		// state has expired.
+		var ov int64
+		var ots string
+		if p.Order != nil {
+			ov, ots = p.Order.Version, p.Order.SourceTimestamp
+		}
+		dst = append(dst, deleted(p.OrderID, id, row.Version, row.SourceTimestamp, ov, ots))
+	case p.Order != nil && !p.Order.Deleted:
+		dst = append(dst, joined(p.OrderID, p.Order, row, products))
+	}
+	return dst
+}
+
+// joined builds the upsert of an order-item from both sides.
+func joined(orderID int64, o *OrderRow, it *ItemRow, products refdata.Catalogue) order.Enriched {
+	version, ts := newer(o.Version, o.SourceTimestamp, it.Version, it.SourceTimestamp)
+	e := order.Enriched{
+		EventTS:       eventTS(ts),
+		OrderID:       orderID,
+		OrderAmount:   o.Amount,
+		OrderStatus:   o.Status,
+		OrderDateTime: o.DateTime,
+		ShipToName:    o.ShipToName,
+		ShipToAddress: o.ShipToAddress,
+		ShipToCity:    o.ShipToCity,
+		ShipToState:   o.ShipToState,
+		ShipToZip:     o.ShipToZip,
+		ItemID:        it.ItemID,
+		ItemAmount:    it.Amount,
+		ItemQuantity:  it.Quantity,
+		ItemStatus:    it.Status,
+		Op:            order.EnrichedUpsert,
+		Version:       version,
+	}
+	if p, ok := products[it.ItemID]; ok {
+		name, price := p.ProductName, p.ProductPrice
+		e.ProductName, e.ProductPrice = &name, &price
+	}
+	return e
+}
+
+// deleted builds the delete of an order-item; its version is the larger of
+// the delete's and the other side's, so it outranks every upsert of the row
+// emitted before it.
+func deleted(orderID, itemID, v1 int64, ts1 string, v2 int64, ts2 string) order.Enriched {
+	version, ts := newer(v1, ts1, v2, ts2)
+	return order.Enriched{
+		EventTS: eventTS(ts),
+		OrderID: orderID,
+		ItemID:  itemID,
+		Op:      order.EnrichedDelete,
+		Version: version,
+	}
+}
+
+func newer(v1 int64, ts1 string, v2 int64, ts2 string) (int64, string) {
+	if v2 > v1 {
+		return v2, ts2
+	}
+	return v1, ts1
+}
+
+// eventTS is the source commit time of the change that produced the row,
+// at millisecond precision like KDA's TIMESTAMP. It is derived from the
+// change rather than the clock so that a replay emits identical records.
+func eventTS(sourceTimestamp string) *string {
+	if sourceTimestamp == "" {
+		return nil
+	}
+	if n := len(order.OrderDateTimeLayout); len(sourceTimestamp) > n {
+		sourceTimestamp = sourceTimestamp[:n]
+	}
+	return &sourceTimestamp
+}

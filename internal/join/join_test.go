@@ -1,0 +1,315 @@
+package join
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/refdata"
+)
+
+var products = refdata.Catalogue{
+	7: {ProductID: 7, ProductName: "Handcrafted Marble Kettle", ProductPrice: order.MustDecimal("472.59")},
+	8: {ProductID: 8, ProductName: "Durable Walnut Speaker", ProductPrice: order.MustDecimal("7.04")},
+}
+
+// ord is an order change of order 1 at version v; status tells images apart.
+func ord(op string, v int64, status string) order.Change {
+	c := order.Change{RecordType: order.TableOrder, Operation: op, OrderID: 1, Version: v,
+		SourceTimestamp: fmt.Sprintf("2024-05-01 10:00:00.%06d", v)}
+	if op != order.OpDelete {
+		amount := order.MustDecimal("120.50")
+		dt, name := "2024-05-01 09:59:58.123", "Ada"
+		c.OrderAmount, c.OrderStatus, c.OrderDateTime, c.ShipToName = &amount, &status, &dt, &name
+	}
+	return c
+}
+
+// item is an item change of order 1 at version v; qty tells images apart.
+func item(op string, itemID, v, qty int64) order.Change {
+	c := order.Change{RecordType: order.TableOrderItem, Operation: op, OrderID: 1, ItemID: &itemID,
+		Version: v, SourceTimestamp: fmt.Sprintf("2024-05-01 10:00:00.%06d", v)}
+	if op != order.OpDelete {
+		amount, status := order.MustDecimal("9.99"), "OPEN"
+		c.ItemQuantity, c.ItemAmount, c.ItemStatus = &qty, &amount, &status
+	}
+	return c
+}
+
+// summary renders an emitted row with what tells its images apart.
+func summary(e order.Enriched) string {
+	if e.IsDelete() {
+		return fmt.Sprintf("delete 1/%d v%d", e.ItemID, e.Version)
+	}
+	product := "none"
+	if e.ProductName != nil {
+		product = *e.ProductName
+	}
+	return fmt.Sprintf("upsert 1/%d v%d order=%s qty=%d product=%s", e.ItemID, e.Version, *e.OrderStatus, *e.ItemQuantity, product)
+}
+
+func apply(t *testing.T, p *Partition, changes []order.Change) []string {
+	t.Helper()
+	var out []order.Enriched
+	for i := range changes {
+		var err error
+		if out, err = p.Apply(out, &changes[i], products); err != nil {
+			t.Fatalf("Apply(change %d): %v", i, err)
+		}
+	}
+	got := []string{}
+	for _, e := range out {
+		got = append(got, summary(e))
+	}
+	return got
+}
+
+func TestApplyEmitsTheRowsEachOrderingCompletes(t *testing.T) {
+	tests := []struct {
+		name    string
+		changes []order.Change
+		want    []string
+	}{
+		{
+			name:    "an item that arrives before its order waits and is emitted with the order",
+			changes: []order.Change{item(order.OpInsert, 7, 1, 2), ord(order.OpInsert, 2, "NEW")},
+			want:    []string{"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle"},
+		},
+		{
+			name:    "an item that arrives after its order is emitted at once",
+			changes: []order.Change{ord(order.OpLoad, 1, "NEW"), item(order.OpLoad, 7, 2, 2)},
+			want:    []string{"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle"},
+		},
+		{
+			name: "an order update re-emits every known item with the new order image",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2), item(order.OpInsert, 8, 3, 1),
+				ord(order.OpUpdate, 4, "SHIPPED"),
+			},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"upsert 1/8 v3 order=NEW qty=1 product=Durable Walnut Speaker",
+				"upsert 1/7 v4 order=SHIPPED qty=2 product=Handcrafted Marble Kettle",
+				"upsert 1/8 v4 order=SHIPPED qty=1 product=Durable Walnut Speaker",
+			},
+		},
+		{
+			name: "an item update re-emits only that item",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2), item(order.OpInsert, 8, 3, 1),
+				item(order.OpUpdate, 8, 4, 5),
+			},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"upsert 1/8 v3 order=NEW qty=1 product=Durable Walnut Speaker",
+				"upsert 1/8 v4 order=NEW qty=5 product=Durable Walnut Speaker",
+			},
+		},
+		{
+			name: "an item update keeps the later order version when the order changed last",
+			changes: []order.Change{
+				item(order.OpInsert, 7, 1, 2), ord(order.OpInsert, 5, "NEW"), item(order.OpUpdate, 7, 5, 3),
+			},
+			want: []string{
+				"upsert 1/7 v5 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"upsert 1/7 v5 order=NEW qty=3 product=Handcrafted Marble Kettle",
+			},
+		},
+		{
+			name: "an item delete emits a delete for its row only",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2), item(order.OpInsert, 8, 3, 1),
+				item(order.OpDelete, 7, 4, 0),
+			},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"upsert 1/8 v3 order=NEW qty=1 product=Durable Walnut Speaker",
+				"delete 1/7 v4",
+			},
+		},
+		{
+			name:    "an item delete is emitted even when its order is unknown",
+			changes: []order.Change{item(order.OpDelete, 7, 3, 0)},
+			want:    []string{"delete 1/7 v3"},
+		},
+		{
+			name: "an order delete emits deletes for its live items and none for deleted ones",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2), item(order.OpInsert, 8, 3, 1),
+				item(order.OpDelete, 8, 4, 0), ord(order.OpDelete, 5, ""),
+			},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"upsert 1/8 v3 order=NEW qty=1 product=Durable Walnut Speaker",
+				"delete 1/8 v4",
+				"delete 1/7 v5",
+			},
+		},
+		{
+			name: "an order inserted again after its delete re-joins the items that stayed",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2),
+				ord(order.OpDelete, 3, ""), ord(order.OpInsert, 4, "REOPENED"),
+			},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"delete 1/7 v3",
+				"upsert 1/7 v4 order=REOPENED qty=2 product=Handcrafted Marble Kettle",
+			},
+		},
+		{
+			name: "an item of a deleted order waits until the order exists again",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), ord(order.OpDelete, 2, ""), item(order.OpInsert, 7, 3, 2),
+				ord(order.OpInsert, 4, "REOPENED"),
+			},
+			want: []string{"upsert 1/7 v4 order=REOPENED qty=2 product=Handcrafted Marble Kettle"},
+		},
+		{
+			name:    "an item whose product is missing from the reference data joins with no product",
+			changes: []order.Change{ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 99, 2, 4)},
+			want:    []string{"upsert 1/99 v2 order=NEW qty=4 product=none"},
+		},
+		{
+			name: "a change older than the stored row is ignored",
+			changes: []order.Change{
+				ord(order.OpInsert, 5, "SHIPPED"), item(order.OpInsert, 7, 6, 2),
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 9), item(order.OpDelete, 7, 3, 0),
+			},
+			want: []string{"upsert 1/7 v6 order=SHIPPED qty=2 product=Handcrafted Marble Kettle"},
+		},
+		{
+			name:    "an order delete with no known items emits nothing",
+			changes: []order.Change{ord(order.OpInsert, 1, "NEW"), ord(order.OpDelete, 2, "")},
+			want:    []string{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := apply(t, NewPartition(1, true), tt.changes)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("emitted\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+func TestApplyOfARedeliveredBatch(t *testing.T) {
+	batch := []order.Change{
+		ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 1), item(order.OpUpdate, 7, 3, 2),
+		item(order.OpInsert, 8, 4, 1), item(order.OpDelete, 8, 5, 0), ord(order.OpUpdate, 6, "PAID"),
+	}
+	tests := []struct {
+		name      string
+		redeliver []order.Change
+		want      []string
+	}{
+		{
+			name:      "the same batch delivered twice re-emits only the latest images",
+			redeliver: batch,
+			want: []string{
+				"upsert 1/7 v6 order=PAID qty=2 product=Handcrafted Marble Kettle",
+				"delete 1/8 v6",
+				"upsert 1/7 v6 order=PAID qty=2 product=Handcrafted Marble Kettle",
+			},
+		},
+		{
+			name:      "a retry from the middle of the batch re-emits only the latest images",
+			redeliver: batch[3:],
+			want: []string{
+				"delete 1/8 v6",
+				"upsert 1/7 v6 order=PAID qty=2 product=Handcrafted Marble Kettle",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPartition(1, true)
+			apply(t, p, batch)
+			if got := apply(t, p, tt.redeliver); !slices.Equal(got, tt.want) {
+				t.Errorf("emitted\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+func TestApplyReportsWhatItChanged(t *testing.T) {
+	p := NewPartition(1, true)
+	apply(t, p, []order.Change{ord(order.OpInsert, 5, "NEW"), item(order.OpInsert, 8, 5, 1), item(order.OpInsert, 7, 5, 1)})
+
+	t.Run("changed rows are reported for writing", func(t *testing.T) {
+		if !p.OrderChanged() || !slices.Equal(p.ChangedItems(), []int64{7, 8}) {
+			t.Errorf("OrderChanged=%v ChangedItems=%v, want true [7 8]", p.OrderChanged(), p.ChangedItems())
+		}
+	})
+	t.Run("stale changes leave a loaded partition unchanged", func(t *testing.T) {
+		q := &Partition{OrderID: 1, Order: p.Order, Items: p.Items, AllItems: true}
+		apply(t, q, []order.Change{ord(order.OpUpdate, 4, "OLD"), item(order.OpDelete, 7, 4, 0)})
+		if q.OrderChanged() || len(q.ChangedItems()) != 0 {
+			t.Errorf("OrderChanged=%v ChangedItems=%v, want false []", q.OrderChanged(), q.ChangedItems())
+		}
+	})
+}
+
+func TestJoinedRowCarriesEveryColumn(t *testing.T) {
+	p := NewPartition(1, true)
+	o := ord(order.OpInsert, 1714557600123456, "NEW")
+	o.SourceTimestamp = "2024-05-01 10:00:00.123456"
+	zip, city := "98101", "Seattle"
+	o.ShipToZip, o.ShipToCity = &zip, &city
+	i := item(order.OpInsert, 7, 1714557600000001, 3)
+	out, err := p.Apply(nil, &o, products)
+	if err == nil {
+		out, err = p.Apply(out, &i, products)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(out)
+	want := `[{"event_ts":"2024-05-01 10:00:00.123","orderId":1,"orderAmount":120.5,"orderStatus":"NEW",` +
+		`"orderDateTime":"2024-05-01 09:59:58.123","shipToName":"Ada","shipToAddress":null,"shipToCity":"Seattle",` +
+		`"shipToState":null,"shipToZip":"98101","itemId":7,"itemAmount":9.99,"itemQuantity":3,"itemStatus":"OPEN",` +
+		`"productName":"Handcrafted Marble Kettle","productPrice":472.59,"op":"upsert","version":1714557600123456}]`
+	if string(got) != want {
+		t.Errorf("joined row\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	noItem := item(order.OpInsert, 7, 1, 1)
+	noItem.ItemID = nil
+	badOp := ord("truncate", 1, "NEW")
+	badType := ord(order.OpInsert, 1, "NEW")
+	badType.RecordType = "customer"
+	other := ord(order.OpInsert, 1, "NEW")
+	other.OrderID = 2
+	orderChange := ord(order.OpUpdate, 1, "NEW")
+	tests := []struct {
+		name     string
+		p        *Partition
+		c        order.Change
+		wantErr  error
+		wantText string
+	}{
+		{"an item change without itemId is invalid", NewPartition(1, true), noItem, ErrInvalidChange, "without itemId"},
+		{"an unknown operation is invalid", NewPartition(1, true), badOp, ErrInvalidChange, `"truncate"`},
+		{"an unknown record type is invalid", NewPartition(1, true), badType, ErrInvalidChange, `"customer"`},
+		{"a change of another order is refused", NewPartition(1, true), other, nil, "order 2 applied to partition of order 1"},
+		{"an order change needs every item of its order", NewPartition(1, false), orderChange, ErrIncomplete, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := tt.p.Apply(nil, &tt.c, products)
+			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.wantText) {
+				t.Fatalf("Apply error = %v, want %v containing %q", err, tt.wantErr, tt.wantText)
+			}
+			if len(out) != 0 || tt.p.OrderChanged() || len(tt.p.ChangedItems()) != 0 {
+				t.Errorf("a refused change emitted %d rows or changed the partition", len(out))
+			}
+		})
+	}
+}
