@@ -1,0 +1,346 @@
+package cdc
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/unified-streaming-etl/etl/internal/cdc/jsonscan"
+	"github.com/unified-streaming-etl/etl/internal/order"
+)
+
+// ErrNotData marks a well-formed DMS record that carries no row change for
+// the pipeline: a control record, a table other than orders.order and
+// orders.order_item (DMS's own awsdms_apply_exceptions among them), or a
+// record of another schema. Callers drop such records; the wrapped message
+// says which case it was.
+var ErrNotData = errors.New("not data for us")
+
+// Decode turns one DMS Kinesis record (design §3.2) into a flat change
+// (design §3.3). It returns an error wrapping ErrNotData for records that
+// are not order or order-item row changes, and any other error for
+// malformed input, with a message that says precisely what is wrong.
+//
+// Decoding is tolerant where DMS output varies: numbers may be JSON numbers
+// or strings (integers in exponent form too, if integral), decimals are kept
+// exact, datetimes may use 'T' or a space with or without fraction and zone,
+// absent or null columns leave their fields nil, the old column spelling
+// itemQuanity is read as itemQuantity, unknown members are ignored, and
+// names (members, schema, table, values of record-type and operation) match
+// without regard to ASCII case, as MySQL's identifiers and encoding/json do.
+func Decode(data []byte) (order.Change, error) {
+	var r record
+	if err := r.scan(data); err != nil {
+		return order.Change{}, err
+	}
+	return r.change()
+}
+
+// column is a source column Decode reads.
+type column uint8
+
+const (
+	colOrderID column = iota
+	colOrderAmount
+	colOrderStatus
+	colOrderDateTime
+	colShipToName
+	colShipToAddress
+	colShipToCity
+	colShipToState
+	colShipToZip
+	colItemID
+	colItemQuantity
+	colItemQuanity // the original schema's spelling
+	colItemAmount
+	colItemStatus
+	numColumns
+)
+
+// columnNames spell the columns as the source tables do (design §3.1).
+var columnNames = [numColumns]string{
+	colOrderID:       "orderId",
+	colOrderAmount:   "orderAmount",
+	colOrderStatus:   "orderStatus",
+	colOrderDateTime: "orderDateTime",
+	colShipToName:    "shipToName",
+	colShipToAddress: "shipToAddress",
+	colShipToCity:    "shipToCity",
+	colShipToState:   "shipToState",
+	colShipToZip:     "shipToZip",
+	colItemID:        "itemId",
+	colItemQuantity:  "itemQuantity",
+	colItemQuanity:   "itemQuanity",
+	colItemAmount:    "itemAmount",
+	colItemStatus:    "itemStatus",
+}
+
+func columnOf(name []byte) (column, bool) {
+	for c, n := range columnNames {
+		if jsonscan.EqualFold(name, n) {
+			return column(c), true
+		}
+	}
+	return 0, false
+}
+
+// record is what one pass over a DMS record collects: the metadata members
+// and the raw values of the known columns. Values are interpreted only once
+// the metadata says the record is ours, so a foreign table's odd columns
+// never make it malformed.
+type record struct {
+	data jsonscan.Kind // kind of the "data" member
+	cols [numColumns]jsonscan.Token
+
+	meta             jsonscan.Kind // kind of the "metadata" member
+	timestamp        jsonscan.Token
+	recordType       jsonscan.Token
+	operation        jsonscan.Token
+	partitionKeyType jsonscan.Token
+	schemaName       jsonscan.Token
+	tableName        jsonscan.Token
+}
+
+// scan reads the whole text, so that input which is not valid JSON is
+// rejected whatever it contains.
+func (r *record) scan(data []byte) error {
+	s := jsonscan.New(data)
+	if s.Peek() != '{' {
+		if s.AtEnd() {
+			return errors.New("invalid JSON: empty input")
+		}
+		t, err := s.Value(1)
+		if err == nil {
+			err = s.End()
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("record is %s, not a JSON object", t.Kind)
+	}
+	done, err := s.OpenObject()
+	for !done && err == nil {
+		var k jsonscan.Token
+		if k, err = s.Key(); err != nil {
+			return err
+		}
+		switch name := k.Bytes(); {
+		case jsonscan.EqualFold(name, "data"):
+			err = r.scanData(&s)
+		case jsonscan.EqualFold(name, "metadata"):
+			err = r.scanMetadata(&s)
+		default:
+			_, err = s.Value(2)
+		}
+		if err != nil {
+			return err
+		}
+		done, err = s.NextMember()
+	}
+	if err != nil {
+		return err
+	}
+	return s.End()
+}
+
+func (r *record) scanData(s *jsonscan.Scanner) error {
+	r.cols = [numColumns]jsonscan.Token{} // a repeated member replaces the earlier one
+	if s.Peek() != '{' {
+		t, err := s.Value(2)
+		r.data = t.Kind
+		return err
+	}
+	r.data = jsonscan.Object
+	done, err := s.OpenObject()
+	for !done && err == nil {
+		var k, v jsonscan.Token
+		if k, err = s.Key(); err != nil {
+			return err
+		}
+		if v, err = s.Value(3); err != nil {
+			return err
+		}
+		if c, ok := columnOf(k.Bytes()); ok {
+			r.cols[c] = v
+		}
+		done, err = s.NextMember()
+	}
+	return err
+}
+
+func (r *record) scanMetadata(s *jsonscan.Scanner) error {
+	if s.Peek() != '{' {
+		t, err := s.Value(2)
+		r.meta = t.Kind
+		return err
+	}
+	r.meta = jsonscan.Object
+	done, err := s.OpenObject()
+	for !done && err == nil {
+		var k, v jsonscan.Token
+		if k, err = s.Key(); err != nil {
+			return err
+		}
+		if v, err = s.Value(3); err != nil {
+			return err
+		}
+		switch name := k.Bytes(); {
+		case jsonscan.EqualFold(name, "timestamp"):
+			r.timestamp = v
+		case jsonscan.EqualFold(name, "record-type"):
+			r.recordType = v
+		case jsonscan.EqualFold(name, "operation"):
+			r.operation = v
+		case jsonscan.EqualFold(name, "partition-key-type"):
+			r.partitionKeyType = v
+		case jsonscan.EqualFold(name, "schema-name"):
+			r.schemaName = v
+		case jsonscan.EqualFold(name, "table-name"):
+			r.tableName = v
+		}
+		done, err = s.NextMember()
+	}
+	return err
+}
+
+// change interprets what scan collected.
+func (r *record) change() (order.Change, error) {
+	switch r.meta {
+	case jsonscan.Object:
+	case jsonscan.Absent, jsonscan.Null:
+		return order.Change{}, errors.New("metadata is missing")
+	default:
+		return order.Change{}, fmt.Errorf("metadata: expected an object, got %s", r.meta)
+	}
+
+	m := metaReader{}
+	recordType := m.str("record-type", r.recordType)
+	partitionKeyType := m.str("partition-key-type", r.partitionKeyType)
+	schema := m.str("schema-name", r.schemaName)
+	table := m.str("table-name", r.tableName)
+	operation := m.str("operation", r.operation)
+	timestamp := m.str("timestamp", r.timestamp)
+	if m.err != nil {
+		return order.Change{}, m.err
+	}
+
+	// DMS marks control records by record-type, and task-level ones also by
+	// partition-key-type; either is enough.
+	switch {
+	case jsonscan.EqualFold(recordType, RecordTypeControl) || jsonscan.EqualFold(partitionKeyType, PartitionKeyTaskID):
+		what := "control record"
+		if len(operation) > 0 {
+			what += " " + string(operation)
+		}
+		if len(table) > 0 {
+			what += " for " + qualified(schema, table)
+		}
+		return order.Change{}, fmt.Errorf("%w: %s", ErrNotData, what)
+	case len(recordType) == 0:
+		return order.Change{}, errors.New("metadata.record-type is missing")
+	case !jsonscan.EqualFold(recordType, RecordTypeData):
+		return order.Change{}, fmt.Errorf("%w: record-type %q", ErrNotData, recordType)
+	case len(schema) == 0:
+		return order.Change{}, errors.New("metadata.schema-name is missing")
+	case len(table) == 0:
+		return order.Change{}, errors.New("metadata.table-name is missing")
+	}
+
+	var c order.Change
+	switch {
+	case !jsonscan.EqualFold(schema, order.SourceSchema):
+		return order.Change{}, fmt.Errorf("%w: table %s", ErrNotData, qualified(schema, table))
+	case jsonscan.EqualFold(table, order.TableOrder):
+		c.RecordType = order.TableOrder
+	case jsonscan.EqualFold(table, order.TableOrderItem):
+		c.RecordType = order.TableOrderItem
+	default:
+		return order.Change{}, fmt.Errorf("%w: table %s", ErrNotData, qualified(schema, table))
+	}
+
+	switch {
+	case jsonscan.EqualFold(operation, order.OpLoad):
+		c.Operation = order.OpLoad
+	case jsonscan.EqualFold(operation, order.OpInsert):
+		c.Operation = order.OpInsert
+	case jsonscan.EqualFold(operation, order.OpUpdate):
+		c.Operation = order.OpUpdate
+	case jsonscan.EqualFold(operation, order.OpDelete):
+		c.Operation = order.OpDelete
+	case len(operation) == 0:
+		return order.Change{}, errors.New("metadata.operation is missing")
+	default:
+		return order.Change{}, fmt.Errorf("metadata.operation: %s is not load, insert, update or delete", r.operation.Quoted())
+	}
+
+	if len(timestamp) == 0 {
+		return order.Change{}, errors.New("metadata.timestamp is missing")
+	}
+	ts, ok := parseDateTime(timestamp)
+	if !ok {
+		return order.Change{}, fmt.Errorf("metadata.timestamp: %s is not a timestamp", r.timestamp.Quoted())
+	}
+	var buf [32]byte
+	c.SourceTimestamp = string(appendDateTime(buf[:0], ts, 6))
+	c.Version = order.VersionOf(ts)
+
+	switch r.data {
+	case jsonscan.Object:
+	case jsonscan.Absent, jsonscan.Null:
+		return order.Change{}, errors.New("data is missing")
+	default:
+		return order.Change{}, fmt.Errorf("data: expected an object, got %s", r.data)
+	}
+
+	d := columnReader{cols: r.cols}
+	c.OrderID = d.required(colOrderID)
+	if c.RecordType == order.TableOrder {
+		c.OrderAmount = d.decimal(colOrderAmount)
+		c.OrderStatus = d.string(colOrderStatus)
+		c.ShipToName = d.string(colShipToName)
+		c.ShipToAddress = d.string(colShipToAddress)
+		c.ShipToCity = d.string(colShipToCity)
+		c.ShipToState = d.string(colShipToState)
+		c.ShipToZip = d.string(colShipToZip)
+		c.OrderDateTime = d.dateTime(colOrderDateTime)
+	} else {
+		itemID := d.required(colItemID)
+		c.ItemID = &itemID
+		if r.cols[colItemQuantity].IsNull() {
+			c.ItemQuantity = d.integer(colItemQuanity)
+		} else {
+			c.ItemQuantity = d.integer(colItemQuantity)
+		}
+		c.ItemAmount = d.decimal(colItemAmount)
+		c.ItemStatus = d.string(colItemStatus)
+	}
+	if d.err != nil {
+		return order.Change{}, d.err
+	}
+	return c, nil
+}
+
+// metaReader reads metadata members as strings, keeping the first error.
+type metaReader struct{ err error }
+
+// str returns the value of a string member; absent and null read as empty.
+func (m *metaReader) str(name string, t jsonscan.Token) []byte {
+	switch t.Kind {
+	case jsonscan.String:
+		return t.Bytes()
+	case jsonscan.Absent, jsonscan.Null:
+		return nil
+	}
+	if m.err == nil {
+		m.err = fmt.Errorf("metadata.%s: expected a string, got %s", name, t.Kind)
+	}
+	return nil
+}
+
+// qualified names a table for a message; DMS leaves the schema empty on
+// some control records.
+func qualified(schema, table []byte) string {
+	if len(schema) == 0 {
+		return string(table)
+	}
+	return string(schema) + "." + string(table)
+}

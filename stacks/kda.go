@@ -1,0 +1,179 @@
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// Column is a column of a KDA in-application stream or table: its SQL name
+// and type, mapped from the JSON field of the same name.
+type Column struct {
+	Name    string
+	SQLType string
+}
+
+// FlatRecordColumns is the KDA input schema: the flat CDC record of design
+// §3.3 that the preprocess Lambda emits (order.Change). Types match the
+// streams declared in sql/kda-orders-setup.sql. sourceTimestamp carries
+// microseconds, finer than KDA's TIMESTAMP, so it stays a string.
+var FlatRecordColumns = []Column{
+	{"recordType", "VARCHAR(16)"},
+	{"operation", "VARCHAR(8)"},
+	{"orderId", "INTEGER"},
+	{"itemId", "INTEGER"},
+	{"itemQuantity", "INTEGER"},
+	{"orderAmount", "DECIMAL(10,2)"},
+	{"itemAmount", "DECIMAL(10,2)"},
+	{"orderStatus", "VARCHAR(32)"},
+	{"itemStatus", "VARCHAR(32)"},
+	{"shipToName", "VARCHAR(100)"},
+	{"shipToAddress", "VARCHAR(200)"},
+	{"shipToCity", "VARCHAR(100)"},
+	{"shipToState", "VARCHAR(32)"},
+	{"shipToZip", "VARCHAR(16)"},
+	{"orderDateTime", "TIMESTAMP"},
+	{"sourceTimestamp", "VARCHAR(32)"},
+	{"version", "BIGINT"},
+}
+
+// ProductColumns is the schema of the products reference table, one JSON
+// object per line of reference-data/products.json (order.Product).
+var ProductColumns = []Column{
+	{"productId", "INTEGER"},
+	{"productName", "VARCHAR(200)"},
+	{"productPrice", "DECIMAL(10,2)"},
+}
+
+// KDASQLWarning is the synth warning of processor=kda-sql.
+const KDASQLWarning = "processor=kda-sql: Amazon Kinesis Data Analytics for SQL applications cannot be created since 2025-10-15 " +
+	"(existing ones are deleted from 2026-01-27), so deploying this stack fails in accounts without the application. " +
+	"It is kept to document the original design; deploy processor=lambda instead."
+
+type kdaProps struct {
+	SQL            string
+	Input          awskinesis.IStream
+	Output         awskinesis.IStream
+	Preprocess     awslambda.IFunction
+	ReferenceData  awss3.IBucket
+	ReferenceReady constructs.IConstruct // the deployment of the reference object
+}
+
+// newKDAApplication creates the KDA SQL application (API v1) with its
+// preprocessing function, products reference table and output, and one
+// role holding exactly what the application uses.
+func newKDAApplication(scope constructs.Construct, p kdaProps) awskinesisanalytics.CfnApplication {
+	role := awsiam.NewRole(scope, jsii.String("ApplicationRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("kinesisanalytics.amazonaws.com"), nil),
+		Description: jsii.String("Kinesis Data Analytics: read the unified stream, preprocess, read products, write the enriched stream."),
+	})
+	p.Input.GrantRead(role)
+	p.Preprocess.GrantInvoke(role)
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("lambda:GetFunctionConfiguration"),
+		Resources: jsii.Strings(*p.Preprocess.FunctionArn()),
+	}))
+	p.ReferenceData.GrantRead(role, jsii.String(ReferenceDataKey))
+	p.Output.GrantWrite(role)
+	p.Output.Grant(role, jsii.String("kinesis:DescribeStream"))
+
+	jsonFormat := func() *awskinesisanalytics.CfnApplication_RecordFormatProperty {
+		return &awskinesisanalytics.CfnApplication_RecordFormatProperty{
+			RecordFormatType: jsii.String("JSON"),
+			MappingParameters: &awskinesisanalytics.CfnApplication_MappingParametersProperty{
+				JsonMappingParameters: &awskinesisanalytics.CfnApplication_JSONMappingParametersProperty{RecordRowPath: jsii.String("$")},
+			},
+		}
+	}
+	var inputColumns []interface{}
+	for _, c := range FlatRecordColumns {
+		inputColumns = append(inputColumns, &awskinesisanalytics.CfnApplication_RecordColumnProperty{
+			Name: jsii.String(c.Name), SqlType: jsii.String(c.SQLType), Mapping: jsii.String("$." + c.Name),
+		})
+	}
+	app := awskinesisanalytics.NewCfnApplication(scope, jsii.String("Application"), &awskinesisanalytics.CfnApplicationProps{
+		ApplicationDescription: jsii.String("Joins orders with their items and products (sql/kda-orders-setup.sql)."),
+		ApplicationCode:        jsii.String(p.SQL),
+		Inputs: &[]interface{}{&awskinesisanalytics.CfnApplication_InputProperty{
+			NamePrefix: jsii.String(KDAInputNamePrefix),
+			KinesisStreamsInput: &awskinesisanalytics.CfnApplication_KinesisStreamsInputProperty{
+				ResourceArn: p.Input.StreamArn(), RoleArn: role.RoleArn(),
+			},
+			InputParallelism: &awskinesisanalytics.CfnApplication_InputParallelismProperty{Count: jsii.Number(1)},
+			InputProcessingConfiguration: &awskinesisanalytics.CfnApplication_InputProcessingConfigurationProperty{
+				InputLambdaProcessor: &awskinesisanalytics.CfnApplication_InputLambdaProcessorProperty{
+					ResourceArn: p.Preprocess.FunctionArn(), RoleArn: role.RoleArn(),
+				},
+			},
+			InputSchema: &awskinesisanalytics.CfnApplication_InputSchemaProperty{
+				RecordEncoding: jsii.String("UTF-8"),
+				RecordFormat:   jsonFormat(),
+				RecordColumns:  &inputColumns,
+			},
+		}},
+	})
+	// KDA checks the role when the application is created: attach its
+	// policy first.
+	app.Node().AddDependency(role)
+
+	var productColumns []interface{}
+	for _, c := range ProductColumns {
+		productColumns = append(productColumns, &awskinesisanalytics.CfnApplicationReferenceDataSource_RecordColumnProperty{
+			Name: jsii.String(c.Name), SqlType: jsii.String(c.SQLType), Mapping: jsii.String("$." + c.Name),
+		})
+	}
+	reference := awskinesisanalytics.NewCfnApplicationReferenceDataSource(scope, jsii.String("ProductsReference"), &awskinesisanalytics.CfnApplicationReferenceDataSourceProps{
+		ApplicationName: app.Ref(),
+		ReferenceDataSource: &awskinesisanalytics.CfnApplicationReferenceDataSource_ReferenceDataSourceProperty{
+			TableName: jsii.String(ProductsTableName),
+			S3ReferenceDataSource: &awskinesisanalytics.CfnApplicationReferenceDataSource_S3ReferenceDataSourceProperty{
+				BucketArn: p.ReferenceData.BucketArn(), FileKey: jsii.String(ReferenceDataKey), ReferenceRoleArn: role.RoleArn(),
+			},
+			ReferenceSchema: &awskinesisanalytics.CfnApplicationReferenceDataSource_ReferenceSchemaProperty{
+				RecordEncoding: jsii.String("UTF-8"),
+				RecordFormat: &awskinesisanalytics.CfnApplicationReferenceDataSource_RecordFormatProperty{
+					RecordFormatType: jsii.String("JSON"),
+					MappingParameters: &awskinesisanalytics.CfnApplicationReferenceDataSource_MappingParametersProperty{
+						JsonMappingParameters: &awskinesisanalytics.CfnApplicationReferenceDataSource_JSONMappingParametersProperty{RecordRowPath: jsii.String("$")},
+					},
+				},
+				RecordColumns: &productColumns,
+			},
+		},
+	})
+	// KDA reads the object when the source is added.
+	reference.Node().AddDependency(p.ReferenceReady)
+
+	output := awskinesisanalytics.NewCfnApplicationOutput(scope, jsii.String("EnrichedOutput"), &awskinesisanalytics.CfnApplicationOutputProps{
+		ApplicationName: app.Ref(),
+		Output: &awskinesisanalytics.CfnApplicationOutput_OutputProperty{
+			Name:              jsii.String(KDAOutputStreamName),
+			DestinationSchema: &awskinesisanalytics.CfnApplicationOutput_DestinationSchemaProperty{RecordFormatType: jsii.String("JSON")},
+			KinesisStreamsOutput: &awskinesisanalytics.CfnApplicationOutput_KinesisStreamsOutputProperty{
+				ResourceArn: p.Output.StreamArn(), RoleArn: role.RoleArn(),
+			},
+		},
+	})
+	// Each addition updates the application's version; doing them one after
+	// the other avoids a concurrent-modification failure.
+	output.Node().AddDependency(reference)
+
+	suppressKeyGrantWildcards(role)
+	suppressObjectReadWildcards(role, "the products object ("+ReferenceDataKey+")")
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Generated by the CDK invoke grant on the preprocess function: lambda:InvokeFunction on the function and its versions and aliases (<function ARN>:*)."),
+		AppliesTo: &[]interface{}{&cdknag.RegexAppliesTo{
+			Regex: jsii.String(`/^Resource::<Preprocess[0-9A-F]{8}\.Arn>:\*$/g`),
+		}},
+	}}, jsii.Bool(true))
+
+	awscdk.Annotations_Of(scope).AddWarningV2(jsii.String("unified-streaming-etl:kda-sql-discontinued"), jsii.String(KDASQLWarning))
+	return app
+}

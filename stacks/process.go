@@ -1,0 +1,330 @@
+package stacks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/unified-streaming-etl/etl/internal/cdc"
+	"github.com/unified-streaming-etl/etl/internal/order"
+)
+
+// Environment variables of the functions (their contract with lambdas/).
+const (
+	EnvTableName        = "TABLE_NAME"
+	EnvDLQURL           = "DLQ_URL"
+	EnvStateTable       = "STATE_TABLE"
+	EnvStateTTLDays     = "STATE_TTL_DAYS"
+	EnvOutputStream     = "OUTPUT_STREAM"
+	EnvReferenceDataURI = "REFERENCE_DATA_URI"
+)
+
+// Join state table keys (the enrich Lambda's contract).
+const (
+	StatePartitionKey = "pk"
+	StateSortKey      = "sk"
+	StateTTLAttribute = "ttl"
+)
+
+// ProcessStackProps configures the process stack.
+type ProcessStackProps struct {
+	awscdk.StackProps
+	Config Config
+	// OrderStream is the unified order stream the processor reads.
+	OrderStream awskinesis.IStream
+	// Key encrypts the stack's stream, tables and queues.
+	Key awskms.IKey
+	// LambdaDir holds the built functions: <LambdaDir>/<name>/bootstrap.
+	LambdaDir string
+	// ReferenceDataDir holds products.json, deployed to the reference bucket.
+	ReferenceDataDir string
+	// KDASQLFile is the KDA application code (processor=kda-sql only).
+	KDASQLFile string
+}
+
+// ProcessStack holds the processor between the two streams and the sink
+// into DynamoDB.
+type ProcessStack struct {
+	awscdk.Stack
+	// ReferenceBucket holds products.json.
+	ReferenceBucket awss3.Bucket
+	// EnrichedStream carries enriched order-item records (design §3.4).
+	EnrichedStream awskinesis.Stream
+	// OrderEnrichedTable is the pipeline's result (design §3.5).
+	OrderEnrichedTable awsdynamodb.Table
+	Sink               awslambda.Function
+	SinkDLQ            awssqs.Queue
+
+	// Set with processor=lambda.
+	Enrich         awslambda.Function
+	EnrichDLQ      awssqs.Queue
+	JoinStateTable awsdynamodb.Table
+
+	// Set with processor=kda-sql.
+	Preprocess  awslambda.Function
+	Application awskinesisanalytics.CfnApplication
+}
+
+// NewProcessStack creates the process stack.
+func NewProcessStack(scope constructs.Construct, id string, props ProcessStackProps) (*ProcessStack, error) {
+	cfg := props.Config
+	assets := map[string]string{}
+	needed := []string{FunctionSink, FunctionEnrich}
+	var sql string
+	if cfg.Processor == ProcessorKDASQL {
+		needed = []string{FunctionSink, FunctionPreprocess}
+		raw, err := os.ReadFile(props.KDASQLFile)
+		if err != nil {
+			return nil, fmt.Errorf("KDA application code: %w", err)
+		}
+		sql = string(raw)
+	}
+	for _, name := range needed {
+		dir, err := functionAsset(props.LambdaDir, name)
+		if err != nil {
+			return nil, err
+		}
+		assets[name] = dir
+	}
+	if _, err := os.Stat(filepath.Join(props.ReferenceDataDir, ReferenceDataKey)); err != nil {
+		return nil, fmt.Errorf("reference data: %w", err)
+	}
+
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	s := &ProcessStack{Stack: stack}
+	retention := cfg.logRetention()
+
+	// Reference data.
+	accessLogs := awss3.NewBucket(stack, jsii.String("AccessLogsBucket"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		// S3 server access log delivery supports only SSE-S3 targets.
+		Encryption:      awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Expiration: awscdk.Duration_Days(jsii.Number(365)),
+		}},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(accessLogs, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-S1"),
+		Reason: jsii.String("This bucket receives the reference bucket's server access logs; logging it into itself would loop."),
+	}}, nil)
+	s.ReferenceBucket = awss3.NewBucket(stack, jsii.String("ReferenceDataBucket"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		// SSE-S3: the product catalogue is not sensitive, and KDA reads it
+		// with no key grant to manage.
+		Encryption:             awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:             jsii.Bool(true),
+		Versioned:              jsii.Bool(true),
+		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		ServerAccessLogsBucket: accessLogs,
+		ServerAccessLogsPrefix: jsii.String("reference-data/"),
+	})
+	deployment := awss3deployment.NewBucketDeployment(stack, jsii.String("ReferenceData"), &awss3deployment.BucketDeploymentProps{
+		Sources: &[]awss3deployment.ISource{awss3deployment.Source_Asset(jsii.String(props.ReferenceDataDir), &awss3assets.AssetOptions{
+			Exclude: jsii.Strings("*", "!"+ReferenceDataKey),
+		})},
+		DestinationBucket: s.ReferenceBucket,
+		Prune:             jsii.Bool(true),
+		LogGroup: awslogs.NewLogGroup(stack, jsii.String("ReferenceDataDeploymentLogs"), &awslogs.LogGroupProps{
+			Retention:     retention,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		}),
+	})
+	referenceURI := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("s3://"), s.ReferenceBucket.BucketName(), jsii.String("/" + ReferenceDataKey),
+	})
+
+	// The enriched stream and the sink.
+	s.EnrichedStream = newStream(stack, "EnrichedStream", cfg.EnrichedStream, cfg.StreamRetentionHours, props.Key)
+
+	tableProps := &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("orderId"), Type: awsdynamodb.AttributeType_NUMBER},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("itemId"), Type: awsdynamodb.AttributeType_NUMBER},
+		// The common customer-managed key rather than an AWS-owned one: its
+		// policy and CloudTrail record who reads the data, and disabling it
+		// locks the data.
+		Encryption:    awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
+		EncryptionKey: props.Key,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		// Derived data: a DMS full load rebuilds it from the source.
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	}
+	if cfg.DynamoBilling == BillingProvisioned {
+		tableProps.BillingMode = awsdynamodb.BillingMode_PROVISIONED
+		tableProps.ReadCapacity = jsii.Number(float64(cfg.DynamoReadCapacity))
+		tableProps.WriteCapacity = jsii.Number(float64(cfg.DynamoWriteCapacity))
+	} else {
+		tableProps.BillingMode = awsdynamodb.BillingMode_PAY_PER_REQUEST
+	}
+	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), tableProps)
+
+	s.SinkDLQ = newDeadLetterQueue(stack, "SinkDeadLetterQueue", props.Key)
+	s.Sink = newGoFunction(stack, "Sink", goFunctionProps{
+		AssetDir:    assets[FunctionSink],
+		Description: "Writes enriched order-item records to the OrderEnriched table.",
+		MemoryMiB:   SinkMemoryMiB,
+		Timeout:     SinkTimeout,
+		Retention:   retention,
+		Environment: map[string]*string{
+			EnvTableName: s.OrderEnrichedTable.TableName(),
+			EnvDLQURL:    s.SinkDLQ.QueueUrl(),
+		},
+	})
+	s.OrderEnrichedTable.GrantReadWriteData(s.Sink)
+	s.SinkDLQ.GrantSendMessages(s.Sink)
+	s.Sink.AddEventSource(streamEventSource(s.EnrichedStream, cfg, s.SinkDLQ, nil))
+
+	// The processor.
+	switch cfg.Processor {
+	case ProcessorKDASQL:
+		s.Preprocess = newGoFunction(stack, "Preprocess", goFunctionProps{
+			AssetDir:    assets[FunctionPreprocess],
+			Description: "KDA input preprocessing: turns DMS records into flat CDC records.",
+			MemoryMiB:   PreprocessMemoryMiB,
+			Timeout:     PreprocessTimeout,
+			Retention:   retention,
+		})
+		s.Application = newKDAApplication(stack, kdaProps{
+			SQL:            sql,
+			Input:          props.OrderStream,
+			Output:         s.EnrichedStream,
+			Preprocess:     s.Preprocess,
+			ReferenceData:  s.ReferenceBucket,
+			ReferenceReady: deployment,
+		})
+		awscdk.NewCfnOutput(stack, jsii.String("ApplicationName"), &awscdk.CfnOutputProps{
+			Description: jsii.String("The KDA SQL application (start it once deployed)."),
+			Value:       s.Application.Ref(),
+		})
+	default:
+		s.JoinStateTable = awsdynamodb.NewTable(stack, jsii.String("JoinState"), &awsdynamodb.TableProps{
+			PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(StatePartitionKey), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:             &awsdynamodb.Attribute{Name: jsii.String(StateSortKey), Type: awsdynamodb.AttributeType_STRING},
+			TimeToLiveAttribute: jsii.String(StateTTLAttribute),
+			BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			Encryption:          awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
+			EncryptionKey:       props.Key,
+			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+				PointInTimeRecoveryEnabled: jsii.Bool(true),
+			},
+			// Working state a DMS full load rebuilds.
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		s.EnrichDLQ = newDeadLetterQueue(stack, "EnrichDeadLetterQueue", props.Key)
+		s.Enrich = newGoFunction(stack, "Enrich", goFunctionProps{
+			AssetDir:    assets[FunctionEnrich],
+			Description: "Joins orders with their items and products, with state in DynamoDB, into the enriched stream.",
+			MemoryMiB:   EnrichMemoryMiB,
+			Timeout:     EnrichTimeout,
+			Retention:   retention,
+			Environment: map[string]*string{
+				EnvStateTable:       s.JoinStateTable.TableName(),
+				EnvStateTTLDays:     jsii.String(strconv.Itoa(cfg.JoinStateTTLDays)),
+				EnvOutputStream:     s.EnrichedStream.StreamName(),
+				EnvReferenceDataURI: referenceURI,
+				EnvDLQURL:           s.EnrichDLQ.QueueUrl(),
+			},
+		})
+		s.JoinStateTable.GrantReadWriteData(s.Enrich)
+		s.EnrichedStream.GrantWrite(s.Enrich)
+		s.ReferenceBucket.GrantRead(s.Enrich, jsii.String(ReferenceDataKey))
+		suppressObjectReadWildcards(s.Enrich.Role(), "the products object ("+ReferenceDataKey+")")
+		s.EnrichDLQ.GrantSendMessages(s.Enrich)
+		s.Enrich.AddEventSource(streamEventSource(props.OrderStream, cfg, s.EnrichDLQ, []map[string]any{DMSDataFilter()}))
+	}
+
+	suppressBucketDeploymentFindings(stack)
+	cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
+
+	outputs := []struct {
+		id, description string
+		value           *string
+	}{
+		{"EnrichedStreamName", "The enriched order-item stream.", s.EnrichedStream.StreamName()},
+		{"OrderEnrichedTableName", "The OrderEnriched DynamoDB table.", s.OrderEnrichedTable.TableName()},
+		{"ReferenceDataUri", "Where the product reference data is.", referenceURI},
+	}
+	for _, o := range outputs {
+		awscdk.NewCfnOutput(stack, jsii.String(o.id), &awscdk.CfnOutputProps{Description: jsii.String(o.description), Value: o.value})
+	}
+	return s, nil
+}
+
+// DMSDataFilter is the event filter of the enrich Lambda's event source
+// mapping: only data records of the two source tables reach the function;
+// DMS control records (table definitions, task events, DMS's own tables)
+// are dropped before invocation. Kinesis filters match the record's JSON
+// payload under "data"; DMS puts its metadata under "metadata" in that
+// payload.
+func DMSDataFilter() map[string]any {
+	return map[string]any{
+		"data": map[string]any{
+			"metadata": map[string]any{
+				"record-type": []any{cdc.RecordTypeData},
+				"table-name":  []any{order.TableOrder, order.TableOrderItem},
+			},
+		},
+	}
+}
+
+// suppressBucketDeploymentFindings accepts the findings on the handler CDK
+// creates for BucketDeployment, which this project does not write.
+func suppressBucketDeploymentFindings(stack awscdk.Stack) {
+	for _, child := range *stack.Node().Children() {
+		if !strings.HasPrefix(*child.Node().Id(), "Custom::CDKBucketDeployment") {
+			continue
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(child, &[]*cdknag.NagPackSuppression{
+			{
+				Id:        jsii.String("AwsSolutions-IAM4"),
+				Reason:    jsii.String("CDK's BucketDeployment handler role uses AWSLambdaBasicExecutionRole for its logs; the handler is part of aws-cdk-lib."),
+				AppliesTo: &[]interface{}{jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")},
+			},
+			{
+				Id: jsii.String("AwsSolutions-IAM5"),
+				Reason: jsii.String("CDK's BucketDeployment handler copies the deployment asset from the CDK assets bucket into the reference bucket and prunes stale objects: " +
+					"read on the asset objects, read/write/delete on the reference bucket's objects, nothing else."),
+				AppliesTo: &[]interface{}{
+					jsii.String("Action::s3:GetObject*"), jsii.String("Action::s3:GetBucket*"), jsii.String("Action::s3:List*"),
+					jsii.String("Action::s3:DeleteObject*"), jsii.String("Action::s3:Abort*"),
+					jsii.String("Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*"),
+					jsii.String("Resource::<ReferenceDataBucketEFE7E31E.Arn>/*"),
+				},
+			},
+			{
+				Id:     jsii.String("AwsSolutions-L1"),
+				Reason: jsii.String("The BucketDeployment handler's runtime is chosen by aws-cdk-lib and moves forward with CDK upgrades."),
+			},
+		}, jsii.Bool(true))
+	}
+}
+
+// customerKeyStream accepts the warning about a customer managed key on a
+// Kinesis stream.
+func customerKeyStream() *cdknag.NagPackSuppression {
+	return &cdknag.NagPackSuppression{
+		Id: jsii.String("AwsSolutions-KDS3"),
+		Reason: jsii.String("Deliberate: one customer managed key protects every store of the pipeline (design §6), " +
+			"so its key policy and CloudTrail govern access to the change data; the per-request KMS cost is accepted."),
+	}
+}

@@ -1,0 +1,353 @@
+package stacks_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/unified-streaming-etl/etl/stacks"
+)
+
+func TestProcessStackReferenceBucketIsPrivateEncryptedTLSOnlyAndLogged(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, kdaProcessor} {
+		t.Run(string(v), func(t *testing.T) {
+			tmpl := synth(t, v).template(stacks.ProcessStackName)
+			logs := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LifecycleConfiguration": match(map[string]any{})})
+			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}})
+			all := resources(tmpl, "AWS::S3::Bucket", nil)
+			for _, id := range []string{logs, bucket} {
+				p := props(all[id])
+				wantBlock := map[string]any{"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true}
+				if !reflect.DeepEqual(p["PublicAccessBlockConfiguration"], wantBlock) {
+					t.Errorf("bucket %s public access block = %v", id, p["PublicAccessBlockConfiguration"])
+				}
+				if !strings.Contains(mustMarshal(t, p["BucketEncryption"]), `"SSEAlgorithm":"AES256"`) {
+					t.Errorf("bucket %s encryption = %v, want SSE-S3", id, p["BucketEncryption"])
+				}
+				assertProps(t, tmpl, "AWS::S3::BucketPolicy", map[string]any{
+					"Bucket": ref(id),
+					"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{match(map[string]any{
+						"Effect":    "Deny",
+						"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+					})})},
+				})
+			}
+			assertProps(t, tmpl, "AWS::S3::Bucket", map[string]any{
+				"LoggingConfiguration": map[string]any{"DestinationBucketName": ref(logs)},
+			})
+			assertProps(t, tmpl, "Custom::CDKBucketDeployment", map[string]any{
+				"DestinationBucketName": ref(bucket),
+				"Prune":                 true,
+			})
+		})
+	}
+}
+
+func TestProcessStackDeploysProductsJSONAndNothingElse(t *testing.T) {
+	s := synth(t, lambdaProcessor)
+	_, deployment := only(t, s.template(stacks.ProcessStackName), "Custom::CDKBucketDeployment", nil)
+	keys := asList(props(deployment)["SourceObjectKeys"])
+	if len(keys) != 1 {
+		t.Fatalf("source objects = %v, want one asset", keys)
+	}
+	staged := filepath.Join(s.outdir, "asset."+strings.TrimSuffix(keys[0].(string), ".zip"))
+	entries, err := os.ReadDir(staged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !reflect.DeepEqual(names, []string{"products.json"}) {
+		t.Errorf("the reference data asset holds %v, want only products.json", names)
+	}
+	got, err := os.ReadFile(filepath.Join(staged, "products.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../reference-data/products.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("the deployed products.json differs from reference-data/products.json")
+	}
+}
+
+func TestProcessStackEnrichedStreamAndTable(t *testing.T) {
+	tests := []struct {
+		variant variant
+		stream  map[string]any
+		billing map[string]any
+	}{
+		{lambdaProcessor, map[string]any{"ShardCount": 2}, map[string]any{"BillingMode": "PAY_PER_REQUEST"}},
+		// PROVISIONED is CloudFormation's default, so CDK leaves BillingMode out.
+		{customized, map[string]any{"ShardCount": 4}, map[string]any{
+			"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 300, "WriteCapacityUnits": 3000},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.variant), func(t *testing.T) {
+			tmpl := synth(t, tt.variant).template(stacks.ProcessStackName)
+			stream := map[string]any{"StreamEncryption": map[string]any{"EncryptionType": "KMS", "KeyId": importOf("Key")}}
+			for k, v := range tt.stream {
+				stream[k] = v
+			}
+			assertProps(t, tmpl, "AWS::Kinesis::Stream", stream)
+			table := map[string]any{
+				"KeySchema": []any{
+					map[string]any{"AttributeName": "orderId", "KeyType": "HASH"},
+					map[string]any{"AttributeName": "itemId", "KeyType": "RANGE"},
+				},
+				"AttributeDefinitions": []any{
+					map[string]any{"AttributeName": "orderId", "AttributeType": "N"},
+					map[string]any{"AttributeName": "itemId", "AttributeType": "N"},
+				},
+				"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+				"SSESpecification":                 map[string]any{"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": importOf("Key")},
+			}
+			for k, v := range tt.billing {
+				table[k] = v
+			}
+			assertProps(t, tmpl, "AWS::DynamoDB::Table", table)
+		})
+	}
+}
+
+// goFunctions returns the project's functions (built from lambdas/), not
+// the handlers CDK adds for its own custom resources.
+func goFunctions(tmpl interface {
+	FindResources(*string, interface{}) *map[string]*map[string]interface{}
+}) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range *tmpl.FindResources(jsii.String("AWS::Lambda::Function"), nil) {
+		if (*r)["Properties"].(map[string]any)["Handler"] == "bootstrap" {
+			out[id] = *r
+		}
+	}
+	return out
+}
+
+func TestEveryFunctionIsGoOnGravitonWithJSONLogsTracingAndRetention(t *testing.T) {
+	want := map[variant][]string{
+		lambdaProcessor: {"Sink", "Enrich"},
+		kdaProcessor:    {"Sink", "Preprocess"},
+		customized:      {"Sink", "Enrich"},
+	}
+	for v, names := range want {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			tmpl := s.template(stacks.ProcessStackName)
+			fns := goFunctions(tmpl)
+			if len(fns) != len(names) {
+				t.Errorf("%d Go functions, want %v", len(fns), names)
+			}
+			for _, name := range names {
+				var id string
+				for fid := range fns {
+					if strings.HasPrefix(fid, name) {
+						id = fid
+					}
+				}
+				if id == "" {
+					t.Errorf("no %s function", name)
+					continue
+				}
+				p := props(fns[id])
+				if p["Runtime"] != "provided.al2023" || !reflect.DeepEqual(p["Architectures"], []any{"arm64"}) {
+					t.Errorf("%s runs %v on %v, want provided.al2023 on arm64", name, p["Runtime"], p["Architectures"])
+				}
+				if !reflect.DeepEqual(p["TracingConfig"], map[string]any{"Mode": "Active"}) {
+					t.Errorf("%s tracing = %v, want Active", name, p["TracingConfig"])
+				}
+				logging, _ := p["LoggingConfig"].(map[string]any)
+				if logging["LogFormat"] != "JSON" {
+					t.Errorf("%s log format = %v, want JSON", name, logging["LogFormat"])
+				}
+				group, _ := logging["LogGroup"].(map[string]any)
+				groupID, _ := group["Ref"].(string)
+				if _, ok := resources(tmpl, "AWS::Logs::LogGroup", map[string]any{"RetentionInDays": s.cfg.LogRetentionDays})[groupID]; !ok {
+					t.Errorf("%s logs to %v, not to a log group of its own with %d days' retention", name, group, s.cfg.LogRetentionDays)
+				}
+				roleID := p["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+				if r := resources(tmpl, "AWS::IAM::Role", nil)[roleID]; props(r)["ManagedPolicyArns"] != nil {
+					t.Errorf("%s's role has managed policies %v; it should have only grants", name, props(r)["ManagedPolicyArns"])
+				}
+			}
+		})
+	}
+}
+
+// policyOf returns the statements of the default policy of the function
+// whose logical ID starts with name.
+func policyOf(t *testing.T, tmpl assertions.Template, name string) []map[string]any {
+	t.Helper()
+	for id, fn := range goFunctions(tmpl) {
+		if !strings.HasPrefix(id, name) {
+			continue
+		}
+		roleID := props(fn)["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		policy := logicalID(t, tmpl, "AWS::IAM::Policy", map[string]any{"Roles": []any{ref(roleID)}})
+		return iamStatements(tmpl)[policy]
+	}
+	t.Fatalf("no function %s", name)
+	return nil
+}
+
+// allows reports whether statements allow action on a resource whose
+// JSON mentions resource.
+func allows(t *testing.T, statements []map[string]any, action, resource string) bool {
+	for _, st := range statements {
+		if st["Effect"] == "Allow" && slices.Contains(asList(st["Action"]), any(action)) && strings.Contains(mustMarshal(t, st["Resource"]), resource) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
+	for _, v := range allVariants {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			tmpl := s.template(stacks.ProcessStackName)
+			table := logicalID(t, tmpl, "AWS::DynamoDB::Table", map[string]any{"KeySchema": assertions.Match_ArrayWith(&[]any{match(map[string]any{"AttributeName": "orderId"})})})
+			var sink string
+			for id := range goFunctions(tmpl) {
+				if strings.HasPrefix(id, "Sink") {
+					sink = id
+				}
+			}
+			_, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Handler": "bootstrap", "Environment": map[string]any{"Variables": map[string]any{
+				stacks.EnvTableName: ref(table),
+			}}})
+			dlqRef, _ := props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)[stacks.EnvDLQURL].(map[string]any)
+			dlq, _ := dlqRef["Ref"].(string)
+			if dlq == "" {
+				t.Fatalf("sink has no %s", stacks.EnvDLQURL)
+			}
+			stream := logicalID(t, tmpl, "AWS::Kinesis::Stream", nil)
+			assertEventSource(t, s, tmpl, sink, getAtt(stream, "Arn"), dlq)
+
+			statements := policyOf(t, tmpl, "Sink")
+			for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} {
+				if !allows(t, statements, a, table) {
+					t.Errorf("sink may not %s on the OrderEnriched table", a)
+				}
+			}
+			if !allows(t, statements, "sqs:SendMessage", dlq) {
+				t.Error("sink may not send to its dead-letter queue")
+			}
+			if !allows(t, statements, "kinesis:GetRecords", stream) {
+				t.Error("sink may not read the enriched stream")
+			}
+			if !allows(t, statements, "kms:Decrypt", "Key") {
+				t.Error("sink may not decrypt with the pipeline key")
+			}
+		})
+	}
+}
+
+// assertEventSource checks the event source mapping of design §5 from
+// source to function fn, failing over to queue dlq.
+func assertEventSource(t *testing.T, s *synthesized, tmpl assertions.Template, fn string, source any, dlq string) map[string]any {
+	t.Helper()
+	_, esm := only(t, tmpl, "AWS::Lambda::EventSourceMapping", map[string]any{
+		"FunctionName":               ref(fn),
+		"EventSourceArn":             source,
+		"StartingPosition":           "TRIM_HORIZON",
+		"BatchSize":                  s.cfg.BatchSize,
+		"ParallelizationFactor":      s.cfg.ParallelizationFactor,
+		"BisectBatchOnFunctionError": true,
+		"MaximumRetryAttempts":       stacks.EventSourceRetryAttempts,
+		"MaximumRecordAgeInSeconds":  stacks.EventSourceMaxRecordAge.Seconds(),
+		"FunctionResponseTypes":      []any{"ReportBatchItemFailures"},
+		"DestinationConfig":          map[string]any{"OnFailure": map[string]any{"Destination": getAtt(dlq, "Arn")}},
+	})
+	assertProps(t, tmpl, "AWS::SQS::Queue", map[string]any{"KmsMasterKeyId": importOf("Key"), "MessageRetentionPeriod": 1209600})
+	assertProps(t, tmpl, "AWS::SQS::QueuePolicy", map[string]any{
+		"Queues": []any{ref(dlq)},
+		"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{match(map[string]any{
+			"Effect":    "Deny",
+			"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+		})})},
+	})
+	return props(esm)
+}
+
+func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, customized} {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			tmpl := s.template(stacks.ProcessStackName)
+			state := logicalID(t, tmpl, "AWS::DynamoDB::Table", map[string]any{
+				"KeySchema": []any{
+					map[string]any{"AttributeName": "pk", "KeyType": "HASH"},
+					map[string]any{"AttributeName": "sk", "KeyType": "RANGE"},
+				},
+				"AttributeDefinitions": []any{
+					map[string]any{"AttributeName": "pk", "AttributeType": "S"},
+					map[string]any{"AttributeName": "sk", "AttributeType": "S"},
+				},
+				"TimeToLiveSpecification":          map[string]any{"AttributeName": "ttl", "Enabled": true},
+				"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+				"SSESpecification":                 map[string]any{"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": importOf("Key")},
+				"BillingMode":                      "PAY_PER_REQUEST",
+			})
+			stream := logicalID(t, tmpl, "AWS::Kinesis::Stream", nil)
+			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}})
+
+			enrich, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
+				stacks.EnvStateTable:       ref(state),
+				stacks.EnvStateTTLDays:     jsonNumber(s.cfg.JoinStateTTLDays),
+				stacks.EnvOutputStream:     ref(stream),
+				stacks.EnvReferenceDataURI: map[string]any{"Fn::Join": []any{"", []any{"s3://", ref(bucket), "/products.json"}}},
+			}}})
+			dlq := props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)[stacks.EnvDLQURL].(map[string]any)["Ref"].(string)
+
+			esm := assertEventSource(t, s, tmpl, enrich, importOf("OrderStream"), dlq)
+			filters := esm["FilterCriteria"].(map[string]any)["Filters"].([]any)
+			if len(filters) != 1 {
+				t.Fatalf("filters = %v, want one", filters)
+			}
+			var pattern any
+			if err := json.Unmarshal([]byte(filters[0].(map[string]any)["Pattern"].(string)), &pattern); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{"data": map[string]any{"metadata": map[string]any{
+				"record-type": []any{"data"},
+				"table-name":  []any{"order", "order_item"},
+			}}}
+			if !reflect.DeepEqual(pattern, want) {
+				t.Errorf("filter pattern = %v, want %v (Kinesis filters match the payload under \"data\")", pattern, want)
+			}
+
+			statements := policyOf(t, tmpl, "Enrich")
+			grants := []struct{ action, resource string }{
+				{"dynamodb:BatchGetItem", state}, {"dynamodb:BatchWriteItem", state}, {"dynamodb:Query", state},
+				{"kinesis:PutRecords", stream},
+				{"s3:GetObject*", "/products.json"},
+				{"sqs:SendMessage", dlq},
+				{"kinesis:GetRecords", "OrderStream"}, {"kms:Decrypt", "Key"}, {"kms:GenerateDataKey*", "Key"},
+			}
+			for _, g := range grants {
+				if !allows(t, statements, g.action, g.resource) {
+					t.Errorf("enrich may not %s on %s", g.action, g.resource)
+				}
+			}
+			if n := len(resources(tmpl, "AWS::KinesisAnalytics::Application", nil)); n != 0 {
+				t.Errorf("%d KDA applications with processor=lambda", n)
+			}
+		})
+	}
+}
+
+func jsonNumber(n int) string { b, _ := json.Marshal(n); return string(b) }
