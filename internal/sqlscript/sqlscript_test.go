@@ -1,0 +1,311 @@
+package sqlscript_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/unified-streaming-etl/etl/internal/sqlscript"
+	etlsql "github.com/unified-streaming-etl/etl/sql"
+)
+
+func TestSplit(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+		want   []sqlscript.Statement
+	}{
+		{
+			name:   "statements end at semicolons and keep the line they start on",
+			script: "CREATE TABLE a (x INT);\n\nINSERT INTO a\nVALUES (1);\n",
+			want: []sqlscript.Statement{
+				{SQL: "CREATE TABLE a (x INT)", Line: 1},
+				{SQL: "INSERT INTO a\nVALUES (1)", Line: 3},
+			},
+		},
+		{
+			name:   "the text after the last semicolon is a statement",
+			script: "SELECT 1;\nSELECT 2",
+			want:   []sqlscript.Statement{{SQL: "SELECT 1", Line: 1}, {SQL: "SELECT 2", Line: 2}},
+		},
+		{
+			name:   "semicolons inside strings and quoted identifiers do not end a statement",
+			script: "INSERT INTO `a;b` VALUES ('x;y', \"p;q\");",
+			want:   []sqlscript.Statement{{SQL: "INSERT INTO `a;b` VALUES ('x;y', \"p;q\")", Line: 1}},
+		},
+		{
+			name:   "doubled quotes and backslashes escape quotes inside strings",
+			script: `SELECT 'it''s;', 'it\'s;', "say ""hi;""", 'back\\';SELECT 2;`,
+			want: []sqlscript.Statement{
+				{SQL: `SELECT 'it''s;', 'it\'s;', "say ""hi;""", 'back\\'`, Line: 1},
+				{SQL: "SELECT 2", Line: 1},
+			},
+		},
+		{
+			name:   "a backslash does not escape inside a quoted identifier",
+			script: "SELECT 1 AS `a\\`; SELECT 2;",
+			want:   []sqlscript.Statement{{SQL: "SELECT 1 AS `a\\`", Line: 1}, {SQL: "SELECT 2", Line: 1}},
+		},
+		{
+			name:   "line comments are dropped, including semicolons in them",
+			script: "-- first; comment\nSELECT 1; # trailing; comment\n--\nSELECT 2;",
+			want:   []sqlscript.Statement{{SQL: "SELECT 1", Line: 2}, {SQL: "SELECT 2", Line: 4}},
+		},
+		{
+			name:   "two dashes without a following space are an operator, not a comment",
+			script: "SELECT 5--3;",
+			want:   []sqlscript.Statement{{SQL: "SELECT 5--3", Line: 1}},
+		},
+		{
+			name:   "block comments are dropped without gluing the tokens around them",
+			script: "SELECT/* one;\ntwo */1;\n/* only a comment; */\nSELECT 2;",
+			want:   []sqlscript.Statement{{SQL: "SELECT 1", Line: 1}, {SQL: "SELECT 2", Line: 4}},
+		},
+		{
+			name:   "executable comments and optimizer hints are kept for the server",
+			script: "/*!40101 SET NAMES utf8mb4 */;\nSELECT /*+ NO_INDEX(a) */ x FROM a;",
+			want: []sqlscript.Statement{
+				{SQL: "/*!40101 SET NAMES utf8mb4 */", Line: 1},
+				{SQL: "SELECT /*+ NO_INDEX(a) */ x FROM a", Line: 2},
+			},
+		},
+		{
+			name: "DELIMITER changes the statement end so routine bodies stay whole",
+			script: "DELIMITER $$\nCREATE PROCEDURE p()\nBEGIN\n  SELECT 1;\n  SELECT 2;\nEND$$\n" +
+				"delimiter ;\nCALL p();\n",
+			want: []sqlscript.Statement{
+				{SQL: "CREATE PROCEDURE p()\nBEGIN\n  SELECT 1;\n  SELECT 2;\nEND", Line: 2},
+				{SQL: "CALL p()", Line: 8},
+			},
+		},
+		{
+			name:   "a word that only starts with delimiter is ordinary text",
+			script: "delimiters;",
+			want:   []sqlscript.Statement{{SQL: "delimiters", Line: 1}},
+		},
+		{
+			name:   "empty statements and comment-only scripts give nothing to run",
+			script: ";;\n  ; -- nothing\n/* at all */",
+			want:   nil,
+		},
+		{
+			name:   "Windows line endings are whitespace",
+			script: "SELECT 1;\r\nSELECT 2;\r\n",
+			want:   []sqlscript.Statement{{SQL: "SELECT 1", Line: 1}, {SQL: "SELECT 2", Line: 2}},
+		},
+		{
+			name:   "lines inside strings and comments are counted",
+			script: "SELECT 'a\nb';\n/* c\nd */ SELECT 3;",
+			want:   []sqlscript.Statement{{SQL: "SELECT 'a\nb'", Line: 1}, {SQL: "SELECT 3", Line: 4}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := sqlscript.Split(tt.script)
+			if err != nil {
+				t.Fatalf("Split: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Split =\n%#v\nwant\n%#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSplitRejectsUnterminatedText(t *testing.T) {
+	tests := []struct {
+		name, script string
+		line         int
+		msg          string
+	}{
+		{"an open string names the line it starts on", "SELECT 1;\nSELECT 'abc;\nSELECT 2;", 2, "'-quoted"},
+		{"an open quoted identifier is an error", "SELECT `abc", 1, "`-quoted"},
+		{"an escaped closing quote does not close the string", `SELECT 'abc\'`, 1, "'-quoted"},
+		{"an open block comment is an error", "SELECT 1;\n\n/* never closed", 3, "comment"},
+		{"DELIMITER needs a delimiter", "DELIMITER   \nSELECT 1", 1, "DELIMITER"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sqlscript.Split(tt.script)
+			var syn *sqlscript.SyntaxError
+			if !errors.As(err, &syn) {
+				t.Fatalf("Split error = %v, want a *SyntaxError", err)
+			}
+			if syn.Line != tt.line || !strings.Contains(syn.Msg, tt.msg) {
+				t.Errorf("error = %q (line %d), want line %d mentioning %q", err, syn.Line, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+// The project's own scripts are what the splitter exists for: each must
+// split into the statements a reader sees.
+func TestSplitProjectScripts(t *testing.T) {
+	t.Run("ordersdb-setup.sql keeps its quoted SIGNAL text in one statement", func(t *testing.T) {
+		stmts, err := sqlscript.Split(etlsql.OrdersDBSetup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(stmts[0].SQL, "CREATE DATABASE IF NOT EXISTS orders") {
+			t.Errorf("first statement = %q", stmts[0].SQL)
+		}
+		var check string
+		for _, st := range stmts {
+			if strings.HasPrefix(st.SQL, "SET @dms_password_check") {
+				check = st.SQL
+			}
+			if strings.HasPrefix(st.SQL, "--") || strings.Contains(st.SQL, "\n--") {
+				t.Errorf("statement at line %d still holds a comment: %q", st.Line, st.SQL)
+			}
+		}
+		if !strings.Contains(check, "SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql''") || !strings.HasSuffix(check, "'DO 0')") {
+			t.Errorf("password check statement was cut: %q", check)
+		}
+	})
+	for name, script := range map[string]string{
+		"orders-data-setup.sql": etlsql.OrdersDataSetup,
+		"kda-orders-setup.sql":  etlsql.KDAOrdersSetup,
+	} {
+		t.Run(name+" splits into statements that each end where a semicolon ends a line", func(t *testing.T) {
+			stmts, err := sqlscript.Split(script)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(stmts) == 0 {
+				t.Fatal("no statements")
+			}
+			for _, st := range stmts {
+				if strings.HasSuffix(st.SQL, ";") {
+					t.Errorf("statement at line %d kept its delimiter", st.Line)
+				}
+			}
+		})
+	}
+}
+
+type recorder struct {
+	ran    []string
+	failAt int // 1-based statement number that fails; 0 never
+}
+
+func (r *recorder) ExecContext(_ context.Context, query string, _ ...any) (sql.Result, error) {
+	r.ran = append(r.ran, query)
+	if len(r.ran) == r.failAt {
+		return nil, errBoom
+	}
+	return nil, nil
+}
+
+var errBoom = errors.New("boom")
+
+func TestRun(t *testing.T) {
+	script := "CREATE TABLE a (x INT);\n\n-- then\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES (2);\n"
+
+	t.Run("runs every statement in order", func(t *testing.T) {
+		r := &recorder{}
+		n, err := sqlscript.Run(context.Background(), r, "a.sql", script)
+		if err != nil || n != 3 {
+			t.Fatalf("Run = %d, %v; want 3, nil", n, err)
+		}
+		want := []string{"CREATE TABLE a (x INT)", "INSERT INTO a VALUES (1)", "INSERT INTO a VALUES (2)"}
+		if !reflect.DeepEqual(r.ran, want) {
+			t.Errorf("ran %q, want %q", r.ran, want)
+		}
+	})
+	t.Run("stops at the first failure and names the script and line", func(t *testing.T) {
+		r := &recorder{failAt: 2}
+		n, err := sqlscript.Run(context.Background(), r, "a.sql", script)
+		if n != 1 || !errors.Is(err, errBoom) || !strings.HasPrefix(err.Error(), "a.sql:4: ") {
+			t.Fatalf("Run = %d, %v; want 1 and an error starting a.sql:4: wrapping boom", n, err)
+		}
+		if len(r.ran) != 2 {
+			t.Errorf("ran %d statements after the failure, want none", len(r.ran)-2)
+		}
+	})
+	t.Run("a script that cannot be split runs nothing", func(t *testing.T) {
+		r := &recorder{}
+		_, err := sqlscript.Run(context.Background(), r, "a.sql", "SELECT 1;\nSELECT 'open")
+		var syn *sqlscript.SyntaxError
+		if !errors.As(err, &syn) || !strings.HasPrefix(err.Error(), "a.sql: line 2:") {
+			t.Fatalf("Run error = %v, want a.sql: line 2: syntax error", err)
+		}
+		if len(r.ran) != 0 {
+			t.Errorf("ran %q before reporting the syntax error", r.ran)
+		}
+	})
+}
+
+// FuzzSplit checks that any input either splits or reports a syntax error,
+// and that statements come out trimmed, non-empty and in line order; and
+// that scripts joined from plain statements split back into them.
+func FuzzSplit(f *testing.F) {
+	f.Add(etlsql.OrdersDBSetup)
+	f.Add("DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT ';'; END//\nDELIMITER ;\nCALL p();")
+	f.Add("SELECT 'a\\'b', `c``d`, \"e\"\"f\" -- x\n; # y\n/* z */ /*! 1 */")
+	f.Fuzz(func(t *testing.T, script string) {
+		stmts, err := sqlscript.Split(script)
+		if err != nil {
+			var syn *sqlscript.SyntaxError
+			if !errors.As(err, &syn) {
+				t.Fatalf("error %v is not a *SyntaxError", err)
+			}
+			return
+		}
+		last := 0
+		for _, st := range stmts {
+			if st.SQL == "" || st.SQL != strings.TrimSpace(st.SQL) {
+				t.Fatalf("statement %q is empty or untrimmed", st.SQL)
+			}
+			if st.Line < last || st.Line < 1 || st.Line > strings.Count(script, "\n")+1 {
+				t.Fatalf("line %d out of order or range (previous %d)", st.Line, last)
+			}
+			last = st.Line
+		}
+		// A script of plain words (no quotes, comments or delimiters) and
+		// newlines, joined with ";", splits back into its parts.
+		plain := strings.Map(func(r rune) rune {
+			if strings.ContainsRune(";'\"`#-/*\\", r) {
+				return -1
+			}
+			return r
+		}, script)
+		var parts []string
+		for _, p := range strings.Split(plain, "\n") {
+			if p = strings.TrimSpace(p); p != "" && !strings.HasPrefix(strings.ToLower(p), "delimiter") {
+				parts = append(parts, p)
+			}
+		}
+		back, err := sqlscript.Split(strings.Join(parts, ";\n"))
+		if err != nil {
+			t.Fatalf("plain script: %v", err)
+		}
+		if len(back) != len(parts) {
+			t.Fatalf("plain script of %d statements split into %d", len(parts), len(back))
+		}
+		for i := range parts {
+			if back[i].SQL != parts[i] || back[i].Line != i+1 {
+				t.Fatalf("statement %d = %+v, want %q on line %d", i, back[i], parts[i], i+1)
+			}
+		}
+	})
+}
+
+func BenchmarkSplit(b *testing.B) {
+	script := strings.Repeat(etlsql.OrdersDBSetup+"\n"+etlsql.OrdersDataSetup+"\n", 4)
+	stmts, err := sqlscript.Split(script)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(script)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := sqlscript.Split(script); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(stmts))*float64(b.N)/b.Elapsed().Seconds(), "statements/s")
+}
