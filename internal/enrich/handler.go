@@ -145,7 +145,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	}
 	firstErr := firstError(orderErr, dlqErr)
 
-	var resp events.KinesisEventResponse
+	// An empty list, not null, like the sink: both mean success to Lambda.
+	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	for i, r := range ev.Records {
 		if failed[i] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})

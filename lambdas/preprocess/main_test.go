@@ -2,62 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/lambdatest"
 )
-
-// invocation is what the function answered for one event.
-type invocation struct {
-	requestID string
-	path      string // response or error
-	body      []byte
-}
-
-// fakeRuntime serves the Lambda Runtime API for a list of events, then
-// holds the next poll open, as Lambda does between invocations.
-type fakeRuntime struct {
-	next    chan []byte
-	answers chan invocation
-}
-
-func (rt *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	const prefix = "/2018-06-01/runtime/"
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == prefix+"invocation/next":
-		select {
-		case ev := <-rt.next:
-			id := fmt.Sprintf("req-%d", time.Now().UnixNano())
-			w.Header().Set("Lambda-Runtime-Aws-Request-Id", id)
-			w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
-			w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:preprocess")
-			w.Header().Set("Lambda-Runtime-Trace-Id", "Root=1-5e1b4151-5ac6c58f5e4b7c1d2e3f4a5b;Parent=1;Sampled=0")
-			_, _ = w.Write(ev)
-		case <-r.Context().Done():
-		}
-	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, prefix+"invocation/"):
-		rest := strings.TrimPrefix(r.URL.Path, prefix+"invocation/")
-		id, kind, _ := strings.Cut(rest, "/")
-		body, _ := io.ReadAll(r.Body)
-		w.WriteHeader(http.StatusAccepted)
-		rt.answers <- invocation{requestID: id, path: kind, body: body}
-	default:
-		body, _ := io.ReadAll(r.Body)
-		rt.answers <- invocation{path: r.URL.Path, body: body}
-		w.WriteHeader(http.StatusAccepted)
-	}
-}
 
 func dmsRecord(table, op, data string) string {
 	return base64.StdEncoding.EncodeToString([]byte(`{"data":` + data + `,"metadata":{"timestamp":"2024-03-18T09:45:03.412907Z","record-type":"data","operation":"` + op +
@@ -70,16 +21,7 @@ func TestBootstrapAnswersRuntimeAPIInvocations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the bootstrap binary")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the binary with")
-	}
-	bin := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command(goBin, "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := lambdatest.Build(t, ".")
 
 	streamEvent := `{"invocationId":"a1","applicationArn":"arn:aws:kinesisanalytics:us-east-1:123456789012:application/UnifiedOrderEnrichment",` +
 		`"streamArn":"arn:aws:kinesis:us-east-1:123456789012:stream/UnifiedOrderStream","records":[` +
@@ -93,45 +35,21 @@ func TestBootstrapAnswersRuntimeAPIInvocations(t *testing.T) {
 		`"streamArn":"arn:aws:firehose:us-east-1:123456789012:deliverystream/UnifiedOrderDelivery","records":[` +
 		`{"recordId":"fh-1","data":"` + dmsRecord("order", "update", `{"orderId":1002,"orderStatus":"SHIPPED","orderDateTime":"2024-03-18 09:45:03.007"}`) + `",` +
 		`"kinesisFirehoseRecordMetadata":{"approximateArrivalTimestamp":1710755103}}]}`
-	rt := &fakeRuntime{next: make(chan []byte, 3), answers: make(chan invocation, 8)}
+	api := lambdatest.NewRuntimeAPI(t, "preprocess")
 	for _, ev := range []string{streamEvent, `not an event`, firehoseEvent} {
-		rt.next <- []byte(ev)
+		api.Invoke([]byte(ev))
 	}
-	srv := httptest.NewServer(rt)
-	defer srv.Close()
-
-	cmd := exec.Command(bin)
-	cmd.Env = []string{
-		"AWS_LAMBDA_RUNTIME_API=" + strings.TrimPrefix(srv.URL, "http://"),
-		"AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL=INFO",
-		"AWS_LAMBDA_FUNCTION_NAME=preprocess", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-	}
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-
-	answer := func() invocation {
-		t.Helper()
-		select {
-		case a := <-rt.answers:
-			return a
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no answer; output so far:\n%s", stdout.String())
-		}
-		return invocation{}
-	}
+	fn := lambdatest.Start(t, bin, api, "preprocess", "AWS_LAMBDA_LOG_LEVEL=INFO")
+	answer := func() lambdatest.Answer { t.Helper(); return api.Next(t, fn) }
 	type record struct{ RecordID, Result, Data string }
-	results := func(a invocation) []record {
+	results := func(a lambdatest.Answer) []record {
 		t.Helper()
-		if a.path != "response" {
-			t.Fatalf("answered %s: %s", a.path, a.body)
+		if a.Kind != "response" {
+			t.Fatalf("answered %s: %s", a.Kind, a.Body)
 		}
 		var resp struct{ Records []record }
-		if err := json.Unmarshal(a.body, &resp); err != nil {
-			t.Fatalf("response %s: %v", a.body, err)
+		if err := json.Unmarshal(a.Body, &resp); err != nil {
+			t.Fatalf("response %s: %v", a.Body, err)
 		}
 		return resp.Records
 	}
@@ -164,8 +82,8 @@ func TestBootstrapAnswersRuntimeAPIInvocations(t *testing.T) {
 		}
 	})
 	t.Run("a payload that is not an event is an invocation error", func(t *testing.T) {
-		if a := answer(); a.path != "error" {
-			t.Fatalf("answered %s: %s", a.path, a.body)
+		if a := answer(); a.Kind != "error" {
+			t.Fatalf("answered %s: %s", a.Kind, a.Body)
 		}
 	})
 	t.Run("the function keeps serving, and reads Firehose metadata", func(t *testing.T) {
@@ -176,10 +94,9 @@ func TestBootstrapAnswersRuntimeAPIInvocations(t *testing.T) {
 		}
 	})
 	t.Run("logs are JSON lines, the handler's with the request id, and name the failed record", func(t *testing.T) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		fn.Stop()
 		var failed bool
-		sc := bufio.NewScanner(&stdout)
+		sc := bufio.NewScanner(strings.NewReader(fn.Output()))
 		for sc.Scan() {
 			var line map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
@@ -194,7 +111,7 @@ func TestBootstrapAnswersRuntimeAPIInvocations(t *testing.T) {
 			}
 		}
 		if !failed {
-			t.Errorf("no error line for the malformed record in:\n%s", stdout.String())
+			t.Errorf("no error line for the malformed record in:\n%s", fn.Output())
 		}
 	})
 }
