@@ -40,7 +40,9 @@ func NewPipeline(scope constructs.Construct, cfg Config, in Inputs, env *awscdk.
 		Config:          cfg,
 		OrderStream:     common.OrderStream,
 		Key:             common.Key,
+		AlarmTopic:      common.AlarmTopic,
 		RDSCAPackageDir: in.RDSCAPackageDir,
+		LambdaDir:       in.LambdaDir,
 	})
 	if err != nil {
 		return nil, err
@@ -50,6 +52,8 @@ func NewPipeline(scope constructs.Construct, cfg Config, in Inputs, env *awscdk.
 		Config:           cfg,
 		OrderStream:      common.OrderStream,
 		Key:              common.Key,
+		AlarmTopic:       common.AlarmTopic,
+		DMSAlarms:        data.Alarms,
 		LambdaDir:        in.LambdaDir,
 		ReferenceDataDir: in.ReferenceDataDir,
 		KDASQLFile:       in.KDASQLFile,

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -27,6 +28,8 @@ type CommonStack struct {
 	// OrderStream is the unified order stream: every DMS change record of
 	// orders.order and orders.order_item, partitioned by orderId.
 	OrderStream awskinesis.IStream
+	// AlarmTopic receives every alarm of the pipeline, on ALARM and on OK.
+	AlarmTopic awssns.ITopic
 }
 
 // NewCommonStack creates the common stack.
@@ -51,7 +54,13 @@ func NewCommonStack(scope constructs.Construct, id string, props CommonStackProp
 		Value:       orderStream.StreamName(),
 	})
 
-	return &CommonStack{Stack: stack, Key: key, OrderStream: orderStream}
+	alarmTopic := newAlarmTopic(stack, cfg)
+	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The topic every alarm of the pipeline notifies; subscribe to it (or set context alarmEmail)."),
+		Value:       alarmTopic.TopicArn(),
+	})
+
+	return &CommonStack{Stack: stack, Key: key, OrderStream: orderStream, AlarmTopic: alarmTopic}
 }
 
 // newStream creates a KMS-encrypted Kinesis stream with the given capacity.

@@ -79,7 +79,7 @@ func TestCommonStackOrderStreamIsEncryptedWithTheKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.variant), func(t *testing.T) {
 			tmpl := synth(t, tt.variant).template(stacks.CommonStackName)
-			keyID := logicalID(t, tmpl, "AWS::KMS::Key", nil)
+			keyID := logicalID(t, tmpl, "AWS::KMS::Key", map[string]any{"PendingWindowInDays": 30})
 			want := map[string]any{
 				"RetentionPeriodHours": 24,
 				"StreamEncryption":     map[string]any{"EncryptionType": "KMS", "KeyId": getAtt(keyID, "Arn")},

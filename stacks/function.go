@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -29,6 +30,10 @@ const (
 	FunctionSink       = "sink"
 	FunctionEnrich     = "enrich"
 	FunctionPreprocess = "preprocess"
+	// The custom resource handlers (customresources.go).
+	FunctionSchemaSetup = "schema-setup"
+	FunctionDMSTask     = "dms-task"
+	FunctionKDAStart    = "kda-start"
 )
 
 // functionAsset returns the asset directory of a built function, or an
@@ -51,6 +56,10 @@ type goFunctionProps struct {
 	Timeout     time.Duration
 	Environment map[string]*string
 	Retention   awslogs.RetentionDays
+	// Vpc, when set, places the function in Subnets with SecurityGroup.
+	Vpc           awsec2.IVpc
+	Subnets       *awsec2.SubnetSelection
+	SecurityGroup awsec2.ISecurityGroup
 }
 
 // newGoFunction creates a Go function on provided.al2023/arm64 with JSON
@@ -69,7 +78,7 @@ func newGoFunction(scope constructs.Construct, id string, p goFunctionProps) aws
 	})
 	logGroup.GrantWrite(role)
 
-	fn := awslambda.NewFunction(scope, jsii.String(id), &awslambda.FunctionProps{
+	props := &awslambda.FunctionProps{
 		Description:   jsii.String(p.Description),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:  awslambda.Architecture_ARM_64(),
@@ -82,7 +91,14 @@ func newGoFunction(scope constructs.Construct, id string, p goFunctionProps) aws
 		LogGroup:      logGroup,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		Tracing:       awslambda.Tracing_ACTIVE,
-	})
+	}
+	if p.Vpc != nil {
+		props.Vpc = p.Vpc
+		props.VpcSubnets = p.Subnets
+		props.SecurityGroups = &[]awsec2.ISecurityGroup{p.SecurityGroup}
+		grantNetworkInterfaces(role)
+	}
+	fn := awslambda.NewFunction(scope, jsii.String(id), props)
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id:        jsii.String("AwsSolutions-IAM5"),
 		Reason:    jsii.String("X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions, so their resource is '*'."),
@@ -90,6 +106,36 @@ func newGoFunction(scope constructs.Construct, id string, p goFunctionProps) aws
 	}}, jsii.Bool(true))
 	suppressKeyGrantWildcards(role)
 	return fn
+}
+
+// grantNetworkInterfaces lets Lambda manage a VPC function's network
+// interfaces through its role, as AWSLambdaVPCAccessExecutionRole would,
+// without that policy's write access to every log group: the describe
+// actions, which accept only "*", and the interface actions on this
+// account's and Region's EC2 resources (the Lambda developer guide's
+// advice for DeleteNetworkInterface).
+func grantNetworkInterfaces(role awsiam.Role) {
+	stack := awscdk.Stack_Of(role)
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"),
+		Resources: jsii.Strings("*"),
+	}))
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+			"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"),
+		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("ec2"), Resource: jsii.String("*"), ResourceName: jsii.String("*"),
+		})},
+	}))
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Network interfaces of a VPC function: ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions; " +
+			"Lambda creates and deletes the function's interfaces with IDs not known in advance, so those actions name this account's and Region's EC2 resources, as the Lambda developer guide advises."),
+		AppliesTo: &[]interface{}{
+			jsii.String("Resource::*"),
+			jsii.String("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*"),
+		},
+	}}, jsii.Bool(true))
 }
 
 // suppressKeyGrantWildcards accepts the KMS action families CDK grants

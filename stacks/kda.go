@@ -67,8 +67,10 @@ type kdaProps struct {
 
 // newKDAApplication creates the KDA SQL application (API v1) with its
 // preprocessing function, products reference table and output, and one
-// role holding exactly what the application uses.
-func newKDAApplication(scope constructs.Construct, p kdaProps) awskinesisanalytics.CfnApplication {
+// role holding exactly what the application uses. It also returns the
+// last configuration step (the output), after which the application can
+// be started.
+func newKDAApplication(scope constructs.Construct, p kdaProps) (awskinesisanalytics.CfnApplication, constructs.IConstruct) {
 	role := awsiam.NewRole(scope, jsii.String("ApplicationRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("kinesisanalytics.amazonaws.com"), nil),
 		Description: jsii.String("Kinesis Data Analytics: read the unified stream, preprocess, read products, write the enriched stream."),
@@ -175,5 +177,5 @@ func newKDAApplication(scope constructs.Construct, p kdaProps) awskinesisanalyti
 	}}, jsii.Bool(true))
 
 	awscdk.Annotations_Of(scope).AddWarningV2(jsii.String("unified-streaming-etl:kda-sql-discontinued"), jsii.String(KDASQLWarning))
-	return app
+	return app, output
 }

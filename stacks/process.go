@@ -8,15 +8,18 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -57,6 +60,10 @@ type ProcessStackProps struct {
 	ReferenceDataDir string
 	// KDASQLFile is the KDA application code (processor=kda-sql only).
 	KDASQLFile string
+	// AlarmTopic receives the stack's alarms; nil: no alarms.
+	AlarmTopic awssns.ITopic
+	// DMSAlarms are the data stack's alarms, shown on the dashboard.
+	DMSAlarms []awscloudwatch.IAlarm
 }
 
 // ProcessStack holds the processor between the two streams and the sink
@@ -80,6 +87,16 @@ type ProcessStack struct {
 	// Set with processor=kda-sql.
 	Preprocess  awslambda.Function
 	Application awskinesisanalytics.CfnApplication
+	// ApplicationStart starts the application once it is configured.
+	ApplicationStart awscdk.CustomResource
+
+	// Set with dataLake=true: the raw archive of the unified stream.
+	RawArchiveBucket awss3.Bucket
+	RawArchive       awskinesisfirehose.DeliveryStream
+
+	// Alarms and Dashboard watch the pipeline (set with AlarmTopic).
+	Alarms    []awscloudwatch.Alarm
+	Dashboard awscloudwatch.Dashboard
 }
 
 // NewProcessStack creates the process stack.
@@ -89,7 +106,7 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	needed := []string{FunctionSink, FunctionEnrich}
 	var sql string
 	if cfg.Processor == ProcessorKDASQL {
-		needed = []string{FunctionSink, FunctionPreprocess}
+		needed = []string{FunctionSink, FunctionPreprocess, FunctionKDAStart}
 		raw, err := os.ReadFile(props.KDASQLFile)
 		if err != nil {
 			return nil, fmt.Errorf("KDA application code: %w", err)
@@ -204,7 +221,8 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 			Timeout:     PreprocessTimeout,
 			Retention:   retention,
 		})
-		s.Application = newKDAApplication(stack, kdaProps{
+		var configured constructs.IConstruct
+		s.Application, configured = newKDAApplication(stack, kdaProps{
 			SQL:            sql,
 			Input:          props.OrderStream,
 			Output:         s.EnrichedStream,
@@ -212,8 +230,14 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 			ReferenceData:  s.ReferenceBucket,
 			ReferenceReady: deployment,
 		})
+		s.ApplicationStart = newKDAStart(stack, kdaStartProps{
+			assetDir:    assets[FunctionKDAStart],
+			application: s.Application,
+			configured:  configured,
+			retention:   retention,
+		})
 		awscdk.NewCfnOutput(stack, jsii.String("ApplicationName"), &awscdk.CfnOutputProps{
-			Description: jsii.String("The KDA SQL application (start it once deployed)."),
+			Description: jsii.String("The KDA SQL application (started by the deployment)."),
 			Value:       s.Application.Ref(),
 		})
 	default:
@@ -253,6 +277,28 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 		s.Enrich.AddEventSource(streamEventSource(props.OrderStream, cfg, s.EnrichDLQ, []map[string]any{DMSDataFilter()}))
 	}
 
+	if cfg.DataLake {
+		archive := newRawArchive(stack, rawArchiveProps{
+			source:     props.OrderStream,
+			key:        props.Key,
+			accessLogs: accessLogs,
+			retention:  retention,
+		})
+		s.RawArchiveBucket, s.RawArchive = archive.bucket, archive.delivery
+		awscdk.NewCfnOutput(stack, jsii.String("RawArchiveBucketName"), &awscdk.CfnOutputProps{
+			Description: jsii.String("The raw CDC archive: every unified-stream record under " + strings.SplitN(ArchivePrefix, "!", 2)[0] + "yyyy/MM/dd/HH/ (gzipped JSON records, each followed by a newline)."),
+			Value:       s.RawArchiveBucket.BucketName(),
+		})
+	}
+
+	if props.AlarmTopic != nil {
+		s.Alarms, s.Dashboard = newProcessMonitoring(stack, s.monitoring(props, cfg))
+		awscdk.NewCfnOutput(stack, jsii.String("DashboardName"), &awscdk.CfnOutputProps{
+			Description: jsii.String("The pipeline's CloudWatch dashboard."),
+			Value:       s.Dashboard.DashboardName(),
+		})
+	}
+
 	suppressBucketDeploymentFindings(stack)
 	cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
 
@@ -268,6 +314,44 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 		awscdk.NewCfnOutput(stack, jsii.String(o.id), &awscdk.CfnOutputProps{Description: jsii.String(o.description), Value: o.value})
 	}
 	return s, nil
+}
+
+// monitoring lists what the process stack's alarms and dashboard watch.
+func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config) processMonitoring {
+	m := processMonitoring{
+		cfg:       cfg,
+		topic:     props.AlarmTopic,
+		dmsAlarms: props.DMSAlarms,
+		streams: []namedStream{
+			{"OrderStream", props.OrderStream},
+			{"EnrichedStream", s.EnrichedStream},
+		},
+		queues: []namedQueue{{"SinkDlq", s.SinkDLQ}},
+	}
+	// The operations are those internal/sink and internal/enrich call.
+	orderEnriched := watchedTable{name: "OrderEnriched", table: s.OrderEnrichedTable,
+		operations: []awsdynamodb.Operation{awsdynamodb.Operation_PUT_ITEM, awsdynamodb.Operation_DELETE_ITEM}}
+	if cfg.DynamoBilling == BillingProvisioned {
+		orderEnriched.provisioned = &provisionedCapacity{read: cfg.DynamoReadCapacity, write: cfg.DynamoWriteCapacity}
+	}
+	m.tables = append(m.tables, orderEnriched)
+	switch cfg.Processor {
+	case ProcessorKDASQL:
+		// KDA invokes the preprocess function synchronously: it has no
+		// iterator age; the application's MillisBehindLatest is its lag.
+		m.functions = append(m.functions, watchedFunction{name: "Preprocess", fn: s.Preprocess, timeout: PreprocessTimeout})
+		m.application = s.Application
+	default:
+		m.functions = append(m.functions, watchedFunction{name: "Enrich", fn: s.Enrich, timeout: EnrichTimeout, streamFed: true})
+		m.tables = append(m.tables, watchedTable{name: "JoinState", table: s.JoinStateTable,
+			operations: []awsdynamodb.Operation{awsdynamodb.Operation_QUERY, awsdynamodb.Operation_BATCH_GET_ITEM, awsdynamodb.Operation_BATCH_WRITE_ITEM}})
+		m.queues = append(m.queues, namedQueue{"EnrichDlq", s.EnrichDLQ})
+	}
+	m.functions = append(m.functions, watchedFunction{name: "Sink", fn: s.Sink, timeout: SinkTimeout, streamFed: true})
+	if s.RawArchive != nil {
+		m.archive = s.RawArchive
+	}
+	return m
 }
 
 // DMSDataFilter is the event filter of the enrich Lambda's event source

@@ -20,8 +20,8 @@ func TestProcessStackReferenceBucketIsPrivateEncryptedTLSOnlyAndLogged(t *testin
 	for _, v := range []variant{lambdaProcessor, kdaProcessor} {
 		t.Run(string(v), func(t *testing.T) {
 			tmpl := synth(t, v).template(stacks.ProcessStackName)
-			logs := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LifecycleConfiguration": match(map[string]any{})})
-			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}})
+			logs := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LifecycleConfiguration": map[string]any{"Rules": []any{map[string]any{"ExpirationInDays": 365}}}})
+			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
 			all := resources(tmpl, "AWS::S3::Bucket", nil)
 			for _, id := range []string{logs, bucket} {
 				p := props(all[id])
@@ -140,7 +140,7 @@ func goFunctions(tmpl interface {
 func TestEveryFunctionIsGoOnGravitonWithJSONLogsTracingAndRetention(t *testing.T) {
 	want := map[variant][]string{
 		lambdaProcessor: {"Sink", "Enrich"},
-		kdaProcessor:    {"Sink", "Preprocess"},
+		kdaProcessor:    {"Sink", "Preprocess", "KdaStart"},
 		customized:      {"Sink", "Enrich"},
 	}
 	for v, names := range want {
@@ -303,7 +303,7 @@ func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
 				"BillingMode":                      "PAY_PER_REQUEST",
 			})
 			stream := logicalID(t, tmpl, "AWS::Kinesis::Stream", nil)
-			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}})
+			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
 
 			enrich, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
 				stacks.EnvStateTable:       ref(state),

@@ -111,20 +111,28 @@ var variantContext = map[variant]map[string]any{
 	lambdaProcessor: {},
 	kdaProcessor:    {stacks.KeyProcessor: string(stacks.ProcessorKDASQL)},
 	customized: {
-		stacks.KeyUnifiedStreamShards:   "on-demand",
-		stacks.KeyEnrichedStreamShards:  "4",
-		stacks.KeyDBEngineVersion:       "8.0",
-		stacks.KeyDBInstanceClass:       "db.r6g.large",
-		stacks.KeyDBMultiAZ:             true,
-		stacks.KeyDBDeletionProtection:  true,
-		stacks.KeyDMSEngineVersion:      "3.5.4",
-		stacks.KeyDynamoBilling:         "provisioned",
-		stacks.KeyCreateDMSServiceRoles: false,
-		stacks.KeyBatchSize:             float64(100),
-		stacks.KeyParallelization:       float64(2),
-		stacks.KeyJoinStateTTLDays:      float64(3),
-		stacks.KeyLogRetentionDays:      float64(90),
-		stacks.KeyVPCCIDR:               "172.20.0.0/20",
+		stacks.KeyUnifiedStreamShards:        "on-demand",
+		stacks.KeyEnrichedStreamShards:       "4",
+		stacks.KeyDBEngineVersion:            "8.0",
+		stacks.KeyDBInstanceClass:            "db.r6g.large",
+		stacks.KeyDBMultiAZ:                  true,
+		stacks.KeyDBDeletionProtection:       true,
+		stacks.KeyDMSEngineVersion:           "3.5.4",
+		stacks.KeyDynamoBilling:              "provisioned",
+		stacks.KeyCreateDMSServiceRoles:      false,
+		stacks.KeyBatchSize:                  float64(100),
+		stacks.KeyParallelization:            float64(2),
+		stacks.KeyJoinStateTTLDays:           float64(3),
+		stacks.KeyLogRetentionDays:           float64(90),
+		stacks.KeyVPCCIDR:                    "172.20.0.0/20",
+		stacks.KeyDataLake:                   false,
+		stacks.KeyAlarmEmail:                 "ops@example.com",
+		stacks.KeyAlarmIteratorAgeSeconds:    float64(120),
+		stacks.KeyAlarmDMSLatencySeconds:     float64(600),
+		stacks.KeyAlarmLambdaErrors:          float64(5),
+		stacks.KeyAlarmThrottles:             float64(10),
+		stacks.KeyAlarmDurationPercent:       float64(90),
+		stacks.KeyAlarmDynamoCapacityPercent: float64(70),
 	},
 }
 
@@ -319,7 +327,8 @@ func fakeFunctions() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, name := range []string{stacks.FunctionSink, stacks.FunctionEnrich, stacks.FunctionPreprocess} {
+	for _, name := range []string{stacks.FunctionSink, stacks.FunctionEnrich, stacks.FunctionPreprocess,
+		stacks.FunctionSchemaSetup, stacks.FunctionDMSTask, stacks.FunctionKDAStart} {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			return "", err
 		}

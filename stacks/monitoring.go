@@ -1,0 +1,564 @@
+package stacks
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// newAlarmTopic creates the topic every alarm of the pipeline notifies, in
+// state ALARM and back to OK, with the configured e-mail subscription.
+//
+// It has a key of its own rather than the pipeline key: CloudWatch must be
+// allowed to use the topic's key, and that grant should not reach the key
+// that protects the change data.
+func newAlarmTopic(scope constructs.Construct, cfg Config) awssns.Topic {
+	stack := awscdk.Stack_Of(scope)
+	key := awskms.NewKey(scope, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
+		Description:       jsii.String("Encrypts the unified streaming ETL pipeline's alarm notifications."),
+		EnableKeyRotation: jsii.Bool(true),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(AlarmKeyDeletionWindowDays)),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+	})
+	// CloudWatch alarms in this account and Region only (confused-deputy
+	// guard), and only what publishing to an encrypted topic needs.
+	fromAlarms := map[string]interface{}{
+		"StringEquals": map[string]interface{}{"aws:SourceAccount": stack.Account()},
+		"ArnLike":      map[string]interface{}{"aws:SourceArn": alarmArnPattern(stack)},
+	}
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsEncryptNotifications"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"), // in a key policy, "*" is this key
+		Conditions: &fromAlarms,
+	}), nil)
+
+	topic := awssns.NewTopic(scope, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("Unified streaming ETL alarms"),
+		MasterKey:   key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	// The topic policy CDK writes for EnforceSSL replaces SNS's default
+	// one, which let the account's alarms publish; say so explicitly.
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{topic.TopicArn()},
+		Conditions: &fromAlarms,
+	}))
+	if cfg.Alarms.Email != "" {
+		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.Alarms.Email), nil))
+	}
+	return topic
+}
+
+// alarmArnPattern matches every CloudWatch alarm of the stack's account
+// and Region.
+func alarmArnPattern(stack awscdk.Stack) *string {
+	return stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("cloudwatch"),
+		Resource:     jsii.String("alarm"),
+		ResourceName: jsii.String("*"),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+}
+
+// alarmSpec describes one alarm: what it watches and when it fires.
+type alarmSpec struct {
+	id string
+	// description is what an operator reads in the notification: what
+	// happened and what to do.
+	description string
+	metric      awscloudwatch.IMetric
+	threshold   float64
+	// periods is how many consecutive evaluation periods must breach.
+	periods int
+	// missing says how a period without data counts; each alarm chooses
+	// from what its metric's absence means.
+	missing awscloudwatch.TreatMissingData
+}
+
+// alarmSet creates alarms that notify a topic.
+type alarmSet struct {
+	scope  constructs.Construct
+	action awscloudwatch.IAlarmAction
+	alarms []awscloudwatch.Alarm
+}
+
+func newAlarmSet(scope constructs.Construct, topic awssns.ITopic) *alarmSet {
+	return &alarmSet{scope: scope, action: awscloudwatchactions.NewSnsAction(topic)}
+}
+
+// add creates an alarm that fires when the metric reaches the threshold
+// in every one of the spec's periods, and notifies both on ALARM and on the
+// way back to OK, so that whoever was paged learns it is over.
+func (a *alarmSet) add(s alarmSpec) awscloudwatch.Alarm {
+	alarm := awscloudwatch.NewAlarm(a.scope, jsii.String(s.id), &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String(s.description),
+		Metric:             s.metric,
+		Threshold:          jsii.Number(s.threshold),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(float64(s.periods)),
+		DatapointsToAlarm:  jsii.Number(float64(s.periods)),
+		TreatMissingData:   s.missing,
+	})
+	alarm.AddAlarmAction(a.action)
+	alarm.AddOkAction(a.action)
+	a.alarms = append(a.alarms, alarm)
+	return alarm
+}
+
+func metricOptions(stat string, period time.Duration, label string) *awscloudwatch.MetricOptions {
+	return &awscloudwatch.MetricOptions{
+		Statistic: jsii.String(stat),
+		Period:    awscdk.Duration_Seconds(jsii.Number(period.Seconds())),
+		Label:     jsii.String(label),
+	}
+}
+
+// metricsInsights is a CloudWatch Metrics Insights query (usable in alarms
+// and graphs) for the maximum of a metric across every series of a
+// namespace whose dimension has the given value. It serves metrics whose
+// other dimensions the stacks cannot know: DMS task metrics are also keyed
+// by the replication instance's name, which CloudFormation generates and
+// does not return.
+func metricsInsights(metric, namespace, dimension string, value *string, period time.Duration, label string) awscloudwatch.IMetric {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String(fmt.Sprintf(`SELECT MAX(%s) FROM "%s" WHERE %s = '`, metric, namespace, dimension)),
+			value,
+			jsii.String("'"),
+		}),
+		Period:       awscdk.Duration_Seconds(jsii.Number(period.Seconds())),
+		Label:        jsii.String(label),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{},
+	})
+}
+
+// dmsTaskID is the replication task's resource ID, the last part of its
+// ARN, which DMS uses as the ReplicationTaskIdentifier metric dimension.
+func dmsTaskID(task awsdms.CfnReplicationTask) *string {
+	return awscdk.Fn_Select(jsii.Number(6), awscdk.Fn_Split(jsii.String(":"), task.Ref(), nil))
+}
+
+// newDMSAlarms watches the replication task's CDC latency. They live with
+// the task: a task replaced by an update gets a new ID, and another stack
+// importing the ID would block that update.
+func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, topic awssns.ITopic, cfg Config) []awscloudwatch.Alarm {
+	set := newAlarmSet(scope, topic)
+	limit := cfg.Alarms.DMSLatencySeconds
+	// DMS reports task metrics while the task runs; minutes without them
+	// mean the task stopped or failed, which stops the whole pipeline.
+	// Five-minute periods tolerate DMS's reporting interval.
+	for _, m := range []struct{ id, metric, what, action string }{
+		{"DmsSourceLatencyAlarm", "CDCLatencySource",
+			"the gap between the last change DMS captured from the MySQL binlog and now",
+			"check the database (load, long transactions, binlog retention) and the task's CloudWatch log; a large source latency with a small target latency means DMS cannot read the source fast enough"},
+		{"DmsTargetLatencyAlarm", "CDCLatencyTarget",
+			"the gap between the oldest change waiting to be written to the unified order stream and now",
+			"check WriteProvisionedThroughputExceeded on the unified stream (add shards) and the replication instance's CPU and memory (larger dmsInstanceClass)"},
+	} {
+		set.add(alarmSpec{
+			id: m.id,
+			description: fmt.Sprintf("The DMS task's %s (%s) has been %d s or more, or the task has reported nothing, for %d minutes; the task may be stopped or failed. "+
+				"Check the task's status in the DMS console (start or resume it if stopped), then %s.",
+				m.metric, m.what, limit, int(SustainedAlarmPeriods*CountAlarmPeriod/time.Minute), m.action),
+			metric:    metricsInsights(m.metric, "AWS/DMS", "ReplicationTaskIdentifier", dmsTaskID(task), CountAlarmPeriod, m.metric),
+			threshold: float64(limit),
+			periods:   SustainedAlarmPeriods,
+			missing:   awscloudwatch.TreatMissingData_BREACHING,
+		})
+	}
+	return set.alarms
+}
+
+// processMonitoring is what the process stack's alarms and dashboard
+// watch.
+type processMonitoring struct {
+	cfg   Config
+	topic awssns.ITopic
+	// streams are the unified and the enriched stream.
+	streams []namedStream
+	// functions are the stream processors and the sink.
+	functions []watchedFunction
+	tables    []watchedTable
+	queues    []namedQueue
+	// application is the KDA SQL application (processor=kda-sql).
+	application awskinesisanalytics.CfnApplication
+	archive     awskinesisfirehose.IDeliveryStream
+	// dmsAlarms are the data stack's alarms, shown on the dashboard.
+	dmsAlarms []awscloudwatch.IAlarm
+}
+
+type namedStream struct {
+	name   string
+	stream awskinesis.IStream
+}
+
+type watchedFunction struct {
+	name    string
+	fn      awslambda.IFunction
+	timeout time.Duration
+	// streamFed is set for functions an event source mapping invokes, which
+	// report IteratorAge.
+	streamFed bool
+}
+
+type watchedTable struct {
+	name  string
+	table awsdynamodb.ITable
+	// operations are the calls the functions make on the table, whose
+	// ThrottledRequests the dashboard graphs.
+	operations  []awsdynamodb.Operation
+	provisioned *provisionedCapacity
+}
+
+type provisionedCapacity struct{ read, write int }
+
+type namedQueue struct {
+	name  string
+	queue awssqs.IQueue
+}
+
+// newProcessMonitoring creates the process stack's alarms and the
+// pipeline's dashboard.
+func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]awscloudwatch.Alarm, awscloudwatch.Dashboard) {
+	set := newAlarmSet(scope, m.topic)
+	th := m.cfg.Alarms
+	sustained := int(SustainedAlarmPeriods * CountAlarmPeriod / time.Minute)
+	latencyMinutes := int(LatencyAlarmPeriods * LatencyAlarmPeriod / time.Minute)
+	d := newDashboardBuilder()
+
+	if len(m.dmsAlarms) > 0 {
+		d.section("Replication", "DMS: CDC latency of the replication task (alarms of the data stack), where the pipeline starts.")
+		for _, a := range m.dmsAlarms {
+			d.add(awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{Alarm: a, Title: a.AlarmName(), Width: jsii.Number(dashboardWidth / 2), Height: jsii.Number(graphHeight)}))
+		}
+	}
+
+	d.section("Streams", "Kinesis: how far behind the consumers read, and throttling.")
+	for _, s := range m.streams {
+		age := set.add(alarmSpec{
+			id: s.name + "IteratorAgeAlarm",
+			description: fmt.Sprintf("A consumer of the %s stream has been reading records more than %d s old for %d minutes, or nothing has read the stream at all: the pipeline is falling behind or stopped. "+
+				"Check the consuming function's Errors, Throttles and Duration (or the KDA application and the archive's delivery); if it is healthy but slow, add shards or raise parallelizationFactor. "+
+				"Records older than the stream's retention are lost.", s.name, th.IteratorAgeSeconds, latencyMinutes),
+			metric:    s.stream.MetricGetRecordsIteratorAgeMilliseconds(metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)")),
+			threshold: float64(th.IteratorAgeSeconds * 1000),
+			periods:   LatencyAlarmPeriods,
+			// Every consumer (Lambda, KDA, Firehose) polls each shard
+			// about once a second, idle or not; no data means nobody reads.
+			missing: awscloudwatch.TreatMissingData_BREACHING,
+		})
+		var throttled []awscloudwatch.IMetric
+		for _, t := range []struct {
+			kind, what string
+			metric     awscloudwatch.IMetric
+		}{
+			{"Write", "records DMS or the processor wrote", s.stream.MetricWriteProvisionedThroughputExceeded(metricOptions("Sum", CountAlarmPeriod, "write throttled"))},
+			{"Read", "GetRecords calls of its consumers", s.stream.MetricReadProvisionedThroughputExceeded(metricOptions("Sum", CountAlarmPeriod, "read throttled"))},
+		} {
+			set.add(alarmSpec{
+				id: s.name + t.kind + "ThrottledAlarm",
+				description: fmt.Sprintf("Kinesis has throttled %d or more %s on the %s stream in each of the last %d minutes: the stream is at its shard limits. "+
+					"Writers and readers retry, so nothing is lost yet, but the pipeline slows down; add shards (%s, %s) or switch the stream to on-demand.",
+					th.Throttles, t.what, s.name, sustained, KeyUnifiedStreamShards, KeyEnrichedStreamShards),
+				metric:    t.metric,
+				threshold: float64(th.Throttles),
+				periods:   SustainedAlarmPeriods,
+				// Reported only while the stream is written or read.
+				missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+			})
+			throttled = append(throttled, t.metric)
+		}
+		d.graph(s.name+" iterator age (ms)", []awscloudwatch.IMetric{s.stream.MetricGetRecordsIteratorAgeMilliseconds(metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)"))}, age)
+		d.graph(s.name+" throttled", throttled, nil)
+		d.graph(s.name+" records in", []awscloudwatch.IMetric{s.stream.MetricIncomingRecords(metricOptions("Sum", LatencyAlarmPeriod, "incoming records"))}, nil)
+	}
+
+	d.section("Functions", "Lambda: failed invocations, throttles, duration against the timeout, and how old the records they receive are.")
+	for _, f := range m.functions {
+		errs := f.fn.MetricErrors(metricOptions("Sum", CountAlarmPeriod, "errors"))
+		throttles := f.fn.MetricThrottles(metricOptions("Sum", CountAlarmPeriod, "throttles"))
+		set.add(alarmSpec{
+			id: f.name + "ErrorsAlarm",
+			description: fmt.Sprintf("The %s function failed %d or more invocations in five minutes: it crashed, timed out or could process nothing in a batch. Lambda retries the batch (splitting it) and then sends it to the dead-letter queue. "+
+				"Read the function's log for the error; fix configuration or permission errors, and replay the dead-letter queue once fixed.", f.name, th.LambdaErrors),
+			metric:    errs,
+			threshold: float64(th.LambdaErrors),
+			periods:   1,
+			// Lambda reports errors only for invocations.
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		set.add(alarmSpec{
+			id: f.name + "ThrottlesAlarm",
+			description: fmt.Sprintf("Lambda throttled %d or more invocations of the %s function in each of the last %d minutes: the account's (or the function's reserved) concurrency is exhausted, and the stream falls behind. "+
+				"Raise the concurrency quota, or lower %s where other functions need the concurrency.", th.Throttles, f.name, sustained, KeyParallelization),
+			metric:    throttles,
+			threshold: float64(th.Throttles),
+			periods:   SustainedAlarmPeriods,
+			missing:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		limitMs := float64(th.DurationPercent) / 100 * float64(f.timeout.Milliseconds())
+		duration := set.add(alarmSpec{
+			id: f.name + "DurationAlarm",
+			description: fmt.Sprintf("The %s function's p99 duration has been at %d%% or more of its %.0f s timeout for %d minutes: slow calls (throttled writes, retries) will soon make invocations time out. "+
+				"Check the throttling alarms of what it writes to, and lower %s if batches are simply too large.", f.name, th.DurationPercent, f.timeout.Seconds(), sustained, KeyBatchSize),
+			metric:    f.fn.MetricDuration(metricOptions("p99", CountAlarmPeriod, "duration p99")),
+			threshold: limitMs,
+			periods:   SustainedAlarmPeriods,
+			missing:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		d.graph(f.name+" errors and throttles", []awscloudwatch.IMetric{errs, throttles}, nil)
+		d.graphWithLimit(f.name+" duration (ms)", []awscloudwatch.IMetric{f.fn.MetricDuration(metricOptions("p99", CountAlarmPeriod, "duration p99"))}, duration, float64(f.timeout.Milliseconds()), "timeout")
+		if f.streamFed {
+			iteratorAge := f.fn.Metric(jsii.String("IteratorAge"), metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)"))
+			alarm := set.add(alarmSpec{
+				id: f.name + "IteratorAgeAlarm",
+				description: fmt.Sprintf("The %s function has been receiving records more than %d s old for %d minutes: it cannot keep up with its stream, or keeps retrying a failing batch. "+
+					"Check its Errors and Duration alarms; if it is healthy but slow, raise %s or add shards.", f.name, th.IteratorAgeSeconds, latencyMinutes, KeyParallelization),
+				metric:    iteratorAge,
+				threshold: float64(th.IteratorAgeSeconds * 1000),
+				periods:   LatencyAlarmPeriods,
+				// Reported per batch; a stalled stream is the stream
+				// alarm's to catch.
+				missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+			})
+			d.graph(f.name+" iterator age (ms)", []awscloudwatch.IMetric{iteratorAge}, alarm)
+		}
+	}
+
+	if m.application != nil {
+		d.section("KDA application", "Kinesis Data Analytics for SQL: how far behind its input it reads.")
+		behind := metricsInsights("MillisBehindLatest", "AWS/KinesisAnalytics", "Application", m.application.Ref(), CountAlarmPeriod, "millis behind latest (max)")
+		alarm := set.add(alarmSpec{
+			id: "ApplicationBehindAlarm",
+			description: fmt.Sprintf("The KDA SQL application has been more than %d s behind the unified stream, or has reported nothing, for %d minutes: it is overloaded, or no longer RUNNING. "+
+				"Check its status in the console (KDA SQL applications can no longer be created and are being retired: plan the move to processor=lambda), its error stream and the preprocess function's alarms.",
+				th.IteratorAgeSeconds, sustained),
+			metric:    behind,
+			threshold: float64(th.IteratorAgeSeconds * 1000),
+			periods:   SustainedAlarmPeriods,
+			// A running application reports continuously; none means it
+			// stopped.
+			missing: awscloudwatch.TreatMissingData_BREACHING,
+		})
+		d.graph("KDA millis behind latest", []awscloudwatch.IMetric{behind}, alarm)
+	}
+
+	d.section("Tables", "DynamoDB: consumed capacity and throttling.")
+	for _, t := range m.tables {
+		// Read/WriteThrottleEvents count every throttled item access;
+		// ThrottledRequests, graphed beside them, misses batches that were
+		// only partly throttled, which is all the join state table sees.
+		reads := t.table.Metric(jsii.String("ReadThrottleEvents"), metricOptions("Sum", CountAlarmPeriod, "read throttle events"))
+		writes := t.table.Metric(jsii.String("WriteThrottleEvents"), metricOptions("Sum", CountAlarmPeriod, "write throttle events"))
+		throttled := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String("FILL(reads, 0) + FILL(writes, 0)"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{"reads": reads, "writes": writes},
+			Period:       awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+			Label:        jsii.String("throttle events"),
+		})
+		alarm := set.add(alarmSpec{
+			id: t.name + "ThrottledAlarm",
+			description: fmt.Sprintf("DynamoDB throttled %d or more reads or writes on the %s table in each of the last %d minutes. The functions retry with backoff, so nothing is lost, but they slow down and may time out. "+
+				"For on-demand tables this is a hot partition or the table's throughput quota; for provisioned tables raise %s/%s or switch %s to on-demand.",
+				th.Throttles, t.name, sustained, KeyDynamoWriteCapacity, KeyDynamoReadCapacity, KeyDynamoBilling),
+			metric:    throttled,
+			threshold: float64(th.Throttles),
+			periods:   SustainedAlarmPeriods,
+			// DynamoDB reports throttling only when it happens.
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		readCapacity := t.table.MetricConsumedReadCapacityUnits(metricOptions("Sum", CountAlarmPeriod, "consumed RCU"))
+		writeCapacity := t.table.MetricConsumedWriteCapacityUnits(metricOptions("Sum", CountAlarmPeriod, "consumed WCU"))
+		var capacityAlarms []awscloudwatch.Alarm
+		if t.provisioned != nil {
+			for _, c := range []struct {
+				kind     string
+				metric   awscloudwatch.IMetric
+				capacity int
+				key      string
+			}{
+				{"Read", readCapacity, t.provisioned.read, KeyDynamoReadCapacity},
+				{"Write", writeCapacity, t.provisioned.write, KeyDynamoWriteCapacity},
+			} {
+				perSecond := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+					Expression:   jsii.String("consumed / PERIOD(consumed)"),
+					UsingMetrics: &map[string]awscloudwatch.IMetric{"consumed": c.metric},
+					Period:       awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+					Label:        jsii.String("consumed " + strings.ToLower(c.kind) + " capacity per second"),
+				})
+				capacityAlarms = append(capacityAlarms, set.add(alarmSpec{
+					id: t.name + c.kind + "CapacityAlarm",
+					description: fmt.Sprintf("The %s table has used %d%% or more of its %d provisioned %s capacity units for %d minutes; at 100%% DynamoDB throttles it. Raise %s, or switch %s to on-demand.",
+						t.name, th.DynamoCapacityPercent, c.capacity, strings.ToLower(c.kind), sustained, c.key, KeyDynamoBilling),
+					metric:    perSecond,
+					threshold: float64(th.DynamoCapacityPercent) / 100 * float64(c.capacity),
+					periods:   SustainedAlarmPeriods,
+					// Consumption is reported only while the table is used.
+					missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+				}))
+			}
+		}
+		d.graph(t.name+" consumed capacity", []awscloudwatch.IMetric{readCapacity, writeCapacity}, nil, capacityAlarms...)
+		d.graph(t.name+" throttling", []awscloudwatch.IMetric{
+			reads, writes, t.table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{
+				Operations: &t.operations,
+				Statistic:  jsii.String("Sum"),
+				Period:     awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+				Label:      jsii.String("throttled requests"),
+			}),
+		}, alarm)
+	}
+
+	d.section("Dead-letter queues", "Batches Lambda gave up on and records the functions could not process.")
+	for _, q := range m.queues {
+		visible := q.queue.MetricApproximateNumberOfMessagesVisible(metricOptions("Maximum", CountAlarmPeriod, "messages visible"))
+		alarm := set.add(alarmSpec{
+			id: q.name + "DepthAlarm",
+			description: fmt.Sprintf("The %s dead-letter queue holds messages: records were not processed (malformed records with their reason, or batches Lambda gave up on after retries). "+
+				"Read the messages, fix the cause, then replay them; messages are kept for %d days.", q.name, int(DLQRetention/(24*time.Hour))),
+			metric:    visible,
+			threshold: 1,
+			periods:   1,
+			// SQS stops reporting a queue that has been empty and unused
+			// for six hours.
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		d.graph(q.name+" dead-letter queue", []awscloudwatch.IMetric{visible}, alarm)
+	}
+
+	if m.archive != nil {
+		d.section("Raw archive", "Firehose delivery of the unified stream to S3.")
+		freshness := m.archive.Metric(jsii.String("DeliveryToS3.DataFreshness"), metricOptions("Maximum", CountAlarmPeriod, "age of the oldest undelivered record (s)"))
+		limit := ArchiveBufferInterval.Seconds() + float64(th.IteratorAgeSeconds)
+		alarm := set.add(alarmSpec{
+			id: "ArchiveFreshnessAlarm",
+			description: fmt.Sprintf("The raw archive has held a record for more than %.0f s (its %s buffer plus the iterator-age threshold) for %d minutes: Firehose cannot write to the archive bucket. "+
+				"Check the delivery stream's error log and the S3 error prefix; the unified stream keeps records for its retention only, after which they are missing from the archive.",
+				limit, fmt.Sprintf("%.0f s", ArchiveBufferInterval.Seconds()), sustained),
+			metric:    freshness,
+			threshold: limit,
+			periods:   SustainedAlarmPeriods,
+			// Reported while there is something to deliver.
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		d.graph("Archive data freshness (s)", []awscloudwatch.IMetric{freshness}, alarm)
+		d.graph("Archive records delivered", []awscloudwatch.IMetric{
+			m.archive.Metric(jsii.String("DeliveryToS3.Records"), metricOptions("Sum", CountAlarmPeriod, "records delivered")),
+		}, nil)
+	}
+
+	all := make([]interfacesawscloudwatch.IAlarmRef, 0, len(set.alarms)+len(m.dmsAlarms))
+	for _, a := range m.dmsAlarms {
+		all = append(all, a)
+	}
+	for _, a := range set.alarms {
+		all = append(all, a)
+	}
+	dashboard := awscloudwatch.NewDashboard(scope, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
+	})
+	dashboard.AddWidgets(
+		awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
+			Markdown: jsii.String("# Unified streaming ETL\nMySQL → DMS → unified stream → " + string(m.cfg.Processor) + " processor → enriched stream → sink → OrderEnriched. " +
+				"Every alarm notifies the alarm topic on ALARM and on OK; the README says what each means and what to do."),
+			Width: jsii.Number(dashboardWidth), Height: jsii.Number(2),
+		}),
+	)
+	dashboard.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
+		Title: jsii.String("Alarms"), Alarms: &all, Width: jsii.Number(dashboardWidth), Height: jsii.Number(alarmStatusHeight(len(all))),
+	}))
+	for _, row := range d.rows {
+		dashboard.AddWidgets(row...)
+	}
+	return set.alarms, dashboard
+}
+
+// Dashboard layout, in CloudWatch's 24-column grid.
+const (
+	dashboardWidth = 24
+	graphWidth     = 8
+	graphHeight    = 6
+)
+
+// alarmStatusHeight fits n alarms in a status widget, four per row.
+func alarmStatusHeight(n int) float64 {
+	return float64(2 + (n+3)/4)
+}
+
+// dashboardBuilder lays widgets out in titled sections, three graphs a
+// row.
+type dashboardBuilder struct {
+	rows [][]awscloudwatch.IWidget
+}
+
+func newDashboardBuilder() *dashboardBuilder { return &dashboardBuilder{} }
+
+func (d *dashboardBuilder) section(title, text string) {
+	d.rows = append(d.rows, []awscloudwatch.IWidget{awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
+		Markdown: jsii.String("## " + title + "\n" + text), Width: jsii.Number(dashboardWidth), Height: jsii.Number(2),
+	})}, nil)
+}
+
+func (d *dashboardBuilder) add(w awscloudwatch.IWidget) {
+	if len(d.rows) == 0 {
+		d.rows = append(d.rows, nil)
+	}
+	last := len(d.rows) - 1
+	width := 0.0
+	for _, x := range d.rows[last] {
+		width += *x.Width()
+	}
+	if width+*w.Width() > dashboardWidth {
+		d.rows = append(d.rows, nil)
+		last++
+	}
+	d.rows[last] = append(d.rows[last], w)
+}
+
+// graph adds a graph of metrics with the thresholds of the alarms on
+// them.
+func (d *dashboardBuilder) graph(title string, metrics []awscloudwatch.IMetric, alarm awscloudwatch.Alarm, more ...awscloudwatch.Alarm) {
+	var annotations []*awscloudwatch.HorizontalAnnotation
+	if alarm != nil {
+		annotations = append(annotations, alarm.ToAnnotation())
+	}
+	for _, a := range more {
+		annotations = append(annotations, a.ToAnnotation())
+	}
+	d.add(awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+		Title: jsii.String(title), Left: &metrics, LeftAnnotations: &annotations,
+		Width: jsii.Number(graphWidth), Height: jsii.Number(graphHeight),
+	}))
+}
+
+// graphWithLimit is graph with a second line for a hard limit.
+func (d *dashboardBuilder) graphWithLimit(title string, metrics []awscloudwatch.IMetric, alarm awscloudwatch.Alarm, limit float64, label string) {
+	annotations := []*awscloudwatch.HorizontalAnnotation{alarm.ToAnnotation(), {Value: jsii.Number(limit), Label: jsii.String(label), Color: awscloudwatch.Color_RED()}}
+	d.add(awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+		Title: jsii.String(title), Left: &metrics, LeftAnnotations: &annotations,
+		Width: jsii.Number(graphWidth), Height: jsii.Number(graphHeight),
+	}))
+}

@@ -1,0 +1,491 @@
+package stacks_test
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+
+	"github.com/unified-streaming-etl/etl/stacks"
+)
+
+// alarmQuery is what an alarm evaluates: a metric (namespace, name,
+// statistic, period) or, for math and Metrics Insights, an expression over
+// such metrics.
+type alarmQuery struct {
+	expression string // flattened; empty for a plain metric
+	metrics    []alarmMetric
+}
+
+type alarmMetric struct {
+	namespace, name, stat string
+	period                float64
+	dimensions            string // JSON of the dimensions
+}
+
+// queryOf reads an alarm's query from either form CloudFormation accepts.
+func queryOf(t *testing.T, alarm map[string]any) alarmQuery {
+	t.Helper()
+	p := props(alarm)
+	if name, ok := p["MetricName"].(string); ok {
+		stat, _ := p["Statistic"].(string)
+		if stat == "" {
+			stat, _ = p["ExtendedStatistic"].(string)
+		}
+		period, _ := p["Period"].(float64)
+		return alarmQuery{metrics: []alarmMetric{{p["Namespace"].(string), name, stat, period, mustMarshal(t, p["Dimensions"])}}}
+	}
+	var q alarmQuery
+	for _, m := range asList(p["Metrics"]) {
+		entry := m.(map[string]any)
+		if expr, ok := entry["Expression"]; ok {
+			if entry["ReturnData"] != false {
+				q.expression = flatten(t, expr)
+				if period, ok := entry["Period"].(float64); ok {
+					q.metrics = append(q.metrics, alarmMetric{period: period})
+				}
+			}
+			continue
+		}
+		stat := entry["MetricStat"].(map[string]any)
+		metric := stat["Metric"].(map[string]any)
+		q.metrics = append(q.metrics, alarmMetric{metric["Namespace"].(string), metric["MetricName"].(string), stat["Stat"].(string), stat["Period"].(float64), mustMarshal(t, metric["Dimensions"])})
+	}
+	return q
+}
+
+// flatten renders a string or an Fn::Join as text, intrinsic functions
+// inside it as their JSON.
+func flatten(t *testing.T, v any) string {
+	t.Helper()
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if join, ok := x["Fn::Join"].([]any); ok {
+			var b strings.Builder
+			for i, part := range join[1].([]any) {
+				if i > 0 {
+					b.WriteString(join[0].(string))
+				}
+				b.WriteString(flatten(t, part))
+			}
+			return b.String()
+		}
+	}
+	return mustMarshal(t, v)
+}
+
+// alarmsOf returns a template's alarms by logical ID without CDK's hash
+// suffix.
+func alarmsOf(t *testing.T, tmpl assertions.Template) map[string]map[string]any {
+	t.Helper()
+	hash := regexp.MustCompile(`[0-9A-F]{8}$`)
+	out := map[string]map[string]any{}
+	for id, r := range resources(tmpl, "AWS::CloudWatch::Alarm", nil) {
+		out[hash.ReplaceAllString(id, "")] = r
+	}
+	return out
+}
+
+// wantAlarm is an alarm the pipeline must have.
+type wantAlarm struct {
+	id        string
+	namespace string
+	metrics   []string // metric names, or words of the Metrics Insights query
+	stat      string   // of every metric
+	threshold float64
+	periods   float64
+	missing   string
+}
+
+// expectedProcessAlarms lists the process stack's alarms for a
+// configuration: design §7's metrics for what the configuration deploys.
+func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
+	a := cfg.Alarms
+	age := float64(a.IteratorAgeSeconds * 1000)
+	var want []wantAlarm
+	for _, s := range []string{"OrderStream", "EnrichedStream"} {
+		want = append(want,
+			wantAlarm{s + "IteratorAgeAlarm", "AWS/Kinesis", []string{"GetRecords.IteratorAgeMilliseconds"}, "Maximum", age, 5, "breaching"},
+			wantAlarm{s + "WriteThrottledAlarm", "AWS/Kinesis", []string{"WriteProvisionedThroughputExceeded"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
+			wantAlarm{s + "ReadThrottledAlarm", "AWS/Kinesis", []string{"ReadProvisionedThroughputExceeded"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
+		)
+	}
+	type fn struct {
+		name      string
+		timeoutMs float64
+		streamFed bool
+	}
+	fns := []fn{{"Sink", stacks.SinkTimeout.Seconds() * 1000, true}}
+	if cfg.Processor == stacks.ProcessorKDASQL {
+		fns = append(fns, fn{"Preprocess", stacks.PreprocessTimeout.Seconds() * 1000, false})
+		want = append(want, wantAlarm{"ApplicationBehindAlarm", "AWS/KinesisAnalytics", []string{"MAX(MillisBehindLatest)", "WHERE Application ="}, "", age, 3, "breaching"})
+	} else {
+		fns = append(fns, fn{"Enrich", stacks.EnrichTimeout.Seconds() * 1000, true})
+		want = append(want,
+			wantAlarm{"JoinStateThrottledAlarm", "AWS/DynamoDB", []string{"ReadThrottleEvents", "WriteThrottleEvents"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
+			wantAlarm{"EnrichDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"},
+		)
+	}
+	for _, f := range fns {
+		want = append(want,
+			wantAlarm{f.name + "ErrorsAlarm", "AWS/Lambda", []string{"Errors"}, "Sum", float64(a.LambdaErrors), 1, "notBreaching"},
+			wantAlarm{f.name + "ThrottlesAlarm", "AWS/Lambda", []string{"Throttles"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
+			wantAlarm{f.name + "DurationAlarm", "AWS/Lambda", []string{"Duration"}, "p99", float64(a.DurationPercent) / 100 * f.timeoutMs, 3, "notBreaching"},
+		)
+		if f.streamFed {
+			want = append(want, wantAlarm{f.name + "IteratorAgeAlarm", "AWS/Lambda", []string{"IteratorAge"}, "Maximum", age, 5, "notBreaching"})
+		}
+	}
+	want = append(want,
+		wantAlarm{"OrderEnrichedThrottledAlarm", "AWS/DynamoDB", []string{"ReadThrottleEvents", "WriteThrottleEvents"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
+		wantAlarm{"SinkDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"},
+	)
+	if cfg.DynamoBilling == stacks.BillingProvisioned {
+		want = append(want,
+			wantAlarm{"OrderEnrichedReadCapacityAlarm", "AWS/DynamoDB", []string{"ConsumedReadCapacityUnits"}, "Sum", float64(a.DynamoCapacityPercent) / 100 * float64(cfg.DynamoReadCapacity), 3, "notBreaching"},
+			wantAlarm{"OrderEnrichedWriteCapacityAlarm", "AWS/DynamoDB", []string{"ConsumedWriteCapacityUnits"}, "Sum", float64(a.DynamoCapacityPercent) / 100 * float64(cfg.DynamoWriteCapacity), 3, "notBreaching"},
+		)
+	}
+	if cfg.DataLake {
+		want = append(want, wantAlarm{"ArchiveFreshnessAlarm", "AWS/Firehose", []string{"DeliveryToS3.DataFreshness"}, "Maximum", stacks.ArchiveBufferInterval.Seconds() + float64(a.IteratorAgeSeconds), 3, "notBreaching"})
+	}
+	return want
+}
+
+// checkAlarm compares an alarm with what is wanted.
+func checkAlarm(t *testing.T, alarm map[string]any, w wantAlarm) {
+	t.Helper()
+	p := props(alarm)
+	if p["Threshold"] != w.threshold {
+		t.Errorf("threshold = %v, want %v", p["Threshold"], w.threshold)
+	}
+	if p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" {
+		t.Errorf("comparison = %v", p["ComparisonOperator"])
+	}
+	if p["EvaluationPeriods"] != w.periods || p["DatapointsToAlarm"] != w.periods {
+		t.Errorf("fires after %v of %v periods, want %v of %v", p["DatapointsToAlarm"], p["EvaluationPeriods"], w.periods, w.periods)
+	}
+	if p["TreatMissingData"] != w.missing {
+		t.Errorf("missing data is %v, want %v", p["TreatMissingData"], w.missing)
+	}
+	q := queryOf(t, alarm)
+	if len(q.metrics) == 0 {
+		t.Fatal("alarm has no metric")
+	}
+	if w.stat == "" { // a Metrics Insights query
+		for _, word := range append([]string{`FROM "` + w.namespace + `"`}, w.metrics...) {
+			if !strings.Contains(q.expression, word) {
+				t.Errorf("query %q does not contain %q", q.expression, word)
+			}
+		}
+		return
+	}
+	var names []string
+	for _, m := range q.metrics {
+		if m.namespace != w.namespace || m.stat != w.stat {
+			t.Errorf("metric %s/%s %s, want namespace %s statistic %s", m.namespace, m.name, m.stat, w.namespace, w.stat)
+		}
+		names = append(names, m.name)
+	}
+	sort.Strings(names)
+	if !reflect.DeepEqual(names, w.metrics) {
+		t.Errorf("metrics %v, want %v", names, w.metrics)
+	}
+}
+
+func TestProcessStackAlarmsWatchTheDesignMetricsWithTheConfiguredThresholds(t *testing.T) {
+	for _, v := range allVariants {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			alarms := alarmsOf(t, s.template(stacks.ProcessStackName))
+			want := expectedProcessAlarms(s.cfg)
+			for _, w := range want {
+				t.Run(w.id, func(t *testing.T) {
+					alarm, ok := alarms[w.id]
+					if !ok {
+						t.Fatalf("no alarm %s", w.id)
+					}
+					checkAlarm(t, alarm, w)
+				})
+			}
+			if len(alarms) != len(want) {
+				var got []string
+				for id := range alarms {
+					got = append(got, id)
+				}
+				sort.Strings(got)
+				t.Errorf("%d alarms %v, want %d", len(alarms), got, len(want))
+			}
+		})
+	}
+}
+
+func TestAlarmsAreScopedToThePipelinesOwnResources(t *testing.T) {
+	s := synth(t, lambdaProcessor)
+	tmpl := s.template(stacks.ProcessStackName)
+	sink := ""
+	for id := range goFunctions(tmpl) {
+		if strings.HasPrefix(id, "Sink") {
+			sink = id
+		}
+	}
+	tests := []struct {
+		alarm, dimensions string
+	}{
+		{"SinkErrorsAlarm", `"Value":{"Ref":"` + sink + `"}`},
+		{"OrderStreamIteratorAgeAlarm", `"Fn::ImportValue":"UnifiedStreamETLCommonStack:ExportsOutputRefOrderStream`},
+		{"EnrichedStreamIteratorAgeAlarm", `{"Ref":"` + logicalID(t, tmpl, "AWS::Kinesis::Stream", nil) + `"}`},
+		{"SinkDlqDepthAlarm", `"Name":"QueueName"`},
+		{"JoinStateThrottledAlarm", `"Name":"TableName"`},
+	}
+	alarms := alarmsOf(t, tmpl)
+	for _, tt := range tests {
+		t.Run(tt.alarm+" names its resource", func(t *testing.T) {
+			for _, m := range queryOf(t, alarms[tt.alarm]).metrics {
+				if m.name != "" && !strings.Contains(m.dimensions, tt.dimensions) {
+					t.Errorf("%s dimensions %s, want %s", m.name, m.dimensions, tt.dimensions)
+				}
+			}
+		})
+	}
+}
+
+func TestDataStackAlarmsOnTheReplicationTasksCDCLatency(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, customized} {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			tmpl := s.template(stacks.DataStackName)
+			alarms := alarmsOf(t, tmpl)
+			if len(alarms) != 2 {
+				t.Errorf("%d alarms in the data stack, want the two DMS latency alarms", len(alarms))
+			}
+			task := logicalID(t, tmpl, "AWS::DMS::ReplicationTask", nil)
+			for id, metric := range map[string]string{"DmsSourceLatencyAlarm": "CDCLatencySource", "DmsTargetLatencyAlarm": "CDCLatencyTarget"} {
+				t.Run(id, func(t *testing.T) {
+					alarm, ok := alarms[id]
+					if !ok {
+						t.Fatalf("no alarm %s", id)
+					}
+					checkAlarm(t, alarm, wantAlarm{id, "AWS/DMS", []string{"MAX(" + metric + ")"}, "", float64(s.cfg.Alarms.DMSLatencySeconds), 3, "breaching"})
+					// The task's resource ID, the last part of its ARN, is
+					// the ReplicationTaskIdentifier dimension.
+					q := queryOf(t, alarm)
+					wantWhere := `WHERE ReplicationTaskIdentifier = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"` + task + `"}]}]}'`
+					if !strings.Contains(q.expression, wantWhere) {
+						t.Errorf("query %q does not select the task by its resource ID", q.expression)
+					}
+					if q.metrics[0].period != stacks.CountAlarmPeriod.Seconds() {
+						t.Errorf("query period %v, want %v", q.metrics[0].period, stacks.CountAlarmPeriod.Seconds())
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestEveryAlarmNotifiesTheAlarmTopicOnAlarmAndOnOK(t *testing.T) {
+	for _, v := range allVariants {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			topic := logicalID(t, s.template(stacks.CommonStackName), "AWS::SNS::Topic", nil)
+			n := 0
+			for name, tmpl := range s.templates {
+				for id, alarm := range alarmsOf(t, tmpl) {
+					n++
+					p := props(alarm)
+					for _, key := range []string{"AlarmActions", "OKActions"} {
+						actions := asList(p[key])
+						if len(actions) != 1 || !strings.Contains(mustMarshal(t, actions[0]), "ExportsOutputRef"+topic) {
+							t.Errorf("%s: %s %s = %v, want the alarm topic only", name, id, key, p[key])
+						}
+					}
+					if desc, _ := p["AlarmDescription"].(string); len(desc) < 100 || len(desc) > 1024 {
+						t.Errorf("%s: %s description has %d characters; it must tell an operator what happened and what to do, within CloudWatch's 1024", name, id, len(desc))
+					}
+				}
+			}
+			if n == 0 {
+				t.Error("no alarms")
+			}
+		})
+	}
+}
+
+func TestAlarmTopicIsEncryptedTLSOnlyAndOpenToTheAccountsAlarms(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.CommonStackName)
+	topicID, topic := only(t, tmpl, "AWS::SNS::Topic", nil)
+	keyRef, _ := props(topic)["KmsMasterKeyId"].(map[string]any)
+	keyID, _ := keyRef["Fn::GetAtt"].([]any)
+	if len(keyID) == 0 {
+		t.Fatalf("topic key = %v, want a key of the stack", props(topic)["KmsMasterKeyId"])
+	}
+	alarmKey := keyID[0].(string)
+	pipelineKey := logicalID(t, tmpl, "AWS::KMS::Key", map[string]any{"PendingWindowInDays": 30})
+	if alarmKey == pipelineKey {
+		t.Error("the topic uses the pipeline key; CloudWatch's grant on it would reach the change data")
+	}
+
+	fromAlarms := map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}},
+		"ArnLike":      map[string]any{"aws:SourceArn": match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{":alarm:*"})})})},
+	}
+	assertResource(t, tmpl, "AWS::KMS::Key", map[string]any{
+		"Properties": map[string]any{
+			"EnableKeyRotation": true,
+			"KeyPolicy": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{match(map[string]any{
+				"Effect":    "Allow",
+				"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+				"Action":    []any{"kms:Decrypt", "kms:GenerateDataKey*"},
+				"Condition": fromAlarms,
+			})})},
+		},
+	})
+	assertProps(t, tmpl, "AWS::SNS::TopicPolicy", map[string]any{
+		"Topics": []any{ref(topicID)},
+		"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+			match(map[string]any{"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}}),
+			match(map[string]any{
+				"Effect":    "Allow",
+				"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+				"Action":    "sns:Publish",
+				"Condition": fromAlarms,
+			}),
+		})},
+	})
+	if found := *tmpl.FindOutputs(ptr("AlarmTopicArn"), nil); len(found) != 1 {
+		t.Error("the common stack does not output the alarm topic's ARN")
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func TestAlarmEmailSubscribesOnlyWhenConfigured(t *testing.T) {
+	tests := []struct {
+		variant variant
+		email   string
+	}{{lambdaProcessor, ""}, {customized, "ops@example.com"}}
+	for _, tt := range tests {
+		t.Run(string(tt.variant), func(t *testing.T) {
+			tmpl := synth(t, tt.variant).template(stacks.CommonStackName)
+			subs := resources(tmpl, "AWS::SNS::Subscription", nil)
+			if tt.email == "" {
+				if len(subs) != 0 {
+					t.Errorf("%d subscriptions without alarmEmail", len(subs))
+				}
+				return
+			}
+			topic := logicalID(t, tmpl, "AWS::SNS::Topic", nil)
+			assertProps(t, tmpl, "AWS::SNS::Subscription", map[string]any{"Protocol": "email", "Endpoint": tt.email, "TopicArn": ref(topic)})
+		})
+	}
+}
+
+func TestDashboardShowsEveryAlarmAndTheDesignMetrics(t *testing.T) {
+	for _, v := range allVariants {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			tmpl := s.template(stacks.ProcessStackName)
+			_, dash := only(t, tmpl, "AWS::CloudWatch::Dashboard", nil)
+			body := flatten(t, props(dash)["DashboardBody"])
+			for id := range resources(tmpl, "AWS::CloudWatch::Alarm", nil) {
+				if !strings.Contains(body, `{"Fn::GetAtt":["`+id+`","Arn"]}`) {
+					t.Errorf("the dashboard does not show alarm %s", id)
+				}
+			}
+			// The data stack's DMS alarms, imported by ARN.
+			for id := range resources(s.template(stacks.DataStackName), "AWS::CloudWatch::Alarm", nil) {
+				if !strings.Contains(body, "ExportsOutputFnGetAtt"+id+"Arn") {
+					t.Errorf("the dashboard does not show the data stack's alarm %s", id)
+				}
+			}
+			metrics := []string{
+				`"GetRecords.IteratorAgeMilliseconds"`, `"WriteProvisionedThroughputExceeded"`, `"ReadProvisionedThroughputExceeded"`,
+				`"Errors"`, `"Throttles"`, `"Duration"`, `"ConsumedReadCapacityUnits"`, `"ConsumedWriteCapacityUnits"`,
+				`"ThrottledRequests"`, `"ApproximateNumberOfMessagesVisible"`,
+			}
+			if s.cfg.Processor == stacks.ProcessorKDASQL {
+				metrics = append(metrics, "MillisBehindLatest")
+			} else {
+				metrics = append(metrics, `"IteratorAge"`)
+			}
+			if s.cfg.DataLake {
+				metrics = append(metrics, `"DeliveryToS3.DataFreshness"`)
+			}
+			for _, m := range metrics {
+				if !strings.Contains(body, m) {
+					t.Errorf("the dashboard has no graph of %s", m)
+				}
+			}
+			if found := *tmpl.FindOutputs(ptr("DashboardName"), nil); len(found) != 1 {
+				t.Error("the process stack does not output the dashboard's name")
+			}
+		})
+	}
+}
+
+func TestLoadConfigValidatesTheMonitoringAndArchiveKeys(t *testing.T) {
+	accepted := []struct {
+		name  string
+		ctx   map[string]any
+		check func(stacks.Config) bool
+	}{
+		{"an e-mail address", map[string]any{"alarmEmail": "ops@example.com"},
+			func(c stacks.Config) bool { return c.Alarms.Email == "ops@example.com" }},
+		{"an empty e-mail address for no subscription", map[string]any{"alarmEmail": ""},
+			func(c stacks.Config) bool { return c.Alarms.Email == "" }},
+		{"the archive turned off from the command line", map[string]any{"dataLake": "false"},
+			func(c stacks.Config) bool { return !c.DataLake }},
+		{"thresholds as numbers and as text", map[string]any{
+			"alarmIteratorAgeSeconds": float64(60), "alarmDmsLatencySeconds": "900", "alarmLambdaErrors": float64(3),
+			"alarmThrottles": "20", "alarmDurationPercent": float64(95), "alarmDynamoCapacityPercent": float64(50),
+		}, func(c stacks.Config) bool {
+			return c.Alarms == stacks.AlarmThresholds{IteratorAgeSeconds: 60, DMSLatencySeconds: 900, LambdaErrors: 3, Throttles: 20, DurationPercent: 95, DynamoCapacityPercent: 50}
+		}},
+	}
+	for _, tt := range accepted {
+		t.Run("accepts "+tt.name, func(t *testing.T) {
+			got, err := loadConfig(t, tt.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(got) {
+				t.Errorf("context %v gave %+v", tt.ctx, got)
+			}
+		})
+	}
+	rejected := []struct {
+		key   string
+		value any
+		want  string
+	}{
+		{"alarmEmail", "ops", "an e-mail address"},
+		{"alarmEmail", "Ops <ops@example.com>", "an e-mail address"},
+		{"alarmEmail", "ops@localhost", "an e-mail address"},
+		{"alarmEmail", "ops@example..com", "an e-mail address"},
+		{"alarmEmail", float64(1), "an e-mail address"},
+		{"dataLake", "yes", "true or false"},
+		{"alarmIteratorAgeSeconds", float64(0), "an integer from 1 to 86400"},
+		{"alarmDmsLatencySeconds", float64(86401), "an integer from 1 to 86400"},
+		{"alarmLambdaErrors", float64(0), "an integer from 1 to 100000"},
+		{"alarmThrottles", "many", "an integer from 1 to 1000000"},
+		{"alarmDurationPercent", float64(101), "an integer from 1 to 100"},
+		{"alarmDynamoCapacityPercent", float64(0), "an integer from 1 to 100"},
+	}
+	for _, tt := range rejected {
+		t.Run(fmt.Sprintf("rejects %s set to %v", tt.key, tt.value), func(t *testing.T) {
+			_, err := loadConfig(t, map[string]any{tt.key: tt.value})
+			if err == nil {
+				t.Fatalf("LoadConfig accepted %s=%v", tt.key, tt.value)
+			}
+			if msg := err.Error(); !strings.Contains(msg, `context "`+tt.key+`"`) || !strings.Contains(msg, tt.want) {
+				t.Errorf("error %q does not name %s and what it accepts (%s)", msg, tt.key, tt.want)
+			}
+		})
+	}
+}
