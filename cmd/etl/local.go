@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/local"
+)
+
+func init() {
+	register(command{
+		name:    "local",
+		summary: "run the whole pipeline on this machine (MariaDB, kinesalite, dynalite); `local bench` measures it",
+		run:     runLocal,
+	})
+}
+
+// pipelineFlags are the flags `local` and `local bench` share.
+type pipelineFlags struct {
+	products    string
+	shards      int
+	batchSize   int
+	window      time.Duration
+	parallel    int
+	timeout     time.Duration
+	verbose     bool
+	keepRunning bool
+	dump        string
+}
+
+func (f *pipelineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.products, "products", "", "product catalogue, JSON lines (default reference-data/products.json)")
+	fs.IntVar(&f.shards, "shards", 2, "shards of each Kinesis stream (1-5)")
+	fs.IntVar(&f.batchSize, "batch-size", 500, "records per handler invocation (event source mapping BatchSize)")
+	fs.DurationVar(&f.window, "batch-window", 0, "how long pollers gather records before invoking (MaximumBatchingWindowInSeconds)")
+	fs.IntVar(&f.parallel, "parallelization-factor", 5, "concurrent batches per shard, per-key order kept (1-10)")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the pipeline to handle everything")
+	fs.BoolVar(&f.verbose, "verbose", false, "log what every component does")
+	fs.BoolVar(&f.keepRunning, "keep-running", false, "leave the pipeline running after the report, until Ctrl-C, and print its endpoints")
+	fs.StringVar(&f.dump, "dump", "", "write the final OrderEnriched content to this file as JSON (one object per item)")
+}
+
+func (f *pipelineFlags) config(stderr io.Writer) local.Config {
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelInfo
+	}
+	return local.Config{
+		Products:              f.products,
+		Shards:                f.shards,
+		BatchSize:             f.batchSize,
+		BatchWindow:           f.window,
+		ParallelizationFactor: f.parallel,
+		Logger:                slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+}
+
+const localDescription = `
+Runs the pipeline end to end on this machine with the same handler code as in
+AWS: a private MariaDB (binlog ROW/FULL) as the order database, a CDC reader
+that writes DMS-format records to a kinesalite stream, the enrich and sink
+handlers driven by pollers with Lambda's Kinesis semantics, and dynalite as
+DynamoDB. It applies sql/ordersdb-setup.sql, replays --sql, waits until every
+change has reached DynamoDB, prints the enriched rows and the
+commit-to-DynamoDB latency, checks the table against the SQL join of the
+source, and removes everything on exit (Ctrl-C included).
+
+Needs the MariaDB server (apt-get install mariadb-server) and the emulators
+(make deps).`
+
+func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "bench" {
+		return runBench(ctx, args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("local", "local [flags]\n       etl local bench [flags]", localDescription, stderr)
+	var pf pipelineFlags
+	pf.register(fs)
+	sqlFile := fs.String("sql", "", "SQL file to replay against the source once the pipeline runs (default sql/orders-data-setup.sql)")
+	preload := fs.String("preload", "", "SQL file applied before the CDC reader starts, so its rows arrive as the full load")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+
+	cfg := pf.config(stderr)
+	cfg.PreloadSQL = *preload
+	p, err := startPipeline(ctx, cfg, stdout)
+	if err != nil {
+		return err
+	}
+	defer closePipeline(p, stdout)
+
+	script := *sqlFile
+	if script == "" {
+		script = filepath.Join(p.Root(), "sql", "orders-data-setup.sql")
+	}
+	fmt.Fprintf(stdout, "Replaying %s ... ", script)
+	n, err := p.RunSQL(ctx, script)
+	if err != nil {
+		fmt.Fprintln(stdout)
+		return err
+	}
+	fmt.Fprintf(stdout, "%d statements.\n", n)
+
+	fmt.Fprint(stdout, "Waiting until every change has reached DynamoDB ... ")
+	started := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, pf.timeout)
+	defer cancel()
+	if err := p.WaitIdle(wctx); err != nil {
+		fmt.Fprintln(stdout)
+		return err
+	}
+	fmt.Fprintf(stdout, "done in %s.\n\n", local.Millis(time.Since(started)))
+
+	diffs, items, err := p.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "DynamoDB table %s (%d items):\n\n", local.TableName, len(items))
+	if err := local.WriteItemsTable(stdout, items); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	printActivity(p, stdout)
+	fmt.Fprintf(stdout, "Commit-to-DynamoDB latency: %s,\n  %s.\n", p.Latency(items), local.LatencyDefinition)
+	if err := writeDump(ctx, p, pf.dump, stdout); err != nil {
+		return err
+	}
+	verifyErr := reportDifferences(diffs, len(items), stdout)
+	if pf.keepRunning && verifyErr == nil {
+		keepRunning(ctx, p, stdout)
+	}
+	return verifyErr
+}
+
+func startPipeline(ctx context.Context, cfg local.Config, stdout io.Writer) (*local.Pipeline, error) {
+	fmt.Fprintln(stdout, "Starting the local pipeline (MariaDB, kinesalite, dynalite, CDC reader, enrich and sink pollers) ...")
+	started := time.Now()
+	p, err := local.Start(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, local.ErrPrerequisite) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("start the local pipeline: %w", err)
+	}
+	e := p.Endpoints()
+	c := p.Config()
+	fmt.Fprintf(stdout, "  MariaDB     %s:%d  binlog ROW/FULL, schema from sql/ordersdb-setup.sql\n", e.MariaDBHost, e.MariaDBPort)
+	fmt.Fprintf(stdout, "  kinesalite  %s  streams %s and %s, %d shards each\n", e.Kinesis, local.UnifiedStream, local.EnrichedStream, c.Shards)
+	fmt.Fprintf(stdout, "  dynalite    %s  tables %s and %s\n", e.DynamoDB, local.TableName, local.StateTable)
+	fmt.Fprintf(stdout, "  pollers     batch size %d, parallelization factor %d, ReportBatchItemFailures, bisect on error\n", c.BatchSize, c.ParallelizationFactor)
+	fmt.Fprintf(stdout, "Ready in %s.\n", local.Millis(time.Since(started)))
+	return p, nil
+}
+
+func closePipeline(p *local.Pipeline, stdout io.Writer) {
+	if err := p.Close(); err != nil {
+		fmt.Fprintf(stdout, "Stopped, with errors: %v\n", err)
+		return
+	}
+	fmt.Fprintln(stdout, "Stopped everything and removed the database files.")
+}
+
+func printActivity(p *local.Pipeline, stdout io.Writer) {
+	r := p.ReaderStats()
+	e, s := p.PollerStats()
+	fmt.Fprintf(stdout, "CDC reader: %d change records (%d load, %d insert, %d update, %d delete) and %d control records in %d PutRecords calls.\n",
+		r.Loaded+r.Inserted+r.Updated+r.Deleted, r.Loaded, r.Inserted, r.Updated, r.Deleted, r.Control, r.PutRecords)
+	fmt.Fprintf(stdout, "enrich: %d records in %d invocations (%s in the handler); sink: %d records in %d invocations (%s); %d retries, %d dead letters, %d batches given up.\n",
+		e.Records, e.Invocations, local.Millis(e.HandlerTime), s.Records, s.Invocations, local.Millis(s.HandlerTime), e.Retries+s.Retries, len(p.DeadLetters()), len(p.Failures()))
+}
+
+func writeDump(ctx context.Context, p *local.Pipeline, path string, stdout io.Writer) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := p.Dump(ctx, f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Wrote %s.\n", path)
+	return nil
+}
+
+func reportDifferences(diffs []local.Difference, items int, stdout io.Writer) error {
+	if len(diffs) == 0 {
+		fmt.Fprintf(stdout, "Check: %s matches the join of the source tables (%d rows): nothing lost, nothing extra.\n", local.TableName, items)
+		return nil
+	}
+	fmt.Fprintf(stdout, "Check FAILED: %s differs from the join of the source tables in %d rows:\n", local.TableName, len(diffs))
+	for i, d := range diffs {
+		if i == 20 {
+			fmt.Fprintf(stdout, "  ... and %d more\n", len(diffs)-i)
+			break
+		}
+		fmt.Fprintf(stdout, "  %s\n", d)
+	}
+	return fmt.Errorf("%s differs from the source in %d rows", local.TableName, len(diffs))
+}
+
+func keepRunning(ctx context.Context, p *local.Pipeline, stdout io.Writer) {
+	e := p.Endpoints()
+	fmt.Fprintf(stdout, `
+The pipeline keeps running: change the source and watch DynamoDB follow.
+  mariadb -h %s -P %d -u %s orders
+  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s
+  export AWS_ENDPOINT_URL_KINESIS=%s AWS_ENDPOINT_URL_DYNAMODB=%s
+  aws dynamodb scan --table-name %s
+  aws kinesis list-shards --stream-name %s
+Press Ctrl-C to stop it and remove everything.
+`, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.AccessKeyID, local.SecretAccessKey, local.Region,
+		e.Kinesis, e.DynamoDB, local.TableName, local.UnifiedStream)
+	<-ctx.Done()
+	fmt.Fprintln(stdout)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestDispatch(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string
+		stderr     string
+		noStdout   bool
+		noStderrOK bool
+	}{
+		{name: "no command prints the commands and fails as a usage error", args: nil, code: 2, stdout: "local"},
+		{name: "help lists the commands", args: []string{"help"}, code: 0, stdout: "Commands:"},
+		{name: "--help lists the commands", args: []string{"--help"}, code: 0, stdout: "etl <command>"},
+		{name: "an unknown command is a usage error", args: []string{"deploy"}, code: 2, stderr: `unknown command "deploy"`},
+		{name: "local --help documents its flags", args: []string{"local", "--help"}, code: 0, stderr: "-keep-running"},
+		{name: "help local is local --help", args: []string{"help", "local"}, code: 0, stderr: "-dump"},
+		{name: "local bench --help documents its flags", args: []string{"local", "bench", "--help"}, code: 0, stderr: "-items-per-order"},
+		{name: "an unknown flag is a usage error", args: []string{"local", "--shard", "2"}, code: 2, stderr: "flag provided but not defined"},
+		{name: "a stray argument is a usage error", args: []string{"local", "extra"}, code: 2, stderr: `unexpected argument "extra"`},
+		{name: "bench refuses zero orders", args: []string{"local", "bench", "--orders", "0"}, code: 2, stderr: "must be positive"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), c.args, &stdout, &stderr)
+			if code != c.code {
+				t.Errorf("exit code %d, want %d; stderr: %s", code, c.code, stderr.String())
+			}
+			if c.stdout != "" && !strings.Contains(stdout.String(), c.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", c.stdout, stdout.String())
+			}
+			if c.stderr != "" && !strings.Contains(stderr.String(), c.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", c.stderr, stderr.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the local pipeline; skipped under -short")
+	}
+}
+
+// TestLocalDemo runs what `make demo` runs.
+func TestLocalDemo(t *testing.T) {
+	skipShort(t)
+	dump := filepath.Join(t.TempDir(), "enriched.json")
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"local", "--dump", dump}, &stdout, &stderr)
+	out := stdout.String()
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`DynamoDB table OrderEnriched \(12 items\)`),
+		regexp.MustCompile(`\n1001 +1 +DELIVERED +959\.18 +2026-11-02 09:15:02\.120 +Maria Garcia, Seattle, WA +DELIVERED +2 +945\.18 +Handcrafted Marble Kettle +472\.59\n`),
+		regexp.MustCompile(`Commit-to-DynamoDB latency: avg \d+ ms.* over 12 items`),
+		regexp.MustCompile(`Check: OrderEnriched matches the join of the source tables \(12 rows\)`),
+		regexp.MustCompile(`Stopped everything and removed the database files\.`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("output does not match %s:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []map[string]any
+	if err := json.Unmarshal(b, &items); err != nil || len(items) != 12 {
+		t.Errorf("dump: %d items, %v", len(items), err)
+	}
+}
+
+func TestLocalBench(t *testing.T) {
+	skipShort(t)
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"local", "bench", "--orders", "60", "--items-per-order", "3", "--rate", "0", "--workers", "4"}, &stdout, &stderr)
+	out := stdout.String()
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`Load: +60 transactions committed`),
+		regexp.MustCompile(`Throughput: +\d+ order items/s`),
+		regexp.MustCompile(`Latency: +avg [\d.]+ m?s, p50 .* p99 .* over 180 items`),
+		regexp.MustCompile(`Check: OrderEnriched matches the join of the source tables \(180 rows\)`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("output does not match %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestKeepRunningStopsOnInterrupt checks that --keep-running prints how to
+// reach the services and that an interrupt (the context the signal
+// handler cancels) stops and removes everything.
+func TestKeepRunningStopsOnInterrupt(t *testing.T) {
+	skipShort(t)
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"local", "--keep-running"}, &stdout, &stderr) }()
+
+	var addr string
+	deadline := time.After(3 * time.Minute)
+	for addr == "" {
+		select {
+		case code := <-done:
+			t.Fatalf("returned %d before Ctrl-C:\n%s\n%s", code, stdout.String(), stderr.String())
+		case <-deadline:
+			t.Fatalf("no endpoints printed:\n%s", stdout.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if m := regexp.MustCompile(`mariadb -h (\S+) -P (\d+) -u root orders`).FindStringSubmatch(stdout.String()); m != nil {
+			addr = net.JoinHostPort(m[1], m[2])
+		}
+	}
+	for _, want := range []string{"AWS_ENDPOINT_URL_KINESIS=http://127.0.0.1:", "AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:", "aws dynamodb scan --table-name OrderEnriched"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if c, err := net.Dial("tcp", addr); err != nil {
+		t.Fatalf("MariaDB is not reachable at %s while running: %v", addr, err)
+	} else {
+		c.Close()
+	}
+
+	interrupt()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code %d after Ctrl-C", code)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("did not stop after Ctrl-C")
+	}
+	if !strings.Contains(stdout.String(), "Stopped everything") {
+		t.Errorf("no clean-up reported:\n%s", stdout.String())
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("MariaDB still answers at %s after Ctrl-C", addr)
+	}
+}

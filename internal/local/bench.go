@@ -1,0 +1,292 @@
+package local
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BenchConfig describes generated load.
+type BenchConfig struct {
+	// Orders is the number of orders, each inserted with ItemsPerOrder
+	// items in one transaction.
+	Orders, ItemsPerOrder int
+	// Workers is the number of concurrent database sessions; default 16.
+	Workers int
+	// Rate is the target of orders committed per second across all
+	// workers; 0 commits as fast as the workers can.
+	Rate float64
+	// FirstOrderID is the first generated orderId; default one above the
+	// largest in the source.
+	FirstOrderID int64
+	// Seed makes the generated amounts and products repeatable.
+	Seed uint64
+	// Progress, when set, is called about every ProgressEvery while the
+	// bench runs.
+	Progress      func(BenchProgress)
+	ProgressEvery time.Duration
+}
+
+// BenchProgress is a snapshot of a running bench.
+type BenchProgress struct {
+	Phase             string // "load" or "drain"
+	Elapsed           time.Duration
+	Committed, Orders int
+	// SinkRecords is how many records the sink handler has finished.
+	SinkRecords int64
+}
+
+// BenchResult is what a bench measured.
+type BenchResult struct {
+	Orders, Items int
+	// FirstCommit is when the first transaction began; LastCommit when the
+	// last COMMIT returned; Idle when the pipeline had handled everything.
+	FirstCommit, LastCommit, Idle time.Time
+	// LastWrite is the latest updatedAt in OrderEnriched.
+	LastWrite time.Time
+	// Throughput is order items per second from the first commit to the
+	// last DynamoDB write.
+	Throughput float64
+	Latency    Latency
+	// Rows is the number of rows of the source join; Differences lists how
+	// OrderEnriched differs from it (empty: nothing lost).
+	Rows        int
+	Differences []Difference
+}
+
+// Bench generates load on the source, waits for the pipeline to handle
+// it, and measures throughput, latency and loss.
+func (p *Pipeline) Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
+	if cfg.Orders < 1 || cfg.ItemsPerOrder < 1 {
+		return BenchResult{}, errors.New("bench: orders and items per order must be at least 1")
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 16
+	}
+	if cfg.ProgressEvery == 0 {
+		cfg.ProgressEvery = 2 * time.Second
+	}
+	products, err := p.Products()
+	if err != nil {
+		return BenchResult{}, err
+	}
+	ids := make([]int64, 0, len(products))
+	for id := range products {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if len(ids) < cfg.ItemsPerOrder {
+		return BenchResult{}, fmt.Errorf("bench: %d items per order, but only %d products", cfg.ItemsPerOrder, len(ids))
+	}
+	if cfg.FirstOrderID == 0 {
+		var maxID sql.NullInt64
+		if err := p.db.QueryRowContext(ctx, "SELECT MAX(orderId) FROM orders.`order`").Scan(&maxID); err != nil {
+			return BenchResult{}, err
+		}
+		cfg.FirstOrderID = maxID.Int64 + 1
+	}
+
+	res := BenchResult{Orders: cfg.Orders, Items: cfg.Orders * cfg.ItemsPerOrder}
+	var (
+		next      atomic.Int64
+		committed atomic.Int64
+		phase     atomic.Value
+		lastMu    sync.Mutex
+	)
+	phase.Store("load")
+	start := time.Now()
+	res.FirstCommit = start
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if cfg.Progress == nil {
+			return
+		}
+		t := time.NewTicker(cfg.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+				_, s := p.PollerStats()
+				cfg.Progress(BenchProgress{
+					Phase: phase.Load().(string), Elapsed: time.Since(start),
+					Committed: int(committed.Load()), Orders: cfg.Orders, SinkRecords: s.Records,
+				})
+			}
+		}
+	}()
+	defer func() {
+		close(stopProgress)
+		<-progressDone
+	}()
+
+	gen, gctx := newWorkerGroup(ctx)
+	for w := range cfg.Workers {
+		gen.run(func() error {
+			conn, err := p.db.Conn(gctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(cfg.Orders) {
+					return nil
+				}
+				if cfg.Rate > 0 {
+					due := start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-gctx.Done():
+							return gctx.Err()
+						}
+					}
+				}
+				c, err := insertOrder(gctx, conn, rng, cfg.FirstOrderID+i, cfg.ItemsPerOrder, ids)
+				if err != nil {
+					return err
+				}
+				p.commits.commit(c)
+				committed.Add(1)
+				lastMu.Lock()
+				if c.At.After(res.LastCommit) {
+					res.LastCommit = c.At
+				}
+				lastMu.Unlock()
+			}
+		})
+	}
+	if err := gen.wait(); err != nil {
+		return res, fmt.Errorf("bench: load: %w", err)
+	}
+	phase.Store("drain")
+	if err := p.WaitIdle(ctx); err != nil {
+		return res, fmt.Errorf("bench: waiting for the pipeline: %w", err)
+	}
+	res.Idle = time.Now()
+
+	diffs, items, err := p.Verify(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Differences = diffs
+	res.Rows = len(items) - countUnexpected(diffs) + countMissing(diffs)
+	res.Latency = p.Latency(items)
+	for _, it := range items {
+		if it.UpdatedAt.After(res.LastWrite) {
+			res.LastWrite = it.UpdatedAt
+		}
+	}
+	if d := res.LastWrite.Sub(res.FirstCommit); d > 0 {
+		res.Throughput = float64(res.Items) / d.Seconds()
+	}
+	return res, nil
+}
+
+func countMissing(diffs []Difference) (n int) {
+	for _, d := range diffs {
+		if d.Problem == "missing" {
+			n++
+		}
+	}
+	return n
+}
+
+func countUnexpected(diffs []Difference) (n int) {
+	for _, d := range diffs {
+		if d.Problem == "unexpected" {
+			n++
+		}
+	}
+	return n
+}
+
+// insertOrder commits one order and its items in one transaction, as an
+// order service would, and returns the commit.
+func insertOrder(ctx context.Context, conn *sql.Conn, rng *rand.Rand, orderID int64, items int, products []int64) (Commit, error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return Commit{}, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	amount := func() string { return fmt.Sprintf("%d.%02d", rng.IntN(2000), rng.IntN(100)) }
+	if _, err := tx.ExecContext(ctx, "INSERT INTO orders.`order` (orderId, orderAmount, orderStatus, orderDateTime, "+
+		"shipToName, shipToAddress, shipToCity, shipToState, shipToZip) VALUES (?, ?, 'PLACED', NOW(3), ?, ?, ?, ?, ?)",
+		orderID, amount(), fmt.Sprintf("Customer %d", orderID), fmt.Sprintf("%d Main St", rng.IntN(999)+1),
+		"Seattle", "WA", fmt.Sprintf("98%03d", rng.IntN(1000))); err != nil {
+		return Commit{}, err
+	}
+	var q strings.Builder
+	q.WriteString("INSERT INTO orders.order_item (orderId, itemId, itemQuantity, itemAmount, itemStatus) VALUES ")
+	args := make([]any, 0, 4*items)
+	picked := make([]int64, 0, items)
+	for len(picked) < items {
+		if id := products[rng.IntN(len(products))]; !slices.Contains(picked, id) {
+			picked = append(picked, id)
+		}
+	}
+	for k, id := range picked {
+		if k > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, 'PLACED')")
+		args = append(args, orderID, id, rng.IntN(5)+1, amount())
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return Commit{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Commit{}, err
+	}
+	at := time.Now()
+	gtid, err := lastGTID(ctx, conn)
+	if err != nil {
+		return Commit{}, err
+	}
+	return Commit{GTID: gtid, At: at}, nil
+}
+
+// workerGroup runs functions until all return; the first error cancels
+// the others' context.
+type workerGroup struct {
+	wg     sync.WaitGroup
+	cancel context.CancelCauseFunc
+	once   sync.Once
+	err    error
+}
+
+func newWorkerGroup(ctx context.Context) (*workerGroup, context.Context) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	return &workerGroup{cancel: cancel}, ctx
+}
+
+func (g *workerGroup) run(fn func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := fn(); err != nil {
+			g.once.Do(func() {
+				g.err = err
+				g.cancel(err)
+			})
+		}
+	}()
+}
+
+func (g *workerGroup) wait() error {
+	g.wg.Wait()
+	g.cancel(nil)
+	return g.err
+}

@@ -1,0 +1,141 @@
+package mariadb_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/unified-streaming-etl/etl/internal/mariadb"
+)
+
+func startServer(t *testing.T) *mariadb.Server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("mariadb: starts a real server; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := mariadb.Start(ctx, mariadb.Config{ServerID: 7})
+	if errors.Is(err, mariadb.ErrNotInstalled) {
+		t.Fatalf("%v", err)
+	}
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+func TestServer(t *testing.T) {
+	s := startServer(t)
+	db, err := sql.Open("mysql", s.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	t.Run("binlog is configured the way DMS requires it on RDS", func(t *testing.T) {
+		want := map[string]string{
+			"log_bin":              "ON",
+			"binlog_format":        "ROW",
+			"binlog_row_image":     "FULL",
+			"binlog_checksum":      "NONE",
+			"binlog_row_metadata":  "FULL",
+			"server_id":            "7",
+			"character_set_server": "utf8mb4",
+		}
+		for name, value := range want {
+			var got string
+			if err := db.QueryRow("SELECT @@GLOBAL." + name).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if got != value && !(value == "ON" && got == "1") {
+				t.Errorf("@@%s = %q, want %q", name, got, value)
+			}
+		}
+	})
+
+	t.Run("root can write and read over TCP without a password", func(t *testing.T) {
+		for _, q := range []string{
+			"CREATE DATABASE probe",
+			"CREATE TABLE probe.t (id INT PRIMARY KEY, amount DECIMAL(10,2), at DATETIME(3))",
+			"INSERT INTO probe.t VALUES (1, 12.50, '2020-05-01 17:11:49.973')",
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		var amount, at string
+		if err := db.QueryRow("SELECT amount, at FROM probe.t WHERE id = 1").Scan(&amount, &at); err != nil {
+			t.Fatal(err)
+		}
+		if amount != "12.50" || at != "2020-05-01 17:11:49.973" {
+			t.Errorf("read back (%s, %s), want exact text (12.50, 2020-05-01 17:11:49.973)", amount, at)
+		}
+	})
+
+	t.Run("the server listens on loopback with a private socket", func(t *testing.T) {
+		if s.Host() != "127.0.0.1" || s.Port() == 0 {
+			t.Errorf("address %s, want 127.0.0.1 and a port", s.Addr())
+		}
+		if fi, err := os.Stat(s.Socket()); err != nil || fi.Mode()&os.ModeSocket == 0 {
+			t.Errorf("socket %s missing: %v", s.Socket(), err)
+		}
+	})
+
+	t.Run("stop shuts the server down and deletes its files", func(t *testing.T) {
+		dir := s.DataDir()
+		if err := s.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("data directory %s still exists after Stop (err=%v)", dir, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := db.PingContext(ctx); err == nil {
+			t.Error("server still answers after Stop")
+		}
+		if err := s.Stop(); err != nil {
+			t.Errorf("second Stop: %v", err)
+		}
+	})
+}
+
+func TestTwoServersRunSideBySide(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	if a.Port() == b.Port() || a.DataDir() == b.DataDir() {
+		t.Fatalf("servers share port %d or directory %s", a.Port(), a.DataDir())
+	}
+}
+
+func TestServersStartConcurrently(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mariadb: starts real servers; skipped under -short")
+	}
+	// Parallel test binaries start servers at the same moment; their
+	// bootstraps must not share temporary files.
+	const n = 4
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			s, err := mariadb.Start(ctx, mariadb.Config{})
+			if err == nil {
+				err = s.Stop()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
