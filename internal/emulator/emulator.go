@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,13 +158,25 @@ func (e *Emulator) Stop() error {
 	return err
 }
 
+// abortGuard keeps an emulator alive when a client drops a request mid-way
+// (a cancelled context, an attempt timeout, a keep-alive connection closed
+// as a request is sent). dynalite and kinesalite rethrow the request
+// stream's "aborted" error, which would otherwise crash the process and
+// every test or local pipeline using it. Any other uncaught error still
+// ends the process, as before. A data: URL needs no file on disk.
+var abortGuard = "data:text/javascript," + url.PathEscape(
+	`process.on("uncaughtException", (err) => {`+
+		`if (err && (err.code === "ECONNRESET" || err.message === "aborted")) return;`+
+		`console.error(err); process.exit(1); });`)
+
 func launch(ctx context.Context, bin string, cfg Config, port int) (*Emulator, error) {
 	args := []string{"--port", strconv.Itoa(port)}
 	if cfg.Name == Dynalite {
 		// kinesalite has no --host flag and listens on every interface.
 		args = append(args, "--host", "127.0.0.1")
 	}
-	cmd := exec.Command(bin, args...)
+	// Run the emulator's script under node with abortGuard loaded first.
+	cmd := exec.Command("node", append([]string{"--import", abortGuard, bin}, args...)...)
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stdin = nil
 	stdout, err := cmd.StdoutPipe()

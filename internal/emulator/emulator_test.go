@@ -3,6 +3,7 @@ package emulator_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -113,5 +114,36 @@ func TestStartWithoutNodeModules(t *testing.T) {
 func TestStartRejectsUnknownEmulator(t *testing.T) {
 	if _, err := emulator.Start(context.Background(), "localstack", 0); err == nil {
 		t.Fatal("unknown emulator accepted")
+	}
+}
+
+func TestEmulatorsSurviveARequestTheClientAbandons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the emulators")
+	}
+	for _, name := range []string{emulator.Dynalite, emulator.Kinesalite} {
+		t.Run(name, func(t *testing.T) {
+			e, err := emulator.Start(context.Background(), name, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Stop()
+			host := strings.TrimPrefix(e.Endpoint(), "http://")
+			// Half a request, then hang up: what a cancelled SDK call does.
+			conn, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = conn.Write([]byte("POST / HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 1000\r\n\r\n{\"Tab"))
+			time.Sleep(200 * time.Millisecond)
+			conn.Close()
+			time.Sleep(300 * time.Millisecond)
+
+			resp, err := http.Get(e.Endpoint())
+			if err != nil {
+				t.Fatalf("%s died after an abandoned request: %v", name, err)
+			}
+			resp.Body.Close()
+		})
 	}
 }

@@ -87,6 +87,9 @@ func AWSConfig(t testing.TB, url string) aws.Config {
 		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 			tr.MaxIdleConns = 256
 			tr.MaxIdleConnsPerHost = 256
+			// Below Node's 5 s keep-alive timeout, so the client closes idle
+			// connections before the emulator can close one under a request.
+			tr.IdleConnTimeout = 2 * time.Second
 		}),
 	}
 }
