@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,41 +212,10 @@ func countUnexpected(diffs []Difference) (n int) {
 	return n
 }
 
-// insertOrder commits one order and its items in one transaction, as an
-// order service would, and returns the commit.
+// insertOrder commits one generated order (see writeOrder) and returns
+// the commit with its GTID.
 func insertOrder(ctx context.Context, conn *sql.Conn, rng *rand.Rand, orderID int64, items int, products []int64) (Commit, error) {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return Commit{}, err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	amount := func() string { return fmt.Sprintf("%d.%02d", rng.IntN(2000), rng.IntN(100)) }
-	if _, err := tx.ExecContext(ctx, "INSERT INTO orders.`order` (orderId, orderAmount, orderStatus, orderDateTime, "+
-		"shipToName, shipToAddress, shipToCity, shipToState, shipToZip) VALUES (?, ?, 'PLACED', NOW(3), ?, ?, ?, ?, ?)",
-		orderID, amount(), fmt.Sprintf("Customer %d", orderID), fmt.Sprintf("%d Main St", rng.IntN(999)+1),
-		"Seattle", "WA", fmt.Sprintf("98%03d", rng.IntN(1000))); err != nil {
-		return Commit{}, err
-	}
-	var q strings.Builder
-	q.WriteString("INSERT INTO orders.order_item (orderId, itemId, itemQuantity, itemAmount, itemStatus) VALUES ")
-	args := make([]any, 0, 4*items)
-	picked := make([]int64, 0, items)
-	for len(picked) < items {
-		if id := products[rng.IntN(len(products))]; !slices.Contains(picked, id) {
-			picked = append(picked, id)
-		}
-	}
-	for k, id := range picked {
-		if k > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, 'PLACED')")
-		args = append(args, orderID, id, rng.IntN(5)+1, amount())
-	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-		return Commit{}, err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := writeOrder(ctx, conn, rng, orderID, items, products); err != nil {
 		return Commit{}, err
 	}
 	at := time.Now()

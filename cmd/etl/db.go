@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/customresource/schemasetup"
+	"github.com/unified-streaming-etl/etl/internal/ops"
+	etlsql "github.com/unified-streaming-etl/etl/sql"
+)
+
+func init() {
+	register(command{
+		name:    "db",
+		summary: "apply the SQL scripts to an orders database: `db setup` (schema and DMS user), `db seed` (sample orders)",
+		run:     runDB,
+	})
+}
+
+const dbUsage = `Usage: etl db setup [flags]    apply sql/ordersdb-setup.sql: the orders schema and the DMS user
+       etl db seed [flags]     apply sql/orders-data-setup.sql (or --sql FILE): sample orders
+
+Run ` + "`etl db setup --help`" + ` or ` + "`etl db seed --help`" + ` for the flags.
+`
+
+func runDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, dbUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "setup":
+		return runDBSetup(ctx, args[1:], stdout, stderr)
+	case "seed":
+		return runDBSeed(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, dbUsage)
+		return flag.ErrHelp
+	default:
+		fmt.Fprintf(stderr, "etl: unknown db command %q\n\n%s", args[0], dbUsage)
+		return errUsage
+	}
+}
+
+const targetHelp = `
+The database is either any MySQL or MariaDB, named by a go-sql-driver/mysql
+DSN (--dsn, or better the variable ETL_MYSQL_DSN so that the password stays
+off the command line; --password-env reads the password from another
+variable), or the deployed one: --stack UnifiedStreamETLDataStack reads the
+database endpoint and admin secret from the stack's outputs and Secrets
+Manager (standard AWS credentials and Region) and connects over TLS verified
+with the RDS CA bundle. The database is in private subnets: open a port
+forward to its endpoint first (AWS Systems Manager Session Manager, or SSH
+through a host in the VPC) and add --host 127.0.0.1 --port <local port>; the
+certificate is still checked for the endpoint's name.`
+
+const setupDescription = `
+Applies sql/ordersdb-setup.sql, the script the deploy's schema-setup custom
+resource runs: the orders schema (orders.order, orders.order_item) and the
+replication user dms_user with the grants DMS needs. Every statement is
+idempotent, so running it again is safe; it also resets dms_user's password.
+It then logs in as dms_user and reads both tables, as DMS will.
+
+dms_user's password: with --stack, the one in the stack's replication secret
+(what DMS uses). With a DSN, the one in the environment variable named by
+--dms-password-env; without it, a new password is generated and printed once.
+` + targetHelp
+
+func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("db setup", "db setup [flags]", setupDescription, stderr)
+	var df dbFlags
+	df.register(fs)
+	passwordEnv := fs.String("dms-password-env", "", "with a DSN: read dms_user's password from this environment `variable` (default: generate one and print it)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(fs); err != nil {
+		return err
+	}
+	if df.stack != "" && *passwordEnv != "" {
+		fmt.Fprintln(stderr, "etl: --dms-password-env is for a DSN; with --stack the password is the replication secret's, which DMS uses")
+		return errUsage
+	}
+
+	t, err := df.target(ctx, df.stack != "")
+	if err != nil {
+		return err
+	}
+	var password, generated string
+	switch {
+	case t.Replication != nil:
+		password = t.Replication.Password
+	case *passwordEnv != "":
+		if password = os.Getenv(*passwordEnv); password == "" {
+			return fmt.Errorf("--dms-password-env: environment variable %s is empty or not set", *passwordEnv)
+		}
+	default:
+		generated = ops.GeneratePassword()
+		password = generated
+	}
+
+	fmt.Fprintf(stdout, "Database: %s\n", t.Description)
+	db, err := t.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	started := time.Now()
+	fmt.Fprintf(stdout, "Applying %s ... ", schemasetup.ScriptName)
+	n, err := ops.SetupSchema(ctx, t, db, password)
+	if err != nil {
+		fmt.Fprintln(stdout)
+		if hint := ops.Hint(err); hint != "" {
+			return fmt.Errorf("%w\n(%s)", err, hint)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "%d statements in %s.\n", n, since(started))
+	fmt.Fprintf(stdout, "Checked: %s logs in and reads orders.order and orders.order_item.\n", schemasetup.ReplicationUser)
+	switch {
+	case t.Replication != nil:
+		fmt.Fprintf(stdout, "%s's password is the one in the stack's replication secret.\n", schemasetup.ReplicationUser)
+	case generated != "":
+		fmt.Fprintf(stdout, "%s's password, generated, shown this once (store it now, e.g. in Secrets Manager):\n  %s\n", schemasetup.ReplicationUser, generated)
+	}
+	return nil
+}
+
+const seedDescription = `
+Applies sql/orders-data-setup.sql (or --sql FILE) statement by statement on
+one connection, as the mysql client would: the sample orders with their
+items, then the updates and deletes of their life cycle. The sample script
+inserts fixed ids, so it applies once, after etl db setup, to an empty
+schema.
+` + targetHelp
+
+func runDBSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("db seed", "db seed [flags]", seedDescription, stderr)
+	var df dbFlags
+	df.register(fs)
+	file := fs.String("sql", "", "SQL `file` to apply (default: sql/orders-data-setup.sql, built into etl)")
+	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress on a long script")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(fs); err != nil {
+		return err
+	}
+	name, script := "orders-data-setup.sql", etlsql.OrdersDataSetup
+	if *file != "" {
+		b, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		name, script = filepath.Base(*file), string(b)
+	}
+
+	t, err := df.target(ctx, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Database: %s\n", t.Description)
+	db, err := t.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintf(stdout, "Applying %s ...\n", name)
+	started := time.Now()
+	tick := newTicker(*progressEvery)
+	n, err := ops.RunScript(ctx, db, name, script, func(done, total int) {
+		if tick.due() {
+			fmt.Fprintf(stdout, "  %5.0fs  %d/%d statements\n", time.Since(started).Seconds(), done, total)
+		}
+	})
+	if err != nil {
+		err = fmt.Errorf("after %d statements: %w", n, err)
+		if hint := ops.Hint(err); hint != "" {
+			err = fmt.Errorf("%w\n(%s)", err, hint)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "Applied %d statements in %s.\n", n, since(started))
+	// A script about something else may leave no orders schema to count.
+	var orders, items int64
+	if db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM orders.`order`), (SELECT COUNT(*) FROM orders.order_item)").Scan(&orders, &items) == nil {
+		fmt.Fprintf(stdout, "The database now holds %d orders with %d items.\n", orders, items)
+	}
+	return nil
+}

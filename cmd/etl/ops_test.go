@@ -1,0 +1,495 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/unified-streaming-etl/etl/internal/local"
+	"github.com/unified-streaming-etl/etl/internal/mariadb"
+	"github.com/unified-streaming-etl/etl/internal/ops"
+	"github.com/unified-streaming-etl/etl/internal/sink"
+	"github.com/unified-streaming-etl/etl/internal/testenv"
+)
+
+func TestOperatorCommandUsage(t *testing.T) {
+	t.Setenv(envDSN, "")
+	for _, c := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{name: "db without a subcommand lists setup and seed", args: []string{"db"}, code: 2, stderr: "etl db seed"},
+		{name: "db --help lists setup and seed", args: []string{"db", "--help"}, code: 0, stderr: "etl db setup"},
+		{name: "an unknown db subcommand is a usage error", args: []string{"db", "drop"}, code: 2, stderr: `unknown db command "drop"`},
+		{name: "db setup --help documents the target and password flags", args: []string{"db", "setup", "--help"}, code: 0, stderr: "-dms-password-env"},
+		{name: "help db lists setup and seed", args: []string{"help", "db"}, code: 0, stderr: "etl db seed"},
+		{name: "db seed --help documents --sql", args: []string{"db", "seed", "--help"}, code: 0, stderr: "-sql file"},
+		{name: "load --help documents the rate", args: []string{"load", "--help"}, code: 0, stderr: "-rate"},
+		{name: "verify --help documents the exit status", args: []string{"verify", "--help"}, code: 0, stderr: "Exits 0 when the table matches, 1 when it differs"},
+		{name: "a command without a database says how to name one", args: []string{"db", "setup"}, code: 2, stderr: "--stack " + ops.DataStack},
+		{name: "--dsn and --stack together are refused", args: []string{"db", "seed", "--dsn", "root@tcp(h)/", "--stack", "S"}, code: 2, stderr: "not both"},
+		{name: "--host without --stack is refused", args: []string{"load", "--dsn", "root@tcp(h)/", "--host", "127.0.0.1"}, code: 2, stderr: "go with --stack"},
+		{name: "a DMS password variable with --stack is refused", args: []string{"db", "setup", "--stack", "S", "--dms-password-env", "P"}, code: 2, stderr: "replication secret"},
+		{name: "verify without a table says how to name one", args: []string{"verify", "--dsn", "root@tcp(h)/"}, code: 2, stderr: "--process-stack " + ops.ProcessStack},
+		{name: "load refuses zero orders", args: []string{"load", "--dsn", "root@tcp(h)/", "--orders", "0"}, code: 2, stderr: "must be positive"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := etl(c.args...)
+			if code != c.code {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, c.code, stderr)
+			}
+			if !strings.Contains(stderr, c.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", c.stderr, stderr)
+			}
+		})
+	}
+}
+
+func etl(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// The deployed database as the fake stack describes it: a name the test
+// server's certificate carries, which does not resolve, so only the
+// --host/--port port forward reaches it.
+const (
+	dbEndpoint    = "orders.c0ffee0example.us-east-1.rds.amazonaws.com"
+	adminSecret   = "arn:aws:secretsmanager:us-east-1:111122223333:secret:OrdersDatabaseSecret-AbCdEf"
+	replSecret    = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ReplicationSecret-AbCdEf"
+	adminPassword = "Adm1nPassw0rd"
+	stackDMSPass  = "Repl1cati0nPassw0rd"
+)
+
+// TestOperatorCommands runs the operator commands against a private
+// MariaDB (with TLS, like RDS), dynalite as DynamoDB and a fake of
+// CloudFormation, Secrets Manager and S3: setup (twice), seed, verify of a
+// matching and of a changed table, load, and the --stack path through a
+// port forward.
+func TestOperatorCommands(t *testing.T) {
+	skipShort(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	caFile, otherCAFile, serverArgs := writeTestPKI(t, dir, dbEndpoint)
+
+	type started struct {
+		s   *mariadb.Server
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		s, err := mariadb.Start(ctx, mariadb.Config{ExtraArgs: serverArgs})
+		ch <- started{s, err}
+	}()
+	dynamo := testenv.StartDynalite(t)
+	st := <-ch
+	if st.err != nil {
+		t.Fatal(st.err)
+	}
+	server := st.s
+	t.Cleanup(func() {
+		if err := server.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	root, err := sql.Open("mysql", server.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	// The deployed database's admin user; root stays for the DSN path.
+	for _, q := range []string{
+		"CREATE USER 'admin'@'%' IDENTIFIED BY '" + adminPassword + "'",
+		"GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION",
+	} {
+		if _, err := root.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fake, fakeURL := startFakeAWS(t)
+	products, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), ops.ProductsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.stacks[ops.DataStack] = map[string]string{
+		ops.OutputDatabaseEndpoint: dbEndpoint, ops.OutputDatabaseSecretArn: adminSecret, ops.OutputReplicationSecretArn: replSecret,
+	}
+	fake.stacks[ops.ProcessStack] = map[string]string{
+		ops.OutputTableName: "OrderEnriched", ops.OutputReferenceDataURI: "s3://reference-bucket/reference-data/products.json",
+	}
+	fake.secrets[adminSecret] = fmt.Sprintf(`{"username":"admin","password":%q,"engine":"mysql","host":%q,"port":3306}`, adminPassword, dbEndpoint)
+	fake.secrets[replSecret] = fmt.Sprintf(`{"username":"dms_user","password":%q}`, stackDMSPass)
+	fake.objects["/reference-bucket/reference-data/products.json"] = products
+
+	for k, v := range map[string]string{
+		envDSN:                             server.DSN(""),
+		"AWS_REGION":                       "us-east-1",
+		"AWS_ACCESS_KEY_ID":                "AKIDOPERATORTEST",
+		"AWS_SECRET_ACCESS_KEY":            "operator-test",
+		"AWS_SESSION_TOKEN":                "",
+		"AWS_PROFILE":                      "",
+		"AWS_CONFIG_FILE":                  filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE":      filepath.Join(dir, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED":        "true",
+		"AWS_ENDPOINT_URL":                 "",
+		"AWS_ENDPOINT_URL_DYNAMODB":        dynamo,
+		"AWS_ENDPOINT_URL_CLOUDFORMATION":  fakeURL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": fakeURL,
+		"AWS_ENDPOINT_URL_S3":              fakeURL,
+		"TEST_DMS_PASSWORD":                "Env1ronmentPassw0rd",
+		"ETL_TEST_ADMIN_PASSWORD":          adminPassword,
+	} {
+		t.Setenv(k, v)
+	}
+	port := strconv.Itoa(server.Port())
+	step := func(name string, fn func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, fn) {
+			t.FailNow()
+		}
+	}
+	mustRun := func(t *testing.T, args ...string) string {
+		t.Helper()
+		code, stdout, stderr := etl(args...)
+		t.Logf("etl %s\n%s", strings.Join(args, " "), stdout)
+		if code != 0 {
+			t.Fatalf("etl %s: exit code %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
+		}
+		return stdout
+	}
+
+	step("db setup applies the schema and is idempotent", func(t *testing.T) {
+		for range 2 {
+			out := mustRun(t, "db", "setup", "--dms-password-env", "TEST_DMS_PASSWORD")
+			for _, want := range []string{"Applying ordersdb-setup.sql ... ", "Checked: dms_user logs in and reads orders.order and orders.order_item."} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		}
+		if err := logIn(server.Addr(), "dms_user", "Env1ronmentPassw0rd"); err != nil {
+			t.Errorf("dms_user cannot use the password from the environment: %v", err)
+		}
+	})
+
+	step("db setup without a password generates one and prints it once", func(t *testing.T) {
+		out := mustRun(t, "db", "setup")
+		m := regexp.MustCompile(`shown this once.*:\n  (\S+)\n`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no generated password in:\n%s", out)
+		}
+		if err := logIn(server.Addr(), "dms_user", m[1]); err != nil {
+			t.Errorf("dms_user cannot use the printed password: %v", err)
+		}
+	})
+
+	step("db setup --stack connects through a port forward with the certificate verified for the endpoint", func(t *testing.T) {
+		out := mustRun(t, "db", "setup", "--stack", ops.DataStack, "--host", "127.0.0.1", "--port", port, "--ca-bundle", caFile)
+		for _, want := range []string{
+			"Database: " + ops.DataStack + " database " + dbEndpoint + " as admin via 127.0.0.1:" + port + ", TLS verified",
+			"password is the one in the stack's replication secret",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if err := logIn(server.Addr(), "dms_user", stackDMSPass); err != nil {
+			t.Errorf("dms_user's password is not the replication secret's: %v", err)
+		}
+	})
+
+	step("a certificate from another CA is refused", func(t *testing.T) {
+		code, _, stderr := etl("db", "setup", "--stack", ops.DataStack, "--host", "127.0.0.1", "--port", port, "--ca-bundle", otherCAFile)
+		if code != 1 || !strings.Contains(stderr, "certificate") || !strings.Contains(stderr, "--ca-bundle") {
+			t.Errorf("exit code %d, stderr:\n%s", code, stderr)
+		}
+	})
+
+	step("a stack that does not exist is named", func(t *testing.T) {
+		code, _, stderr := etl("db", "seed", "--stack", "UnifiedStreamETLDataStak", "--ca-bundle", caFile)
+		if code != 1 || !strings.Contains(stderr, "stack UnifiedStreamETLDataStak does not exist") {
+			t.Errorf("exit code %d, stderr:\n%s", code, stderr)
+		}
+	})
+
+	step("db seed applies the sample orders over verified TLS", func(t *testing.T) {
+		out := mustRun(t, "db", "seed", "--dsn", "admin@tcp(127.0.0.1:"+port+")/", "--password-env", "ETL_TEST_ADMIN_PASSWORD",
+			"--ca-bundle", caFile, "--tls-server-name", dbEndpoint)
+		for _, want := range []string{"TLS verified for " + dbEndpoint, "The database now holds 7 orders with 12 items."} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	step("db seed again explains that the rows exist", func(t *testing.T) {
+		code, _, stderr := etl("db", "seed")
+		if code != 1 || !strings.Contains(stderr, "orders-data-setup.sql:8") || !strings.Contains(stderr, "already exist") {
+			t.Errorf("exit code %d, stderr:\n%s", code, stderr)
+		}
+	})
+
+	ddb := dynamodb.NewFromConfig(testenv.AWSConfig(t, dynamo))
+	step("verify exits 0 when OrderEnriched holds the join", func(t *testing.T) {
+		writeJoin(t, root, ddb)
+		out := mustRun(t, "verify", "--table", "OrderEnriched")
+		if !strings.Contains(out, "OK: OrderEnriched matches the join of the source tables (12 rows)") {
+			t.Errorf("output:\n%s", out)
+		}
+	})
+
+	step("verify finds the deployed table and catalogue from the process stack", func(t *testing.T) {
+		out := mustRun(t, "verify", "--process-stack", ops.ProcessStack,
+			"--stack", ops.DataStack, "--host", "127.0.0.1", "--port", port, "--ca-bundle", caFile)
+		for _, want := range []string{
+			"Table:    OrderEnriched",
+			"Products: s3://reference-bucket/reference-data/products.json (1000 products)",
+			"OK: OrderEnriched matches",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	step("verify exits 1 and names an item that was changed in DynamoDB", func(t *testing.T) {
+		_, err := ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String("OrderEnriched"),
+			Key:                       sink.Key(1003, 17),
+			UpdateExpression:          aws.String("SET itemQuantity = :q"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":q": &types.AttributeValueMemberN{Value: "5"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, stderr := etl("verify", "--table", "OrderEnriched")
+		if code != 1 {
+			t.Fatalf("exit code %d\n%s\n%s", code, out, stderr)
+		}
+		for _, want := range []string{
+			"DIFFERENT: OrderEnriched (12 items) differs from the join of the source tables (12 rows) in 1 rows.",
+			"Differing attributes: 1\n  order 1003 item 17: itemQuantity: source 4, table 5\n",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if !strings.Contains(stderr, "OrderEnriched differs from the source in 1 rows") {
+			t.Errorf("stderr: %s", stderr)
+		}
+	})
+
+	step("load commits the orders and items asked for, after the largest orderId", func(t *testing.T) {
+		out := mustRun(t, "load", "--orders", "25", "--items-per-order", "3", "--rate", "0", "--workers", "3", "--progress", "1ms")
+		if !strings.Contains(out, "Committed 25 orders with 75 items (orderId 1009 to 1033)") {
+			t.Errorf("output:\n%s", out)
+		}
+		if !regexp.MustCompile(`\n +\d+s +\d+/25 orders committed`).MatchString(out) {
+			t.Errorf("no progress lines:\n%s", out)
+		}
+		var orders, items, itemsPerOrder, unknownProducts int
+		err := root.QueryRowContext(ctx, "SELECT COUNT(DISTINCT o.orderId), COUNT(*), MIN(n), SUM(i.itemId NOT BETWEEN 1 AND 1000) "+
+			"FROM orders.`order` o JOIN orders.order_item i USING (orderId) "+
+			"JOIN (SELECT orderId, COUNT(*) n FROM orders.order_item GROUP BY orderId) c USING (orderId) "+
+			"WHERE o.orderId BETWEEN 1009 AND 1033").Scan(&orders, &items, &itemsPerOrder, &unknownProducts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if orders != 25 || items != 75 || itemsPerOrder != 3 || unknownProducts != 0 {
+			t.Errorf("%d orders, %d items, at least %d items per order, %d items not in the catalogue", orders, items, itemsPerOrder, unknownProducts)
+		}
+	})
+
+	step("verify counts and lists what the pipeline has not delivered", func(t *testing.T) {
+		code, out, _ := etl("verify", "--table", "OrderEnriched", "--limit", "2")
+		if code != 1 {
+			t.Fatalf("exit code %d\n%s", code, out)
+		}
+		for _, want := range []string{
+			"in 76 rows.",
+			"Missing (in the source, not in OrderEnriched): 75\n  order 1009 item ",
+			"  ... and 73 more\n",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	step("verify --wait passes once the pipeline has caught up", func(t *testing.T) {
+		var stdout, stderr syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"verify", "--table", "OrderEnriched", "--wait", "1m", "--interval", "100ms", "--progress", "1ns"}, &stdout, &stderr)
+		}()
+		// The pipeline delivers the loaded orders while verify waits.
+		deadline := time.After(30 * time.Second)
+		for !strings.Contains(stdout.String(), "76 rows differ (attempt 1); comparing again in 100ms") {
+			select {
+			case code := <-done:
+				t.Fatalf("exit code %d before the table caught up:\n%s\n%s", code, stdout.String(), stderr.String())
+			case <-deadline:
+				t.Fatalf("no first attempt reported:\n%s", stdout.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		writeJoin(t, root, ddb)
+		select {
+		case code := <-done:
+			out := stdout.String()
+			if code != 0 || !strings.Contains(out, "OK: OrderEnriched matches the join of the source tables (87 rows)") {
+				t.Errorf("exit code %d:\n%s\n%s", code, out, stderr.String())
+			}
+			if !regexp.MustCompile(`\n +\d+s +87 items read from OrderEnriched\n`).MatchString(out) {
+				t.Errorf("no scan progress:\n%s", out)
+			}
+		case <-deadline:
+			t.Fatalf("verify --wait did not finish:\n%s", stdout.String())
+		}
+	})
+}
+
+// logIn checks that user can log in with password and read the orders.
+func logIn(addr, user, password string) error {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", addr
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	var n int
+	return db.QueryRow("SELECT COUNT(*) FROM orders.order_item").Scan(&n)
+}
+
+// writeJoin writes the join of the source tables into OrderEnriched with
+// the sink handler, as the pipeline would.
+func writeJoin(t *testing.T, db *sql.DB, ddb *dynamodb.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if err := sink.CreateTable(ctx, ddb, "OrderEnriched"); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := ops.LoadProducts(ctx, filepath.Join(testenv.RepoRoot(t), ops.ProductsFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := local.Expected(ctx, db, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.KinesisEvent
+	for i, e := range want {
+		e.Version = 1
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Records = append(ev.Records, events.KinesisEventRecord{
+			EventSource: "aws:kinesis", EventSourceArn: "arn:aws:kinesis:us-east-1:111122223333:stream/enriched",
+			Kinesis: events.KinesisRecord{
+				Data: data, PartitionKey: strconv.FormatInt(e.OrderID, 10), SequenceNumber: strconv.Itoa(1000 + i),
+				ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: time.Now()},
+			},
+		})
+	}
+	h, err := sink.New(sink.Config{TableName: "OrderEnriched", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, ddb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.Handle(ctx, ev)
+	if err != nil || len(resp.BatchItemFailures) > 0 {
+		t.Fatalf("sink: %v, %d failures", err, len(resp.BatchItemFailures))
+	}
+}
+
+// writeTestPKI writes a CA, a server certificate for name signed by it,
+// and an unrelated CA, and returns the CA files and the MariaDB arguments
+// that serve the certificate.
+func writeTestPKI(t *testing.T, dir, name string) (caFile, otherCAFile string, serverArgs []string) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(file, typ string, der []byte) string {
+		path := filepath.Join(dir, file)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	now := time.Now()
+	newCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
+		key := newKey()
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert, key, der
+	}
+	ca, caKey, caDER := newCA("Test RDS Root CA")
+	_, _, otherDER := newCA("Some Other Root CA")
+	serverKey := newKey()
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano() + 1), Subject: pkix.Name{CommonName: name},
+		DNSNames:  []string{name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, ca, &serverKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = write("ca.pem", "CERTIFICATE", caDER)
+	otherCAFile = write("other-ca.pem", "CERTIFICATE", otherDER)
+	serverArgs = []string{
+		"--ssl-ca=" + caFile,
+		"--ssl-cert=" + write("server.pem", "CERTIFICATE", der),
+		"--ssl-key=" + write("server-key.pem", "EC PRIVATE KEY", keyDER),
+	}
+	return caFile, otherCAFile, serverArgs
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/unified-streaming-etl/etl/internal/ops"
+)
+
+// envDSN is where the DSN is read from when --dsn is not given: an
+// environment variable keeps the password out of the shell history and
+// the process list.
+const envDSN = "ETL_MYSQL_DSN"
+
+// dbFlags say how a command reaches the orders database: a DSN, or a
+// deployed data stack's outputs and secrets.
+type dbFlags struct {
+	dsn         string
+	passwordEnv string
+	stack       string
+	host        string
+	port        int
+	caBundle    string
+	serverName  string
+}
+
+func (f *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dsn, "dsn", "", "the database as a go-sql-driver/mysql `DSN`, user:password@tcp(host:3306)/ (default $"+envDSN+", which keeps the password off the command line)")
+	fs.StringVar(&f.passwordEnv, "password-env", "", "read the DSN user's password from this environment `variable` instead of the DSN")
+	fs.StringVar(&f.stack, "stack", "", "the deployed data `stack` ("+ops.DataStack+"): connect as its admin user, from its outputs and secret, over TLS verified with the RDS CA")
+	fs.StringVar(&f.host, "host", "", "with --stack: dial this `host` instead of the database endpoint, e.g. 127.0.0.1 at the local end of a port forward")
+	fs.IntVar(&f.port, "port", 0, "with --stack: dial this `port` (the local end of a port forward)")
+	fs.StringVar(&f.caBundle, "ca-bundle", "", "PEM `file` of the CAs the server certificate must chain to (default with --stack: the RDS CAs of "+ops.RDSCAPackageDir+")")
+	fs.StringVar(&f.serverName, "tls-server-name", "", "the `name` the server certificate must carry (default: the database endpoint, or the DSN's host)")
+}
+
+// check reports flag combinations that cannot work, before any work.
+func (f *dbFlags) check(fs *flag.FlagSet) error {
+	var msg string
+	switch {
+	case f.stack != "" && f.dsn != "":
+		msg = "give either --dsn or --stack, not both"
+	case f.stack != "" && f.passwordEnv != "":
+		msg = "--password-env is for --dsn; with --stack the password comes from the stack's admin secret"
+	case f.stack == "" && (f.host != "" || f.port != 0):
+		msg = "--host and --port go with --stack; with a DSN, put the address in the DSN"
+	case f.port < 0 || f.port > 65535:
+		msg = fmt.Sprintf("--port %d is not a TCP port", f.port)
+	case f.stack == "" && f.dsn == "" && os.Getenv(envDSN) == "":
+		msg = "name the database: --dsn (or $" + envDSN + ") for any MySQL, or --stack " + ops.DataStack + " for the deployed one"
+	default:
+		return nil
+	}
+	fmt.Fprintf(fs.Output(), "etl: %s\n", msg)
+	return errUsage
+}
+
+// target resolves the database; replication also reads dms_user's secret
+// (stack targets only).
+func (f *dbFlags) target(ctx context.Context, replication bool) (ops.Target, error) {
+	var bundle []byte
+	if f.caBundle != "" {
+		b, err := os.ReadFile(f.caBundle)
+		if err != nil {
+			return ops.Target{}, fmt.Errorf("--ca-bundle: %w", err)
+		}
+		bundle = b
+	}
+	tlsOpts := ops.TLSOptions{CABundle: bundle, ServerName: f.serverName}
+	if f.stack == "" {
+		dsn := f.dsn
+		if dsn == "" {
+			dsn = os.Getenv(envDSN)
+		}
+		var password string
+		if f.passwordEnv != "" {
+			if password = os.Getenv(f.passwordEnv); password == "" {
+				return ops.Target{}, fmt.Errorf("--password-env: environment variable %s is empty or not set", f.passwordEnv)
+			}
+		}
+		return ops.DSNTarget(dsn, password, tlsOpts)
+	}
+
+	if len(bundle) == 0 {
+		root, err := ops.FindRoot()
+		if err == nil {
+			bundle, err = ops.RDSCABundle(ctx, root)
+		}
+		if err != nil {
+			return ops.Target{}, fmt.Errorf("%w; or pass --ca-bundle with the RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)", err)
+		}
+		tlsOpts.CABundle = bundle
+	}
+	cfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		return ops.Target{}, err
+	}
+	return ops.StackTarget(ctx, cloudformation.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), ops.StackOptions{
+		Stack: f.stack, Host: f.host, Port: f.port, TLS: tlsOpts, Replication: replication,
+	})
+}
+
+// loadAWSConfig loads the SDK's standard configuration (environment,
+// profile, SSO, instance role; AWS_ENDPOINT_URL_<SERVICE> for emulators)
+// and insists on a Region, whose absence the SDK reports confusingly.
+func loadAWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("no AWS Region: set AWS_REGION, or a region in your AWS_PROFILE")
+	}
+	return cfg, nil
+}
+
+// defaultProducts is the repository's catalogue.
+func defaultProducts() (string, error) {
+	root, err := ops.FindRoot()
+	if err != nil {
+		return "", fmt.Errorf("%w: pass --products", err)
+	}
+	return filepath.Join(root, ops.ProductsFile), nil
+}
+
+// ticker says when to print progress: at most once per interval.
+type ticker struct {
+	every time.Duration
+	last  time.Time
+}
+
+func newTicker(every time.Duration) *ticker { return &ticker{every: every, last: time.Now()} }
+
+func (t *ticker) due() bool {
+	if now := time.Now(); now.Sub(t.last) >= t.every {
+		t.last = now
+		return true
+	}
+	return false
+}
+
+// since formats the time since start for people.
+func since(start time.Time) string { return human(time.Since(start)) }
+
+// human formats a duration for people: ms below a second, else 0.1 s.
+func human(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}

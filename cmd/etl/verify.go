@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/unified-streaming-etl/etl/internal/ops"
+)
+
+func init() {
+	register(command{
+		name:    "verify",
+		summary: "compare OrderEnriched with the join of the source tables and print the differences (exit 1 if any)",
+		run:     runVerify,
+	})
+}
+
+const verifyDescription = `
+Computes what OrderEnriched must hold from the source itself (orders joined
+with their items, left-joined with the product catalogue), reads the whole
+table (consistent reads), and prints how they differ: rows missing from the
+table, items the source does not have, and attributes that differ, with both
+values; the first --limit of each, and their counts. Amounts compare as exact
+decimals; the pipeline's bookkeeping (event_ts, version, updatedAt) is not
+compared. Exits 0 when the table matches, 1 when it differs.
+
+The table is --table, or the OrderEnrichedTableName output of
+--process-stack (UnifiedStreamETLProcessStack), whose ReferenceDataUri output
+is then also the catalogue unless --products is given. DynamoDB is reached
+with the standard AWS configuration, so AWS_ENDPOINT_URL_DYNAMODB points it
+at an emulator.
+
+While the pipeline is busy, the newest changes may not have reached the
+table yet: --wait keeps comparing until the two match or the time is up.
+` + targetHelp
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("verify", "verify [flags]", verifyDescription, stderr)
+	var df dbFlags
+	df.register(fs)
+	table := fs.String("table", "", "the OrderEnriched DynamoDB `table` (default: the --process-stack output)")
+	processStack := fs.String("process-stack", "", "the deployed process `stack` ("+ops.ProcessStack+"): table and catalogue from its outputs")
+	products := fs.String("products", "", "product catalogue: a JSON-lines `file` or s3://bucket/key (default: the --process-stack output, else reference-data/products.json)")
+	limit := fs.Int("limit", 20, "differences listed of each kind")
+	wait := fs.Duration("wait", 0, "keep comparing, every --interval, until the table matches or this much time has passed")
+	interval := fs.Duration("interval", 10*time.Second, "pause between comparisons with --wait")
+	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress while scanning a large table")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := df.check(fs); err != nil {
+		return err
+	}
+	switch {
+	case *table == "" && *processStack == "":
+		fmt.Fprintln(stderr, "etl: name the table: --table NAME, or --process-stack "+ops.ProcessStack)
+		return errUsage
+	case *limit < 0 || *wait < 0 || *interval <= 0 || *progressEvery <= 0:
+		fmt.Fprintln(stderr, "etl: --limit and --wait must not be negative, --interval and --progress must be positive")
+		return errUsage
+	}
+
+	awsCfg, err := loadAWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	catalogue := *products
+	if *processStack != "" {
+		outputs, err := ops.StackOutputs(ctx, cloudformation.NewFromConfig(awsCfg), *processStack)
+		if err != nil {
+			return err
+		}
+		if *table == "" {
+			if *table, err = outputs.Get(ops.OutputTableName); err != nil {
+				return err
+			}
+		}
+		if catalogue == "" {
+			if catalogue, err = outputs.Get(ops.OutputReferenceDataURI); err != nil {
+				return err
+			}
+		}
+	}
+	if catalogue == "" {
+		if catalogue, err = defaultProducts(); err != nil {
+			return err
+		}
+	}
+	// Whether the catalogue object has a checksum to validate depends on the
+	// tool that uploaded it; the SDK's warning when it has none is noise.
+	s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+	cat, err := ops.LoadProducts(ctx, catalogue, s3Client)
+	if err != nil {
+		return err
+	}
+
+	t, err := df.target(ctx, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Source:   %s\n", t.Description)
+	fmt.Fprintf(stdout, "Table:    %s\n", *table)
+	fmt.Fprintf(stdout, "Products: %s (%d products)\n", catalogue, len(cat))
+	db, err := t.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	var scanned int
+	var tick *ticker
+	var scanStart time.Time
+	ddb := dynamodb.NewFromConfig(awsCfg, ops.WithScanProgress(func(n int) {
+		scanned += n
+		if tick.due() {
+			fmt.Fprintf(stdout, "  %5.0fs  %d items read from %s\n", time.Since(scanStart).Seconds(), scanned, *table)
+		}
+	}))
+	deadline := time.Now().Add(*wait)
+	for attempt := 1; ; attempt++ {
+		scanned, scanStart, tick = 0, time.Now(), newTicker(*progressEvery)
+		fmt.Fprintln(stdout, "Reading the source join and the table ...")
+		report, err := ops.Verify(ctx, db, ddb, *table, cat)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Read %d source rows and %d items in %s.\n", report.SourceRows, report.TableItems, since(scanStart))
+		if report.Equal() || time.Now().Add(*interval).After(deadline) {
+			fmt.Fprintln(stdout)
+			if err := report.Write(stdout, *table, *limit); err != nil {
+				return err
+			}
+			if !report.Equal() {
+				return fmt.Errorf("%s differs from the source in %d rows", *table, report.Differences())
+			}
+			return nil
+		}
+		fmt.Fprintf(stdout, "  %d rows differ (attempt %d); comparing again in %s, until %s ...\n",
+			report.Differences(), attempt, *interval, deadline.Format(time.TimeOnly))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(*interval):
+		}
+	}
+}

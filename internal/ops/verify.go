@@ -1,0 +1,208 @@
+package ops
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/unified-streaming-etl/etl/internal/local"
+	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/refdata"
+	"github.com/unified-streaming-etl/etl/internal/sink"
+)
+
+// Key identifies an order-item.
+type Key struct{ OrderID, ItemID int64 }
+
+func (k Key) String() string { return fmt.Sprintf("order %d item %d", k.OrderID, k.ItemID) }
+
+// Mismatch is an order-item present on both sides with different
+// attributes.
+type Mismatch struct {
+	Key
+	Fields []FieldDiff
+}
+
+// FieldDiff is one attribute's value in the source join and in the table,
+// as JSON ("absent" when the attribute is missing).
+type FieldDiff struct{ Name, Source, Table string }
+
+// Report is how OrderEnriched compares with the join of the source
+// tables.
+type Report struct {
+	// SourceRows is the size of the source join, TableItems of the table.
+	SourceRows, TableItems int
+	// Missing rows are in the source join but not in the table.
+	Missing []Key
+	// Unexpected items are in the table but not in the source join.
+	Unexpected []Key
+	// Differing rows are on both sides with different attributes.
+	Differing []Mismatch
+}
+
+// Equal reports whether the table matches the source join.
+func (r Report) Equal() bool {
+	return len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Differing) == 0
+}
+
+// Differences counts the rows that differ in any way.
+func (r Report) Differences() int { return len(r.Missing) + len(r.Unexpected) + len(r.Differing) }
+
+// Diff compares the expected rows with the table's items, both ordered by
+// key, the way local mode checks itself (local.Compare), and records the
+// values of differing attributes.
+func Diff(want []order.Enriched, got []sink.Item) Report {
+	r := Report{SourceRows: len(want), TableItems: len(got)}
+	diffs := local.Compare(want, got)
+	if len(diffs) == 0 {
+		return r
+	}
+	// Both sides are sorted by key, so the differing rows are found by
+	// binary search rather than by indexing everything.
+	find := func(k Key) (*order.Enriched, *order.Enriched) {
+		i, ok := slices.BinarySearchFunc(want, k, func(e order.Enriched, k Key) int { return compareKey(Key{e.OrderID, e.ItemID}, k) })
+		j, ok2 := slices.BinarySearchFunc(got, k, func(e sink.Item, k Key) int { return compareKey(Key{e.OrderID, e.ItemID}, k) })
+		if !ok || !ok2 {
+			return nil, nil
+		}
+		return &want[i], &got[j].Enriched
+	}
+	for _, d := range diffs {
+		k := Key{d.OrderID, d.ItemID}
+		switch d.Problem {
+		case "missing":
+			r.Missing = append(r.Missing, k)
+		case "unexpected":
+			r.Unexpected = append(r.Unexpected, k)
+		default:
+			w, g := find(k)
+			if w == nil {
+				// Duplicate keys on one side, which neither source primary
+				// keys nor DynamoDB allow; keep local's description.
+				r.Differing = append(r.Differing, Mismatch{Key: k, Fields: []FieldDiff{{Name: d.Problem}}})
+				continue
+			}
+			r.Differing = append(r.Differing, Mismatch{Key: k, Fields: fieldDiffs(w, g)})
+		}
+	}
+	return r
+}
+
+func compareKey(a, b Key) int {
+	return cmp.Or(cmp.Compare(a.OrderID, b.OrderID), cmp.Compare(a.ItemID, b.ItemID))
+}
+
+// fieldDiffs renders the attributes local.DifferingFields names with both
+// values, in the record's JSON form: strings quoted, amounts exact.
+func fieldDiffs(want, got *order.Enriched) []FieldDiff {
+	names := local.DifferingFields(want, got)
+	w, g := jsonFields(want), jsonFields(got)
+	out := make([]FieldDiff, len(names))
+	for i, n := range names {
+		out[i] = FieldDiff{Name: n, Source: w.value(n), Table: g.value(n)}
+	}
+	return out
+}
+
+type fields map[string]json.RawMessage
+
+func jsonFields(e *order.Enriched) fields {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil // not reachable: every field marshals
+	}
+	var f fields
+	_ = json.Unmarshal(b, &f)
+	return f
+}
+
+func (f fields) value(name string) string {
+	v, ok := f[name]
+	if !ok {
+		return "absent"
+	}
+	return string(v)
+}
+
+// Verify reads the join of the source tables from db, the whole table
+// from DynamoDB (consistently), and compares them.
+func Verify(ctx context.Context, db *sql.DB, ddb *dynamodb.Client, table string, products refdata.Catalogue) (Report, error) {
+	want, err := local.Expected(ctx, db, products)
+	if err != nil {
+		return Report{}, err
+	}
+	raw, err := local.ScanItems(ctx, ddb, table)
+	if err != nil {
+		return Report{}, err
+	}
+	got := make([]sink.Item, len(raw))
+	for i, av := range raw {
+		if got[i], err = sink.DecodeItem(av); err != nil {
+			return Report{}, fmt.Errorf("%s holds an item that is not an enriched order-item (%v): %w", table, av[sink.AttrOrderID], err)
+		}
+	}
+	return Diff(want, got), nil
+}
+
+// WithScanProgress makes a DynamoDB client call fn with the item count of
+// every Scan page it receives, so a long scan can show progress.
+func WithScanProgress(fn func(items int)) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("etlScanProgress",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					out, md, err := next.HandleInitialize(ctx, in)
+					if page, ok := out.Result.(*dynamodb.ScanOutput); ok && err == nil {
+						fn(len(page.Items))
+					}
+					return out, md, err
+				}), middleware.After)
+		})
+	}
+}
+
+// Write prints the report: a one-line verdict, then per kind of
+// difference its count and its first limit rows.
+func (r Report) Write(w io.Writer, table string, limit int) error {
+	var b strings.Builder
+	if r.Equal() {
+		fmt.Fprintf(&b, "OK: %s matches the join of the source tables (%d rows): nothing lost, nothing extra, no attribute differs.\n", table, r.SourceRows)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "DIFFERENT: %s (%d items) differs from the join of the source tables (%d rows) in %d rows.\n",
+		table, r.TableItems, r.SourceRows, r.Differences())
+	list := func(title string, n int, line func(i int) string) {
+		fmt.Fprintf(&b, "\n%s: %d\n", title, n)
+		for i := range min(n, limit) {
+			fmt.Fprintf(&b, "  %s\n", line(i))
+		}
+		if n > limit {
+			fmt.Fprintf(&b, "  ... and %d more\n", n-limit)
+		}
+	}
+	list("Missing (in the source, not in "+table+")", len(r.Missing), func(i int) string { return r.Missing[i].String() })
+	list("Unexpected (in "+table+", not in the source)", len(r.Unexpected), func(i int) string { return r.Unexpected[i].String() })
+	list("Differing attributes", len(r.Differing), func(i int) string {
+		m := r.Differing[i]
+		parts := make([]string, len(m.Fields))
+		for k, f := range m.Fields {
+			if f.Source == "" && f.Table == "" {
+				parts[k] = f.Name
+				continue
+			}
+			parts[k] = fmt.Sprintf("%s: source %s, table %s", f.Name, f.Source, f.Table)
+		}
+		return m.Key.String() + ": " + strings.Join(parts, "; ")
+	})
+	_, err := io.WriteString(w, b.String())
+	return err
+}
