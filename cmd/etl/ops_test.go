@@ -25,8 +25,15 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
@@ -89,10 +96,11 @@ const (
 )
 
 // TestOperatorCommands runs the operator commands against a private
-// MariaDB (with TLS, like RDS), dynalite as DynamoDB and a fake of
-// CloudFormation, Secrets Manager and S3: setup (twice), seed, verify of a
-// matching and of a changed table, load, and the --stack path through a
-// port forward.
+// MariaDB (with TLS, like RDS), dynalite as DynamoDB (reached through the
+// standard SDK configuration) and in-memory fakes of the CloudFormation,
+// Secrets Manager and S3 calls: setup (twice), seed, verify of a matching
+// and of a changed table, load, and the --stack path through a port
+// forward.
 func TestOperatorCommands(t *testing.T) {
 	skipShort(t)
 	ctx := context.Background()
@@ -134,38 +142,40 @@ func TestOperatorCommands(t *testing.T) {
 		}
 	}
 
-	fake, fakeURL := startFakeAWS(t)
 	products, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), ops.ProductsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake.stacks[ops.DataStack] = map[string]string{
-		ops.OutputDatabaseEndpoint: dbEndpoint, ops.OutputDatabaseSecretArn: adminSecret, ops.OutputReplicationSecretArn: replSecret,
-	}
-	fake.stacks[ops.ProcessStack] = map[string]string{
-		ops.OutputTableName: "OrderEnriched", ops.OutputReferenceDataURI: "s3://reference-bucket/reference-data/products.json",
-	}
-	fake.secrets[adminSecret] = fmt.Sprintf(`{"username":"admin","password":%q,"engine":"mysql","host":%q,"port":3306}`, adminPassword, dbEndpoint)
-	fake.secrets[replSecret] = fmt.Sprintf(`{"username":"dms_user","password":%q}`, stackDMSPass)
-	fake.objects["/reference-bucket/reference-data/products.json"] = products
+	useFakeAWS(t, fakeAWS{
+		stacks: fakeStacks{
+			ops.DataStack: {
+				ops.OutputDatabaseEndpoint: dbEndpoint, ops.OutputDatabaseSecretArn: adminSecret, ops.OutputReplicationSecretArn: replSecret,
+			},
+			ops.ProcessStack: {
+				ops.OutputTableName: "OrderEnriched", ops.OutputReferenceDataURI: "s3://reference-bucket/reference-data/products.json",
+			},
+		},
+		secrets: fakeSecrets{
+			adminSecret: fmt.Sprintf(`{"username":"admin","password":%q,"engine":"mysql","host":%q,"port":3306}`, adminPassword, dbEndpoint),
+			replSecret:  fmt.Sprintf(`{"username":"dms_user","password":%q}`, stackDMSPass),
+		},
+		objects: fakeObjects{"reference-bucket/reference-data/products.json": products},
+	})
 
 	for k, v := range map[string]string{
-		envDSN:                             server.DSN(""),
-		"AWS_REGION":                       "us-east-1",
-		"AWS_ACCESS_KEY_ID":                "AKIDOPERATORTEST",
-		"AWS_SECRET_ACCESS_KEY":            "operator-test",
-		"AWS_SESSION_TOKEN":                "",
-		"AWS_PROFILE":                      "",
-		"AWS_CONFIG_FILE":                  filepath.Join(dir, "no-config"),
-		"AWS_SHARED_CREDENTIALS_FILE":      filepath.Join(dir, "no-credentials"),
-		"AWS_EC2_METADATA_DISABLED":        "true",
-		"AWS_ENDPOINT_URL":                 "",
-		"AWS_ENDPOINT_URL_DYNAMODB":        dynamo,
-		"AWS_ENDPOINT_URL_CLOUDFORMATION":  fakeURL,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": fakeURL,
-		"AWS_ENDPOINT_URL_S3":              fakeURL,
-		"TEST_DMS_PASSWORD":                "Env1ronmentPassw0rd",
-		"ETL_TEST_ADMIN_PASSWORD":          adminPassword,
+		envDSN:                        server.DSN(""),
+		"AWS_REGION":                  "us-east-1",
+		"AWS_ACCESS_KEY_ID":           "AKIDOPERATORTEST",
+		"AWS_SECRET_ACCESS_KEY":       "operator-test",
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_ENDPOINT_URL":            "",
+		"AWS_ENDPOINT_URL_DYNAMODB":   dynamo,
+		"TEST_DMS_PASSWORD":           "Env1ronmentPassw0rd",
+		"ETL_TEST_ADMIN_PASSWORD":     adminPassword,
 	} {
 		t.Setenv(k, v)
 	}
@@ -492,4 +502,65 @@ func writeTestPKI(t *testing.T, dir, name string) (caFile, otherCAFile string, s
 		"--ssl-key=" + write("server-key.pem", "EC PRIVATE KEY", keyDER),
 	}
 	return caFile, otherCAFile, serverArgs
+}
+
+// fakeAWS holds what the commands read from CloudFormation, Secrets
+// Manager and S3.
+type fakeAWS struct {
+	stacks  fakeStacks
+	secrets fakeSecrets
+	objects fakeObjects
+}
+
+// useFakeAWS makes the commands call fake for CloudFormation, Secrets
+// Manager and S3 for the rest of the test; DynamoDB stays the SDK client
+// built from the standard configuration.
+func useFakeAWS(t *testing.T, fake fakeAWS) {
+	t.Helper()
+	build := newAWSClients
+	t.Cleanup(func() { newAWSClients = build })
+	newAWSClients = func(cfg aws.Config) awsClients {
+		c := build(cfg)
+		c.CloudFormation, c.SecretsManager, c.S3 = fake.stacks, fake.secrets, fake.objects
+		return c
+	}
+}
+
+// fakeStacks maps a stack name to its outputs.
+type fakeStacks map[string]map[string]string
+
+func (f fakeStacks) DescribeStacks(_ context.Context, in *cloudformation.DescribeStacksInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
+	name := aws.ToString(in.StackName)
+	outputs, ok := f[name]
+	if !ok {
+		// What CloudFormation answers for a stack that does not exist.
+		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "Stack with id " + name + " does not exist", Fault: smithy.FaultClient}
+	}
+	s := cftypes.Stack{StackName: &name, StackStatus: cftypes.StackStatusUpdateComplete}
+	for k, v := range outputs {
+		s.Outputs = append(s.Outputs, cftypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)})
+	}
+	return &cloudformation.DescribeStacksOutput{Stacks: []cftypes.Stack{s}}, nil
+}
+
+// fakeSecrets maps a secret ARN to its string value.
+type fakeSecrets map[string]string
+
+func (f fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	s, ok := f[aws.ToString(in.SecretId)]
+	if !ok {
+		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")}
+	}
+	return &secretsmanager.GetSecretValueOutput{ARN: in.SecretId, SecretString: aws.String(s)}, nil
+}
+
+// fakeObjects maps "bucket/key" to an object's body.
+type fakeObjects map[string][]byte
+
+func (f fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	body, ok := f[aws.ToString(in.Bucket)+"/"+aws.ToString(in.Key)]
+	if !ok {
+		return nil, &s3types.NoSuchKey{Message: aws.String("The specified key does not exist.")}
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(body)), ETag: aws.String(`"1"`)}, nil
 }

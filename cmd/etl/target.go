@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/unified-streaming-etl/etl/internal/ops"
 )
@@ -101,27 +95,13 @@ func (f *dbFlags) target(ctx context.Context, replication bool) (ops.Target, err
 		}
 		tlsOpts.CABundle = bundle
 	}
-	cfg, err := loadAWSConfig(ctx)
+	clients, err := loadAWSClients(ctx)
 	if err != nil {
 		return ops.Target{}, err
 	}
-	return ops.StackTarget(ctx, cloudformation.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), ops.StackOptions{
+	return ops.StackTarget(ctx, clients.CloudFormation, clients.SecretsManager, ops.StackOptions{
 		Stack: f.stack, Host: f.host, Port: f.port, TLS: tlsOpts, Replication: replication,
 	})
-}
-
-// loadAWSConfig loads the SDK's standard configuration (environment,
-// profile, SSO, instance role; AWS_ENDPOINT_URL_<SERVICE> for emulators)
-// and insists on a Region, whose absence the SDK reports confusingly.
-func loadAWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, errors.New("no AWS Region: set AWS_REGION, or a region in your AWS_PROFILE")
-	}
-	return cfg, nil
 }
 
 // defaultProducts is the repository's catalogue.

@@ -6,10 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/unified-streaming-etl/etl/internal/ops"
 )
 
@@ -66,13 +62,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errUsage
 	}
 
-	awsCfg, err := loadAWSConfig(ctx)
+	clients, err := loadAWSClients(ctx)
 	if err != nil {
 		return err
 	}
 	catalogue := *products
 	if *processStack != "" {
-		outputs, err := ops.StackOutputs(ctx, cloudformation.NewFromConfig(awsCfg), *processStack)
+		outputs, err := ops.StackOutputs(ctx, clients.CloudFormation, *processStack)
 		if err != nil {
 			return err
 		}
@@ -92,10 +88,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	// Whether the catalogue object has a checksum to validate depends on the
-	// tool that uploaded it; the SDK's warning when it has none is noise.
-	s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
-	cat, err := ops.LoadProducts(ctx, catalogue, s3Client)
+	cat, err := ops.LoadProducts(ctx, catalogue, clients.S3)
 	if err != nil {
 		return err
 	}
@@ -116,17 +109,17 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var scanned int
 	var tick *ticker
 	var scanStart time.Time
-	ddb := dynamodb.NewFromConfig(awsCfg, ops.WithScanProgress(func(n int) {
+	progress := func(n int) {
 		scanned += n
 		if tick.due() {
 			fmt.Fprintf(stdout, "  %5.0fs  %d items read from %s\n", time.Since(scanStart).Seconds(), scanned, *table)
 		}
-	}))
+	}
 	deadline := time.Now().Add(*wait)
 	for attempt := 1; ; attempt++ {
 		scanned, scanStart, tick = 0, time.Now(), newTicker(*progressEvery)
 		fmt.Fprintln(stdout, "Reading the source join and the table ...")
-		report, err := ops.Verify(ctx, db, ddb, *table, cat)
+		report, err := ops.Verify(ctx, db, clients.DynamoDB, *table, cat, progress)
 		if err != nil {
 			return err
 		}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/order"
@@ -132,41 +134,73 @@ func (f fields) value(name string) string {
 	return string(v)
 }
 
+// DynamoDB is the part of the DynamoDB client verify uses.
+type DynamoDB interface {
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
 // Verify reads the join of the source tables from db, the whole table
-// from DynamoDB (consistently), and compares them.
-func Verify(ctx context.Context, db *sql.DB, ddb *dynamodb.Client, table string, products refdata.Catalogue) (Report, error) {
+// from DynamoDB (consistently), and compares them. progress, when not
+// nil, gets the item count of every page scanned, so a long scan can
+// show progress.
+func Verify(ctx context.Context, db *sql.DB, ddb DynamoDB, table string, products refdata.Catalogue, progress func(items int)) (Report, error) {
 	want, err := local.Expected(ctx, db, products)
 	if err != nil {
 		return Report{}, err
 	}
-	raw, err := local.ScanItems(ctx, ddb, table)
+	got, err := ScanTable(ctx, ddb, table, progress)
 	if err != nil {
 		return Report{}, err
-	}
-	got := make([]sink.Item, len(raw))
-	for i, av := range raw {
-		if got[i], err = sink.DecodeItem(av); err != nil {
-			return Report{}, fmt.Errorf("%s holds an item that is not an enriched order-item (%v): %w", table, av[sink.AttrOrderID], err)
-		}
 	}
 	return Diff(want, got), nil
 }
 
-// WithScanProgress makes a DynamoDB client call fn with the item count of
-// every Scan page it receives, so a long scan can show progress.
-func WithScanProgress(fn func(items int)) func(*dynamodb.Options) {
-	return func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
-			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("etlScanProgress",
-				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					out, md, err := next.HandleInitialize(ctx, in)
-					if page, ok := out.Result.(*dynamodb.ScanOutput); ok && err == nil {
-						fn(len(page.Items))
-					}
-					return out, md, err
-				}), middleware.After)
-		})
+// ScanTable reads the whole OrderEnriched table with consistent reads and
+// returns its items ordered by key, as Diff needs them. progress, when
+// not nil, gets the item count of every page.
+func ScanTable(ctx context.Context, ddb DynamoDB, table string, progress func(items int)) ([]sink.Item, error) {
+	var items []sink.Item
+	pages := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: &table, ConsistentRead: aws.Bool(true)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", table, err)
+		}
+		for _, av := range page.Items {
+			it, err := sink.DecodeItem(av)
+			if err != nil {
+				return nil, fmt.Errorf("%s holds an item that is not an enriched order-item (%s): %w", table, describeKey(av), err)
+			}
+			items = append(items, it)
+		}
+		if progress != nil {
+			progress(len(page.Items))
+		}
 	}
+	slices.SortFunc(items, func(a, b sink.Item) int {
+		return compareKey(Key{a.OrderID, a.ItemID}, Key{b.OrderID, b.ItemID})
+	})
+	return items, nil
+}
+
+// describeKey names an item by its key attributes as stored, whatever
+// their type, for an error about an item that does not decode.
+func describeKey(av map[string]types.AttributeValue) string {
+	parts := make([]string, 0, 2)
+	for _, name := range []string{sink.AttrOrderID, sink.AttrItemID} {
+		v := "absent"
+		switch a := av[name].(type) {
+		case *types.AttributeValueMemberN:
+			v = a.Value
+		case *types.AttributeValueMemberS:
+			v = strconv.Quote(a.Value)
+		case nil:
+		default:
+			v = fmt.Sprintf("%T", a)
+		}
+		parts = append(parts, name+" "+v)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Write prints the report: a one-line verdict, then per kind of
