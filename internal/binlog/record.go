@@ -3,9 +3,9 @@ package binlog
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/unified-streaming-etl/etl/internal/cdc"
+	"github.com/unified-streaming-etl/etl/internal/cdc/jsonscan"
 )
 
 // kind says how a column value is written in a DMS record's "data".
@@ -84,33 +84,33 @@ func (w *encoder) appendRecord(dst []byte, r *record) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendString(dst, r.table.columns[i].name)
+			dst = jsonscan.AppendString(dst, r.table.columns[i].name)
 			dst = append(dst, ':')
 			dst = w.appendValue(dst, v)
 		}
 		dst = append(dst, `},`...)
 	}
 	dst = append(dst, `"metadata":{"timestamp":`...)
-	dst = appendString(dst, formatTimestamp(time.UnixMicro(r.timestamp)))
+	dst = jsonscan.AppendString(dst, formatTimestamp(time.UnixMicro(r.timestamp)))
 	if r.control {
 		dst = append(dst, `,"record-type":"control","operation":`...)
 	} else {
 		dst = append(dst, `,"record-type":"data","operation":`...)
 	}
-	dst = appendString(dst, r.op)
+	dst = jsonscan.AppendString(dst, r.op)
 	dst = append(dst, `,"partition-key-type":`...)
 	if r.control {
-		dst = appendString(dst, cdc.PartitionKeyTaskID)
+		dst = jsonscan.AppendString(dst, cdc.PartitionKeyTaskID)
 	} else {
-		dst = appendString(dst, w.partitionKeyType)
+		dst = jsonscan.AppendString(dst, w.partitionKeyType)
 		// IncludePartitionValue: the key the record was written with.
 		dst = append(dst, `,"partition-key-value":`...)
-		dst = appendString(dst, r.partition)
+		dst = jsonscan.AppendString(dst, r.partition)
 	}
 	dst = append(dst, `,"schema-name":`...)
-	dst = appendString(dst, r.schemaName)
+	dst = jsonscan.AppendString(dst, r.schemaName)
 	dst = append(dst, `,"table-name":`...)
-	dst = appendString(dst, r.tableName)
+	dst = jsonscan.AppendString(dst, r.tableName)
 	if t := r.txn; t != nil {
 		dst = append(dst, `,"transaction-id":`...)
 		dst = strconv.AppendUint(dst, t.id, 10)
@@ -123,9 +123,9 @@ func (w *encoder) appendRecord(dst []byte, r *record) []byte {
 			dst = strconv.AppendInt(dst, p.recordID, 10)
 		}
 		dst = append(dst, `,"commit-timestamp":`...)
-		dst = appendString(dst, formatTimestamp(t.commitTS))
+		dst = jsonscan.AppendString(dst, formatTimestamp(t.commitTS))
 		dst = append(dst, `,"stream-position":`...)
-		dst = appendString(dst, t.streamPos)
+		dst = jsonscan.AppendString(dst, t.streamPos)
 	}
 	return append(dst, "}}"...)
 }
@@ -148,11 +148,11 @@ func (w *encoder) appendValue(dst []byte, v value) []byte {
 		if w.decimalsAsNumbers {
 			return append(dst, v.text...)
 		}
-		return appendString(dst, v.text)
+		return jsonscan.AppendString(dst, v.text)
 	case kindDatetime:
-		return appendString(dst, isoDatetime(v.text))
+		return jsonscan.AppendString(dst, isoDatetime(v.text))
 	default:
-		return appendString(dst, v.text)
+		return jsonscan.AppendString(dst, v.text)
 	}
 }
 
@@ -168,48 +168,3 @@ func isoDatetime(s string) string {
 
 // formatTimestamp writes a DMS metadata timestamp (UTC, microseconds).
 func formatTimestamp(t time.Time) string { return t.UTC().Format(cdc.TimestampLayout) }
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does, so every record is valid JSON.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/unified-streaming-etl/etl/internal/cdc/jsonscan"
 )
 
 // table is what the reader knows about one captured source table.
@@ -132,9 +134,9 @@ func (t *table) appendTableDef(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, c.name)
+		dst = jsonscan.AppendString(dst, c.name)
 		dst = append(dst, `:{"type":`...)
-		dst = appendString(dst, dmsType(c))
+		dst = jsonscan.AppendString(dst, dmsType(c))
 		switch {
 		case c.dataType == "decimal" || c.dataType == "numeric":
 			dst = append(dst, `,"precision":`...)
@@ -157,7 +159,7 @@ func (t *table) appendTableDef(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, t.columns[k].name)
+		dst = jsonscan.AppendString(dst, t.columns[k].name)
 	}
 	return append(dst, "]}"...)
 }

@@ -52,28 +52,11 @@ func BenchmarkNaiveMapRoundTrip(b *testing.B) {
 		b.Run(format, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				if _, err := naiveRoundTrip(recs[i%len(recs)]); err != nil {
+				if _, err := cdctest.NaiveFlat(recs[i%len(recs)]); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
-}
-
-func naiveRoundTrip(rec []byte) ([]byte, error) {
-	var m map[string]any
-	if err := json.Unmarshal(rec, &m); err != nil {
-		return nil, err
-	}
-	meta, _ := m["metadata"].(map[string]any)
-	data, _ := m["data"].(map[string]any)
-	flat := make(map[string]any, len(data)+3)
-	for k, v := range data {
-		flat[k] = v
-	}
-	flat["recordType"] = meta["table-name"]
-	flat["operation"] = meta["operation"]
-	flat["sourceTimestamp"] = meta["timestamp"]
-	return json.Marshal(flat)
 }

@@ -31,6 +31,24 @@ func (d *columnReader) present(c column) (jsonscan.Token, bool) {
 	return t, d.err == nil && !t.IsNull()
 }
 
+// numberText returns the text of a column given as a JSON number or as a
+// string holding one (DMS writes either, depending on the task settings);
+// what names the expected value in the error for any other kind.
+func (d *columnReader) numberText(c column, what string) (jsonscan.Token, []byte, bool) {
+	t, ok := d.present(c)
+	if !ok {
+		return t, nil, false
+	}
+	switch t.Kind {
+	case jsonscan.Number:
+		return t, t.Raw, true
+	case jsonscan.String:
+		return t, trimSpace(t.Bytes()), true
+	}
+	d.fail("data.%s: expected %s, got %s", columnNames[c], what, t.Kind)
+	return t, nil, false
+}
+
 // required reads a key column, which must be present.
 func (d *columnReader) required(c column) int64 {
 	if d.cols[c].IsNull() {
@@ -47,18 +65,8 @@ func (d *columnReader) required(c column) int64 {
 // Exponent forms are fine when the value is integral ("1.5e3"); nothing goes
 // through float64, so large BIGINTs in DMS's scientific notation stay exact.
 func (d *columnReader) integer(c column) *int64 {
-	t, ok := d.present(c)
+	t, text, ok := d.numberText(c, "an integer")
 	if !ok {
-		return nil
-	}
-	var text []byte
-	switch t.Kind {
-	case jsonscan.Number:
-		text = t.Raw
-	case jsonscan.String:
-		text = trimSpace(t.Bytes())
-	default:
-		d.fail("data.%s: expected an integer, got %s", columnNames[c], t.Kind)
 		return nil
 	}
 	v, problem := parseInteger(text)
@@ -181,18 +189,8 @@ func parseSmallInt(b []byte) (int64, bool) {
 
 // decimal reads an exact decimal given as a JSON number or a string.
 func (d *columnReader) decimal(c column) *order.Decimal {
-	t, ok := d.present(c)
+	t, text, ok := d.numberText(c, "a decimal")
 	if !ok {
-		return nil
-	}
-	var text []byte
-	switch t.Kind {
-	case jsonscan.Number:
-		text = t.Raw
-	case jsonscan.String:
-		text = trimSpace(t.Bytes())
-	default:
-		d.fail("data.%s: expected a decimal, got %s", columnNames[c], t.Kind)
 		return nil
 	}
 	v, err := order.ParseDecimal(string(text))

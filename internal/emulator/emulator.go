@@ -9,16 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/childproc"
 )
 
 // Emulator names, as their npm packages name their executables.
@@ -47,9 +47,7 @@ type Config struct {
 type Emulator struct {
 	name     string
 	endpoint string
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the process has been reaped
-	waitErr  error         // valid after exited is closed
+	child    *childproc.Child
 	stopOnce sync.Once
 }
 
@@ -80,7 +78,7 @@ func StartConfig(ctx context.Context, cfg Config) (*Emulator, error) {
 	for attempt := 0; attempt < startAttempts; attempt++ {
 		port := cfg.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
+			if port, err = childproc.FreePort(); err != nil {
 				return nil, fmt.Errorf("emulator: pick a free port: %w", err)
 			}
 		}
@@ -138,21 +136,11 @@ func (e *Emulator) Name() string { return e.name }
 func (e *Emulator) Stop() error {
 	var err error
 	e.stopOnce.Do(func() {
-		select {
-		case <-e.exited:
-		default:
-			terminate(e.cmd)
-			select {
-			case <-e.exited:
-			case <-time.After(stopGrace):
-				kill(e.cmd)
-				<-e.exited
-			}
-		}
+		e.child.Stop(stopGrace)
 		var exitErr *exec.ExitError
 		// Exiting because of our signal is the expected outcome.
-		if e.waitErr != nil && !errors.As(e.waitErr, &exitErr) {
-			err = fmt.Errorf("emulator %s: %w", e.name, e.waitErr)
+		if waitErr := e.child.Err(); waitErr != nil && !errors.As(waitErr, &exitErr) {
+			err = fmt.Errorf("emulator %s: %w", e.name, waitErr)
 		}
 	})
 	return err
@@ -177,36 +165,23 @@ func launch(ctx context.Context, bin string, cfg Config, port int) (*Emulator, e
 	}
 	// Run the emulator's script under node with abortGuard loaded first.
 	cmd := exec.Command("node", append([]string{"--import", abortGuard, bin}, args...)...)
-	cmd.SysProcAttr = sysProcAttr()
+	// If this process dies without Stop, the kernel kills the emulator:
+	// in-memory storage needs no clean shutdown.
+	cmd.SysProcAttr = childproc.SysProcAttr(childproc.Kill)
 	cmd.Stdin = nil
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("emulator %s: %w", cfg.Name, err)
 	}
 	// The start of stderr explains an early exit (EADDRINUSE, a Node error).
-	stderr := &headBuffer{max: 4 << 10}
+	stderr := childproc.NewHeadBuffer(4 << 10)
 	cmd.Stderr = multi(stderr, cfg.Output)
-	e := &Emulator{
-		name:     cfg.Name,
-		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		cmd:      cmd,
-		exited:   make(chan struct{}),
-	}
 
 	// Both emulators print one "...listening at ..." line once the socket is
 	// bound, which is a sharper readiness signal than polling the port (a
 	// poll could reach another process that holds it).
 	ready := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the thread that started the
-		// child ends, so that thread is held until the child is reaped.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
+	child, err := childproc.Start(cmd, func() {
 		sc := bufio.NewScanner(stdout)
 		signalled := false
 		for sc.Scan() {
@@ -221,56 +196,26 @@ func launch(ctx context.Context, bin string, cfg Config, port int) (*Emulator, e
 		}
 		// Keep draining so the child never blocks on a full pipe.
 		_, _ = io.Copy(orDiscard(cfg.Output), stdout)
-		e.waitErr = cmd.Wait()
-		close(e.exited)
-	}()
-	if err := <-started; err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("emulator %s: start %s: %w", cfg.Name, bin, err)
+	}
+	e := &Emulator{
+		name:     cfg.Name,
+		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+		child:    child,
 	}
 
 	select {
 	case <-ready:
 		return e, nil
-	case <-e.exited:
+	case <-child.Done():
 		msg := strings.TrimSpace(stderr.String())
-		return nil, fmt.Errorf("emulator %s exited before listening on port %d: %v: %s", cfg.Name, port, e.waitErr, msg)
+		return nil, fmt.Errorf("emulator %s exited before listening on port %d: %v: %s", cfg.Name, port, child.Err(), msg)
 	case <-ctx.Done():
 		_ = e.Stop()
 		return nil, fmt.Errorf("emulator %s: waiting for it to listen: %w", cfg.Name, ctx.Err())
 	}
-}
-
-// freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// headBuffer keeps the first max bytes written to it and drops the rest, so
-// a long-running emulator's stderr cannot grow without bound.
-type headBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (h *headBuffer) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if room := h.max - len(h.buf); room > 0 {
-		h.buf = append(h.buf, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (h *headBuffer) String() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return string(h.buf)
 }
 
 func multi(w io.Writer, extra io.Writer) io.Writer {

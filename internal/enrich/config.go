@@ -119,10 +119,7 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}
-	if r := c.Retry; r.MaxAttempts == 0 && r.BaseDelay == 0 && r.MaxDelay == 0 && r.AttemptTimeout == 0 {
-		c.Retry = DefaultRetry
-		c.Retry.Retryable = r.Retryable
-	}
+	c.Retry = c.Retry.Or(DefaultRetry)
 	if c.DeadlineReserve <= 0 {
 		c.DeadlineReserve = DefaultDeadlineReserve
 	}

@@ -112,7 +112,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		if err != nil {
 			return events.KinesisEventResponse{}, fmt.Errorf("enrich: %w", err)
 		}
-		work, cancel := h.workContext(ctx)
+		// Unfinished orders are reported rather than cut off by Lambda's
+		// timeout, which would fail the whole batch.
+		work, cancel := retry.WithDeadlineReserve(ctx, h.cfg.DeadlineReserve)
 		now := h.cfg.Now()
 		h.read(work, b.groups, now)
 		h.join(b, cat)
@@ -160,18 +162,6 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		return events.KinesisEventResponse{}, fmt.Errorf("enrich: no record of the batch could be processed: %w", firstErr)
 	}
 	return resp, nil
-}
-
-// workContext ends DeadlineReserve before the invocation's deadline (at
-// most half of the time left), so unfinished orders are reported rather
-// than cut off by Lambda's timeout, which would fail the whole batch.
-func (h *Handler) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	reserve := min(h.cfg.DeadlineReserve, time.Until(deadline)/2)
-	return context.WithDeadline(ctx, deadline.Add(-reserve))
 }
 
 func firstError(first, err error) error {

@@ -15,13 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/unified-streaming-etl/etl/internal/childproc"
 )
 
 // ErrNotInstalled means the MariaDB server binaries are missing.
@@ -52,10 +53,8 @@ type Server struct {
 	socket   string
 	port     int
 	serverID uint32
-	cmd      *exec.Cmd
-	log      *tailBuffer
-	exited   chan struct{}
-	waitErr  error
+	child    *childproc.Child
+	log      *childproc.Buffer // the tail, which explains a failed start
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -128,7 +127,7 @@ func start(ctx context.Context, cfg Config, dir string) (*Server, error) {
 	}
 	var lastErr error
 	for range startAttempts {
-		port, err := freePort()
+		port, err := childproc.FreePort()
 		if err != nil {
 			return nil, fmt.Errorf("mariadb: pick a free port: %w", err)
 		}
@@ -150,8 +149,7 @@ func launch(ctx context.Context, cfg Config, dir, datadir, tmpdir string, port i
 		socket:   filepath.Join(dir, "mysqld.sock"),
 		port:     port,
 		serverID: cfg.ServerID,
-		log:      &tailBuffer{max: 8 << 10},
-		exited:   make(chan struct{}),
+		log:      childproc.NewTailBuffer(8 << 10),
 	}
 	args := []string{
 		"--no-defaults",
@@ -185,33 +183,23 @@ func launch(ctx context.Context, cfg Config, dir, datadir, tmpdir string, port i
 	}
 	args = append(args, cfg.ExtraArgs...)
 	cmd := exec.Command(serverBinary, args...)
-	cmd.SysProcAttr = sysProcAttr()
+	// If this process dies without Stop, the kernel asks the server to
+	// shut down cleanly.
+	cmd.SysProcAttr = childproc.SysProcAttr(childproc.Terminate)
 	var out io.Writer = s.log
 	if cfg.Output != nil {
 		out = io.MultiWriter(s.log, cfg.Output)
 	}
 	cmd.Stdout = out
 	cmd.Stderr = out
-	s.cmd = cmd
 
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the thread that started the
-		// child ends, so that thread is held until the child is reaped.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	if err := <-started; err != nil {
+	child, err := childproc.Start(cmd, nil)
+	if err != nil {
 		return nil, fmt.Errorf("mariadb: start %s: %w", serverBinary, err)
 	}
+	s.child = child
 	if err := s.waitReady(ctx); err != nil {
-		_ = s.kill()
+		s.child.Kill()
 		return nil, err
 	}
 	return s, nil
@@ -237,8 +225,8 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("mariadb: %s exited during start (%v): %s", serverBinary, s.waitErr, lastLines([]byte(s.log.String()), 15))
+		case <-s.child.Done():
+			return fmt.Errorf("mariadb: %s exited during start (%v): %s", serverBinary, s.child.Err(), lastLines([]byte(s.log.String()), 15))
 		case <-ctx.Done():
 			return fmt.Errorf("mariadb: server on port %d not ready: %w (last error: %v): %s", s.port, ctx.Err(), err, lastLines([]byte(s.log.String()), 15))
 		case <-tick.C:
@@ -287,66 +275,12 @@ func (s *Server) DSN(db string) string {
 // deletes its data directory. It is safe to call more than once.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
-		select {
-		case <-s.exited:
-		default:
-			_ = s.cmd.Process.Signal(sigTerm)
-			select {
-			case <-s.exited:
-			case <-time.After(stopGrace):
-				_ = s.kill()
-			}
-		}
+		s.child.Stop(stopGrace)
 		if err := os.RemoveAll(s.dir); err != nil {
 			s.stopErr = fmt.Errorf("mariadb: remove %s: %w", s.dir, err)
 		}
 	})
 	return s.stopErr
-}
-
-func (s *Server) kill() error {
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	err := s.cmd.Process.Kill()
-	<-s.exited
-	return err
-}
-
-// freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it: the end of a server's
-// log is what explains a failed start.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }
 
 func lastLines(b []byte, n int) string {

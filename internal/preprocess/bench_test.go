@@ -102,7 +102,7 @@ func BenchmarkPreprocessNaiveMap(b *testing.B) {
 	for b.Loop() {
 		resp := preprocess.Response{Records: make([]preprocess.ResponseRecord, len(ev.Records))}
 		for i, r := range ev.Records {
-			flat, err := naiveFlat(r.Data)
+			flat, err := cdctest.NaiveFlat(r.Data)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -110,21 +110,4 @@ func BenchmarkPreprocessNaiveMap(b *testing.B) {
 		}
 	}
 	reportRecords(b)
-}
-
-func naiveFlat(rec []byte) ([]byte, error) {
-	var m map[string]any
-	if err := json.Unmarshal(rec, &m); err != nil {
-		return nil, err
-	}
-	meta, _ := m["metadata"].(map[string]any)
-	data, _ := m["data"].(map[string]any)
-	flat := make(map[string]any, len(data)+3)
-	for k, v := range data {
-		flat[k] = v
-	}
-	flat["recordType"] = meta["table-name"]
-	flat["operation"] = meta["operation"]
-	flat["sourceTimestamp"] = meta["timestamp"]
-	return json.Marshal(flat)
 }

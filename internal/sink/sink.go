@@ -94,10 +94,7 @@ func New(cfg Config, db DB, dead dlq.Sender) (*Handler, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
-	if r := cfg.Retry; r.MaxAttempts == 0 && r.BaseDelay == 0 && r.MaxDelay == 0 && r.AttemptTimeout == 0 {
-		cfg.Retry = DefaultRetry
-		cfg.Retry.Retryable = r.Retryable
-	}
+	cfg.Retry = cfg.Retry.Or(DefaultRetry)
 	if cfg.DeadlineReserve <= 0 {
 		cfg.DeadlineReserve = DefaultDeadlineReserve
 	}
@@ -189,7 +186,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		groupOf[i] = g
 	}
 
-	workCtx, cancel := h.workContext(ctx)
+	// Unfinished writes are reported rather than cut off by Lambda's
+	// timeout, which would fail the whole batch.
+	workCtx, cancel := retry.WithDeadlineReserve(ctx, h.cfg.DeadlineReserve)
 	defer cancel()
 	var retries atomic.Int64
 	h.writeAll(workCtx, groups, &retries)
@@ -243,18 +242,6 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		"reportedFailures", len(resp.BatchItemFailures), "retries", retries.Load(),
 		"durationMs", time.Since(start).Milliseconds())
 	return resp, nil
-}
-
-// workContext ends DeadlineReserve before the invocation's deadline (at
-// most half of the time left), so unfinished writes are reported rather
-// than cut off by Lambda's timeout, which would fail the whole batch.
-func (h *Handler) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	reserve := min(h.cfg.DeadlineReserve, time.Until(deadline)/2)
-	return context.WithDeadline(ctx, deadline.Add(-reserve))
 }
 
 // writeAll writes every group with at most Concurrency writes in flight.

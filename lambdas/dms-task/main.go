@@ -8,13 +8,7 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 
@@ -23,17 +17,10 @@ import (
 )
 
 func main() {
-	logger := lambdacontext.NewLogger()
-	slog.SetDefault(logger)
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		// Failing the init phase makes every invocation report the cause.
-		logger.Error("dms-task: cannot load the AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	h := &dmstask.Handler{
-		DMS:            dms.NewFromConfig(cfg),
-		CloudFormation: cloudformation.NewFromConfig(cfg),
-	}
-	lambda.Start(customresource.Lambda(h, logger))
+	customresource.Main("dms-task", func(cfg aws.Config) customresource.Handler {
+		return &dmstask.Handler{
+			DMS:            dms.NewFromConfig(cfg),
+			CloudFormation: cloudformation.NewFromConfig(cfg),
+		}
+	})
 }

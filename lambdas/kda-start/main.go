@@ -8,27 +8,14 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/unified-streaming-etl/etl/internal/customresource"
 	"github.com/unified-streaming-etl/etl/internal/customresource/kdastart"
 )
 
 func main() {
-	logger := lambdacontext.NewLogger()
-	slog.SetDefault(logger)
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		// Failing the init phase makes every invocation report the cause.
-		logger.Error("kda-start: cannot load the AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	h := &kdastart.Handler{KDA: kdastart.NewClient(cfg)}
-	lambda.Start(customresource.Lambda(h, logger))
+	customresource.Main("kda-start", func(cfg aws.Config) customresource.Handler {
+		return &kdastart.Handler{KDA: kdastart.NewClient(cfg)}
+	})
 }

@@ -8,13 +8,7 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/unified-streaming-etl/etl/internal/customresource"
@@ -22,14 +16,7 @@ import (
 )
 
 func main() {
-	logger := lambdacontext.NewLogger()
-	slog.SetDefault(logger)
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		// Failing the init phase makes every invocation report the cause.
-		logger.Error("schema-setup: cannot load the AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	h := &schemasetup.Handler{Secrets: secretsmanager.NewFromConfig(cfg)}
-	lambda.Start(customresource.Lambda(h, logger))
+	customresource.Main("schema-setup", func(cfg aws.Config) customresource.Handler {
+		return &schemasetup.Handler{Secrets: secretsmanager.NewFromConfig(cfg)}
+	})
 }
