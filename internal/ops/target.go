@@ -5,12 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/rdsca"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -59,9 +60,9 @@ func DSNTarget(dsn, password string, opts TLSOptions) (Target, error) {
 	}
 	switch {
 	case len(opts.CABundle) > 0:
-		pool, err := CertPool(opts.CABundle)
+		pool, err := rdsca.CertPool(opts.CABundle)
 		if err != nil {
-			return Target{}, err
+			return Target{}, fmt.Errorf("CA bundle: %w", err)
 		}
 		name := opts.ServerName
 		if name == "" {
@@ -109,9 +110,9 @@ func StackTarget(ctx context.Context, cf CloudFormation, sm SecretsManager, opts
 	if len(opts.TLS.CABundle) == 0 {
 		return Target{}, errors.New("a CA bundle is required to verify the database's certificate")
 	}
-	pool, err := CertPool(opts.TLS.CABundle)
+	pool, err := rdsca.CertPool(opts.TLS.CABundle)
 	if err != nil {
-		return Target{}, err
+		return Target{}, fmt.Errorf("CA bundle: %w", err)
 	}
 	outputs, err := StackOutputs(ctx, cf, opts.Stack)
 	if err != nil {
@@ -247,31 +248,4 @@ func isCertificateError(err error) bool {
 		invalid  x509.CertificateInvalidError
 	)
 	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
-}
-
-// CertPool parses PEM CA certificates; anything but certificates, or none
-// at all, is an error.
-func CertPool(bundle []byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := bundle; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("CA bundle: unexpected PEM block %q", block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("CA bundle: certificate %d: %w", n+1, err)
-		}
-		pool.AddCert(cert)
-		n++
-	}
-	if n == 0 {
-		return nil, errors.New("CA bundle: no PEM certificates")
-	}
-	return pool, nil
 }

@@ -7,10 +7,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/repo"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -27,20 +27,11 @@ const startTimeout = 60 * time.Second
 // working directory.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("testenv: no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 // StartDynalite starts node_modules/.bin/dynalite on a free loopback port,

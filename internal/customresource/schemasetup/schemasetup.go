@@ -19,13 +19,14 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/rdsca"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/go-sql-driver/mysql"
@@ -436,37 +437,11 @@ func tlsConfig(p Properties, host string) (*tls.Config, error) {
 		return cfg, nil
 	}
 	if p.CaBundle != "" {
-		pool, err := certPool(p.CaBundle)
+		pool, err := rdsca.CertPool([]byte(p.CaBundle))
 		if err != nil {
 			return nil, fmt.Errorf("property CaBundle: %w", err)
 		}
 		cfg.RootCAs = pool
 	}
 	return cfg, nil
-}
-
-func certPool(bundle string) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	rest := []byte(bundle)
-	n := 0
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("unexpected PEM block %q", block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", n+1, err)
-		}
-		pool.AddCert(cert)
-		n++
-	}
-	if n == 0 {
-		return nil, errors.New("no PEM certificates")
-	}
-	return pool, nil
 }
