@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,21 +78,8 @@ func (p *Pipeline) Bench(ctx context.Context, cfg BenchConfig) (BenchResult, err
 	for id := range products {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids)
-	if len(ids) < cfg.ItemsPerOrder {
-		return BenchResult{}, fmt.Errorf("bench: %d items per order, but only %d products", cfg.ItemsPerOrder, len(ids))
-	}
-	if cfg.FirstOrderID == 0 {
-		var maxID sql.NullInt64
-		if err := p.db.QueryRowContext(ctx, "SELECT MAX(orderId) FROM orders.`order`").Scan(&maxID); err != nil {
-			return BenchResult{}, err
-		}
-		cfg.FirstOrderID = maxID.Int64 + 1
-	}
-
 	res := BenchResult{Orders: cfg.Orders, Items: cfg.Orders * cfg.ItemsPerOrder}
 	var (
-		next      atomic.Int64
 		committed atomic.Int64
 		phase     atomic.Value
 		lastMu    sync.Mutex
@@ -129,46 +114,28 @@ func (p *Pipeline) Bench(ctx context.Context, cfg BenchConfig) (BenchResult, err
 		<-progressDone
 	}()
 
-	gen, gctx := newWorkerGroup(ctx)
-	for w := range cfg.Workers {
-		gen.run(func() error {
-			conn, err := p.db.Conn(gctx)
+	_, err = Load(ctx, p.db, LoadConfig{
+		Orders: cfg.Orders, ItemsPerOrder: cfg.ItemsPerOrder, Workers: cfg.Workers, Rate: cfg.Rate,
+		FirstOrderID: cfg.FirstOrderID, Products: ids, Seed: cfg.Seed,
+		// Latency is matched per transaction: the binlog reader reports
+		// each record's GTID, so each commit is recorded with its own.
+		OnCommit: func(ctx context.Context, conn *sql.Conn, _ int64, at time.Time) error {
+			gtid, err := lastGTID(ctx, conn)
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(cfg.Orders) {
-					return nil
-				}
-				if cfg.Rate > 0 {
-					due := start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
-					if d := time.Until(due); d > 0 {
-						select {
-						case <-time.After(d):
-						case <-gctx.Done():
-							return gctx.Err()
-						}
-					}
-				}
-				c, err := insertOrder(gctx, conn, rng, cfg.FirstOrderID+i, cfg.ItemsPerOrder, ids)
-				if err != nil {
-					return err
-				}
-				p.commits.commit(c)
-				committed.Add(1)
-				lastMu.Lock()
-				if c.At.After(res.LastCommit) {
-					res.LastCommit = c.At
-				}
-				lastMu.Unlock()
+			p.commits.commit(Commit{GTID: gtid, At: at})
+			committed.Add(1)
+			lastMu.Lock()
+			if at.After(res.LastCommit) {
+				res.LastCommit = at
 			}
-		})
-	}
-	if err := gen.wait(); err != nil {
-		return res, fmt.Errorf("bench: load: %w", err)
+			lastMu.Unlock()
+			return nil
+		},
+	})
+	if err != nil {
+		return res, fmt.Errorf("bench: %w", err)
 	}
 	phase.Store("drain")
 	if err := p.WaitIdle(ctx); err != nil {
@@ -210,20 +177,6 @@ func countUnexpected(diffs []Difference) (n int) {
 		}
 	}
 	return n
-}
-
-// insertOrder commits one generated order (see writeOrder) and returns
-// the commit with its GTID.
-func insertOrder(ctx context.Context, conn *sql.Conn, rng *rand.Rand, orderID int64, items int, products []int64) (Commit, error) {
-	if err := writeOrder(ctx, conn, rng, orderID, items, products); err != nil {
-		return Commit{}, err
-	}
-	at := time.Now()
-	gtid, err := lastGTID(ctx, conn)
-	if err != nil {
-		return Commit{}, err
-	}
-	return Commit{GTID: gtid, At: at}, nil
 }
 
 // workerGroup runs functions until all return; the first error cancels

@@ -37,6 +37,10 @@ type LoadConfig struct {
 	// while the load runs.
 	Progress      func(LoadProgress)
 	ProgressEvery time.Duration
+	// OnCommit, when set, is called after each order's COMMIT returned, on
+	// the session that committed it (at is when the COMMIT returned), so it
+	// can ask the server about that transaction. An error stops the load.
+	OnCommit func(ctx context.Context, conn *sql.Conn, orderID int64, at time.Time) error
 }
 
 // LoadProgress is a snapshot of a running load.
@@ -128,6 +132,11 @@ func Load(ctx context.Context, db *sql.DB, cfg LoadConfig) (LoadResult, error) {
 				id := cfg.FirstOrderID + i
 				if err := writeOrder(gctx, conn, rng, id, cfg.ItemsPerOrder, products); err != nil {
 					return fmt.Errorf("order %d: %w", id, err)
+				}
+				if cfg.OnCommit != nil {
+					if err := cfg.OnCommit(gctx, conn, id, time.Now()); err != nil {
+						return fmt.Errorf("order %d: %w", id, err)
+					}
 				}
 				committed.Add(1)
 			}
