@@ -2,9 +2,9 @@ package enrich
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 const (
@@ -102,62 +102,21 @@ func TestReferenceFromFile(t *testing.T) {
 	})
 }
 
-// s3Server serves one object like S3 does: ETag on every answer, 304 for
-// a matching If-None-Match, and an injected 500 on request.
-type s3Server struct {
-	mu        sync.Mutex
-	body      string
-	etag      string
-	gets, not int
-	fail      bool
-}
-
-func (s *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r.Method != http.MethodGet || r.URL.Path != "/reference-bucket/products/products.json" {
-		http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusBadRequest)
-		return
-	}
-	s.gets++
-	if s.fail {
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>`)
-		return
-	}
-	w.Header().Set("ETag", s.etag)
-	if r.Header.Get("If-None-Match") == s.etag {
-		s.not++
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("Content-Length", fmt.Sprint(len(s.body)))
-	fmt.Fprint(w, s.body)
-}
-
-func (s *s3Server) set(body, etag string, fail bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.body, s.etag, s.fail = body, etag, fail
-}
-
 func TestReferenceFromS3(t *testing.T) {
-	srv := &s3Server{body: kettle, etag: `"5d41402abc4b2a76b9719d911017c592"`}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	client := s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true,
-		Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1,
-	})
+	const bucket, key = "reference-bucket", "products/products.json"
+	fake := &fakeS3{bucket: bucket, key: key, body: kettle, etag: `"5d41402abc4b2a76b9719d911017c592"`}
 	clk := &clock{t: testNow}
-	r, err := NewReference("s3://reference-bucket/products/products.json", client, WithClock(clk.now))
+	r, err := NewReference("s3://"+bucket+"/"+key, fake, WithClock(clk.now))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	t.Run("the catalogue is loaded on first use", func(t *testing.T) {
+	t.Run("the catalogue is loaded on first use with an unconditional GET", func(t *testing.T) {
 		if got := productNames(t, r); got != "Handcrafted Marble Kettle" {
 			t.Errorf("products %q", got)
+		}
+		if gets, notModified, _ := fake.counts(); gets != 1 || notModified != 0 {
+			t.Errorf("GETs %d (304: %d), want 1 (0)", gets, notModified)
 		}
 	})
 	t.Run("an unchanged object costs one conditional GET answered 304", func(t *testing.T) {
@@ -165,44 +124,83 @@ func TestReferenceFromS3(t *testing.T) {
 		if got := productNames(t, r); got != "Handcrafted Marble Kettle" {
 			t.Errorf("products %q", got)
 		}
-		if srv.gets != 2 || srv.not != 1 {
-			t.Errorf("GETs %d (304: %d), want 2 (1)", srv.gets, srv.not)
+		if gets, notModified, _ := fake.counts(); gets != 2 || notModified != 1 {
+			t.Errorf("GETs %d (304: %d), want 2 (1)", gets, notModified)
 		}
 	})
 	t.Run("no request is made within the refresh interval", func(t *testing.T) {
 		clk.advance(59 * time.Second)
 		productNames(t, r)
-		if srv.gets != 2 {
-			t.Errorf("GETs %d, want still 2", srv.gets)
+		if gets, _, _ := fake.counts(); gets != 2 {
+			t.Errorf("GETs %d, want still 2", gets)
 		}
 	})
 	t.Run("a failing S3 keeps the last good catalogue", func(t *testing.T) {
-		srv.set(kettle+lamp, `"new"`, true)
+		fake.set(kettle+lamp, `"new"`, s3Error(http.StatusInternalServerError,
+			&smithy.GenericAPIError{Code: "InternalError", Message: "We encountered an internal error.", Fault: smithy.FaultServer}))
 		clk.advance(time.Minute)
 		if got := productNames(t, r); got != "Handcrafted Marble Kettle" {
 			t.Errorf("products %q, want the last good catalogue", got)
 		}
+		if gets, _, _ := fake.counts(); gets != 3 {
+			t.Errorf("GETs %d, want 3: the refresh must have asked S3", gets)
+		}
 	})
 	t.Run("a new ETag reloads the object", func(t *testing.T) {
-		srv.set(kettle+lamp, `"new"`, false)
+		fake.set(kettle+lamp, `"new"`, nil)
 		clk.advance(time.Minute)
 		if got := productNames(t, r); got != "Handcrafted Marble Kettle,Ergonomic Steel Lamp" {
 			t.Errorf("products %q, want the new object", got)
 		}
 	})
+	t.Run("the reloaded object's ETag is the one asked about next", func(t *testing.T) {
+		clk.advance(time.Minute)
+		if got := productNames(t, r); got != "Handcrafted Marble Kettle,Ergonomic Steel Lamp" {
+			t.Errorf("products %q", got)
+		}
+		if gets, notModified, _ := fake.counts(); gets != 5 || notModified != 2 {
+			t.Errorf("GETs %d (304: %d), want 5 (2)", gets, notModified)
+		}
+	})
+	t.Run("every object body is closed", func(t *testing.T) {
+		if _, _, open := fake.counts(); open != 0 {
+			t.Errorf("%d bodies left open", open)
+		}
+	})
 	t.Run("a missing object at cold start is an error", func(t *testing.T) {
-		r, err := NewReference("s3://other-bucket/products.json", client)
+		r, err := NewReference("s3://other-bucket/products.json", fake)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.Catalogue(context.Background()); err == nil {
-			t.Error("Catalogue succeeded without an object")
+		_, err = r.Catalogue(context.Background())
+		if nsk := (*s3types.NoSuchKey)(nil); !errors.As(err, &nsk) {
+			t.Errorf("Catalogue error = %v, want NoSuchKey", err)
 		}
 	})
 }
 
+func TestNotModified(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the SDK's error for a 304 answer is not-modified", s3Error(http.StatusNotModified, &smithy.GenericAPIError{Code: "NotModified", Message: "Not Modified"}), true},
+		{"a wrapped 304 is still not-modified", fmt.Errorf("get: %w", s3Error(http.StatusNotModified, &smithy.GenericAPIError{Code: "NotModified"})), true},
+		{"a 500 is a failure", s3Error(http.StatusInternalServerError, &smithy.GenericAPIError{Code: "InternalError"}), false},
+		{"a missing key is a failure", s3Error(http.StatusNotFound, &s3types.NoSuchKey{}), false},
+		{"a network error is a failure", errors.New("dial tcp: connection refused"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := notModified(tc.err); got != tc.want {
+				t.Errorf("notModified(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestNewReferenceRejectsBadURIs(t *testing.T) {
-	client := s3.New(s3.Options{Region: "us-east-1"})
+	client := &fakeS3{}
 	for _, uri := range []string{"", "products.json", "https://example.com/products.json", "s3://bucket", "s3:///key", "file://relative/products.json"} {
 		t.Run(fmt.Sprintf("%q is refused with the variable's name", uri), func(t *testing.T) {
 			if _, err := NewReference(uri, client); err == nil || !strings.Contains(err.Error(), EnvReferenceDataURI) {
