@@ -1,9 +1,11 @@
 package enrich
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -106,7 +108,9 @@ func TestReferenceFromS3(t *testing.T) {
 	const bucket, key = "reference-bucket", "products/products.json"
 	fake := &fakeS3{bucket: bucket, key: key, body: kettle, etag: `"5d41402abc4b2a76b9719d911017c592"`}
 	clk := &clock{t: testNow}
-	r, err := NewReference("s3://"+bucket+"/"+key, fake, WithClock(clk.now))
+	var logs bytes.Buffer // Catalogue runs on the test goroutine, so no lock is needed
+	r, err := NewReference("s3://"+bucket+"/"+key, fake, WithClock(clk.now),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +131,9 @@ func TestReferenceFromS3(t *testing.T) {
 		if gets, notModified, _ := fake.counts(); gets != 2 || notModified != 1 {
 			t.Errorf("GETs %d (304: %d), want 2 (1)", gets, notModified)
 		}
+		if logs.Len() != 0 {
+			t.Errorf("a 304 was logged as a problem: %s", logs.String())
+		}
 	})
 	t.Run("no request is made within the refresh interval", func(t *testing.T) {
 		clk.advance(59 * time.Second)
@@ -144,6 +151,9 @@ func TestReferenceFromS3(t *testing.T) {
 		}
 		if gets, _, _ := fake.counts(); gets != 3 {
 			t.Errorf("GETs %d, want 3: the refresh must have asked S3", gets)
+		}
+		if !strings.Contains(logs.String(), "refresh failed") || !strings.Contains(logs.String(), "InternalError") {
+			t.Errorf("log %q, want a warning naming the S3 error", logs.String())
 		}
 	})
 	t.Run("a new ETag reloads the object", func(t *testing.T) {
