@@ -9,13 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
-	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/order"
@@ -23,48 +19,9 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
-// ScanItems reads the whole OrderEnriched table, consistently, as raw
-// attribute maps ordered by (orderId, itemId).
-func ScanItems(ctx context.Context, db *dynamodb.Client, table string) ([]map[string]types.AttributeValue, error) {
-	var out []map[string]types.AttributeValue
-	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
-	for {
-		page, err := db.Scan(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", table, err)
-		}
-		out = append(out, page.Items...)
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-	key := func(av map[string]types.AttributeValue, name string) int64 {
-		if n, ok := av[name].(*types.AttributeValueMemberN); ok {
-			v, _ := strconv.ParseInt(n.Value, 10, 64)
-			return v
-		}
-		return 0
-	}
-	slices.SortFunc(out, func(a, b map[string]types.AttributeValue) int {
-		return cmp.Or(cmp.Compare(key(a, sink.AttrOrderID), key(b, sink.AttrOrderID)), cmp.Compare(key(a, sink.AttrItemID), key(b, sink.AttrItemID)))
-	})
-	return out, nil
-}
-
 // Items reads OrderEnriched as decoded items, ordered by key.
 func (p *Pipeline) Items(ctx context.Context) ([]sink.Item, error) {
-	raw, err := ScanItems(ctx, p.DynamoDB, TableName)
-	if err != nil {
-		return nil, err
-	}
-	items := make([]sink.Item, len(raw))
-	for i, av := range raw {
-		if items[i], err = sink.DecodeItem(av); err != nil {
-			return nil, fmt.Errorf("%s item %d: %w", TableName, i, err)
-		}
-	}
-	return items, nil
+	return sink.ScanItems(ctx, p.DynamoDB, TableName, nil)
 }
 
 // Expected computes what OrderEnriched must hold from the source itself:
@@ -248,7 +205,7 @@ func (p *Pipeline) Products() (refdata.Catalogue, error) {
 // stored, strings, booleans, null; orderId and itemId first, the rest by
 // name.
 func (p *Pipeline) Dump(ctx context.Context, w io.Writer) error {
-	raw, err := ScanItems(ctx, p.DynamoDB, TableName)
+	raw, err := sink.Scan(ctx, p.DynamoDB, TableName, nil)
 	if err != nil {
 		return err
 	}

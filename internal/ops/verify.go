@@ -8,12 +8,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/order"
@@ -148,59 +145,11 @@ func Verify(ctx context.Context, db *sql.DB, ddb DynamoDB, table string, product
 	if err != nil {
 		return Report{}, err
 	}
-	got, err := ScanTable(ctx, ddb, table, progress)
+	got, err := sink.ScanItems(ctx, ddb, table, progress)
 	if err != nil {
 		return Report{}, err
 	}
 	return Diff(want, got), nil
-}
-
-// ScanTable reads the whole OrderEnriched table with consistent reads and
-// returns its items ordered by key, as Diff needs them. progress, when
-// not nil, gets the item count of every page.
-func ScanTable(ctx context.Context, ddb DynamoDB, table string, progress func(items int)) ([]sink.Item, error) {
-	var items []sink.Item
-	pages := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: &table, ConsistentRead: aws.Bool(true)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", table, err)
-		}
-		for _, av := range page.Items {
-			it, err := sink.DecodeItem(av)
-			if err != nil {
-				return nil, fmt.Errorf("%s holds an item that is not an enriched order-item (%s): %w", table, describeKey(av), err)
-			}
-			items = append(items, it)
-		}
-		if progress != nil {
-			progress(len(page.Items))
-		}
-	}
-	slices.SortFunc(items, func(a, b sink.Item) int {
-		return compareKey(Key{a.OrderID, a.ItemID}, Key{b.OrderID, b.ItemID})
-	})
-	return items, nil
-}
-
-// describeKey names an item by its key attributes as stored, whatever
-// their type, for an error about an item that does not decode.
-func describeKey(av map[string]types.AttributeValue) string {
-	parts := make([]string, 0, 2)
-	for _, name := range []string{sink.AttrOrderID, sink.AttrItemID} {
-		v := "absent"
-		switch a := av[name].(type) {
-		case *types.AttributeValueMemberN:
-			v = a.Value
-		case *types.AttributeValueMemberS:
-			v = strconv.Quote(a.Value)
-		case nil:
-		default:
-			v = fmt.Sprintf("%T", a)
-		}
-		parts = append(parts, name+" "+v)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // Write prints the report: a one-line verdict, then per kind of
