@@ -135,17 +135,29 @@ func Build(t testing.TB, dir string) string {
 }
 
 // Process is a running function.
+//
+// Its output reaches Output through pipes that the os/exec package copies
+// in the background, so a line the function wrote before it answered may
+// not have arrived yet when the answer has: tests that assert on the log
+// use WaitForOutput (or Stop first), never Output alone.
 type Process struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited and its output is drained
+	err    error         // the exit status, set before exited is closed
+
+	mu      sync.Mutex
+	out     bytes.Buffer
+	written chan struct{} // closed and replaced on every write
 }
+
+// outputWait bounds how long WaitForOutput waits for a line, like Next.
+const outputWait = 60 * time.Second
 
 // Start runs bin against api with Lambda's environment plus env
 // ("KEY=value"); the process is killed when the test ends.
 func Start(t testing.TB, bin string, api *RuntimeAPI, name string, env ...string) *Process {
 	t.Helper()
-	p := &Process{cmd: exec.Command(bin)}
+	p := &Process{cmd: exec.Command(bin), exited: make(chan struct{}), written: make(chan struct{})}
 	p.cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"AWS_LAMBDA_RUNTIME_API=" + api.Addr(),
@@ -161,6 +173,12 @@ func Start(t testing.TB, bin string, api *RuntimeAPI, name string, env ...string
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// One waiter for the process's whole life: cmd.Wait returns only once
+	// the copying of its output has finished.
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(p.Stop)
 	return p
 }
@@ -169,33 +187,66 @@ func Start(t testing.TB, bin string, api *RuntimeAPI, name string, env ...string
 func (p *Process) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	close(p.written)
+	p.written = make(chan struct{})
 	return p.out.Write(b)
 }
 
-// Output is what the process printed so far.
+// Output is what has arrived from the process so far.
 func (p *Process) Output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
 }
 
-// Stop kills the process and waits for it.
-func (p *Process) Stop() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
+// WaitForOutput waits until the output satisfies done, the process has
+// exited (its output is then complete), or a minute has passed, and
+// returns the output at that moment for the caller to assert on.
+func (p *Process) WaitForOutput(done func(output string) bool) string {
+	timeout := time.NewTimer(outputWait)
+	defer timeout.Stop()
+	for {
+		p.mu.Lock()
+		out, written := p.out.String(), p.written
+		p.mu.Unlock()
+		if done(out) {
+			return out
+		}
+		select {
+		case <-written:
+		case <-p.exited:
+			return p.Output()
+		case <-timeout.C:
+			return p.Output()
+		}
 	}
 }
 
-// Wait waits for the process to exit by itself (an init failure).
+// WaitForOutputContaining is WaitForOutput for a substring.
+func (p *Process) WaitForOutputContaining(s string) string {
+	return p.WaitForOutput(func(out string) bool { return strings.Contains(out, s) })
+}
+
+// Stop kills the process and waits until it has exited and all it wrote
+// has been collected.
+func (p *Process) Stop() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Wait waits for the process to exit by itself (an init failure) and
+// returns its exit status; its output is complete afterwards.
 func (p *Process) Wait(t testing.TB) error {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case err := <-done:
-		return err
-	case <-time.After(60 * time.Second):
+	case <-p.exited:
+		return p.err
+	case <-time.After(outputWait):
 		t.Fatalf("the function did not exit; its output:\n%s", p.Output())
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -60,17 +61,31 @@ func withoutUpdatedAt(items map[itemKey]sink.Item) map[itemKey]order.Enriched {
 }
 
 // throttlingDB fails calls with DynamoDB's real throttling exception: the
-// first `remaining` calls, and every call for keys in `always`.
+// first `perKey` calls for each key in `transient`, and every call for keys
+// in `always`. Counting per key (not per call in arrival order) keeps a
+// transient fault within every key's retry budget however the concurrent
+// writers are scheduled: on a loaded machine one writer can otherwise retry
+// the same key into a run of throttles the others never see.
 type throttlingDB struct {
 	sink.DB
-	remaining atomic.Int64
+	transient map[itemKey]bool
+	perKey    int
 	always    map[itemKey]bool
 	throttled atomic.Int64
+
+	mu    sync.Mutex
+	calls map[itemKey]int
 }
 
 func (d *throttlingDB) throttle(k map[string]types.AttributeValue) bool {
 	key, _ := keyOf(k)
-	if d.always[key] || d.remaining.Add(-1) >= 0 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.calls == nil {
+		d.calls = map[itemKey]int{}
+	}
+	d.calls[key]++
+	if d.always[key] || (d.transient[key] && d.calls[key] <= d.perKey) {
 		d.throttled.Add(1)
 		return true
 	}
@@ -219,14 +234,21 @@ func TestSinkAgainstDynalite(t *testing.T) {
 
 	t.Run("injected throttling is retried until the writes land", func(t *testing.T) {
 		ev, wantEv := enrichedBatch(5000, 100, 9000, V, order.EnrichedUpsert)
-		tdb := &throttlingDB{DB: db}
-		tdb.remaining.Store(40)
+		// 20 keys are each throttled on all but their last allowed attempt:
+		// every one of them needs the whole retry budget to land.
+		tdb := &throttlingDB{DB: db, transient: map[itemKey]bool{}, perKey: fastRetry.MaxAttempts - 1}
+		for k := range wantEv {
+			if len(tdb.transient) == 20 {
+				break
+			}
+			tdb.transient[k] = true
+		}
 		resp := handle(t, newHandler(t, tdb, &captureDLQ{}), ev)
 		if got := failures(resp); len(got) != 0 {
 			t.Fatalf("failures %v after transient throttling", got)
 		}
-		if tdb.throttled.Load() != 40 {
-			t.Errorf("%d calls throttled, want 40", tdb.throttled.Load())
+		if want := int64(20 * tdb.perKey); tdb.throttled.Load() != want {
+			t.Errorf("%d calls throttled, want %d", tdb.throttled.Load(), want)
 		}
 		got := withoutUpdatedAt(scan(t, db))
 		for k, w := range wantEv {

@@ -39,8 +39,9 @@ func TestBootstrapAnswersTheProviderFramework(t *testing.T) {
 		}
 	})
 	t.Run("logs are JSON lines tagged with the request", func(t *testing.T) {
-		if !strings.Contains(fn.Output(), `"logicalResourceId":"OrdersSchema"`) {
-			t.Errorf("no JSON log line names the resource; output:\n%s", fn.Output())
+		const want = `"logicalResourceId":"OrdersSchema"`
+		if out := fn.WaitForOutputContaining(want); !strings.Contains(out, want) {
+			t.Errorf("no JSON log line names the resource; output:\n%s", out)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,18 +67,21 @@ func TestBootstrapAnswersTheRuntimeAPI(t *testing.T) {
 	})
 
 	t.Run("logs bad records as JSON with the reason when no DLQ is set", func(t *testing.T) {
-		var found bool
-		for _, line := range strings.Split(fn.Output(), "\n") {
-			var entry map[string]any
-			if json.Unmarshal([]byte(line), &entry) != nil {
-				continue
+		found := func(out string) bool {
+			for _, line := range strings.Split(out, "\n") {
+				var entry map[string]any
+				if json.Unmarshal([]byte(line), &entry) != nil {
+					continue
+				}
+				if entry["message"] == "dead letter (no DLQ configured)" && strings.Contains(fmt.Sprint(entry["reason"]), "missing itemId") {
+					return entry["requestId"] != nil && entry["source"] == "UnifiedStreamETL-sink"
+				}
 			}
-			if entry["message"] == "dead letter (no DLQ configured)" && strings.Contains(entry["reason"].(string), "missing itemId") {
-				found = entry["requestId"] != nil && entry["source"] == "UnifiedStreamETL-sink"
-			}
+			return false
 		}
-		if !found {
-			t.Errorf("no JSON dead-letter log line with the reason, request id and function name:\n%s", fn.Output())
+		out := fn.WaitForOutput(found)
+		if !found(out) {
+			t.Errorf("no JSON dead-letter log line with the reason, request id and function name:\n%s", out)
 		}
 	})
 }
