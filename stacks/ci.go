@@ -115,8 +115,11 @@ type CIStack struct {
 // diff` and `cdk deploy` act through the CDK bootstrap roles, which is all
 // the roles may assume
 // (https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-env.html).
-// AWS evaluates only the aud and sub claims of GitHub's tokens, so each
-// role is bound to one subject of one repository.
+// Each role trusts one subject (sub) of one repository and the audience
+// (aud) only: AWS supports none of the custom claims of GitHub's tokens
+// (https://docs.github.com/en/actions/how-tos/secure-your-work/security-harden-deployments/oidc-in-aws),
+// and the environment subject names no branch, so the production
+// environment's deployment-branch rule is what limits deploys to main.
 func NewCIStack(scope constructs.Construct, id string, props CIStackProps) (*CIStack, error) {
 	cfg := props.Config
 	if cfg.Repository == "" {
