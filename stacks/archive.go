@@ -80,6 +80,14 @@ func newRawArchive(scope constructs.Construct, p rawArchiveProps) rawArchive {
 		}),
 	})
 
+	// The construct creates the delivery's log stream with aws-cdk-lib's
+	// default removal policy, retain; it goes with its log group.
+	for _, c := range *logs.Node().Children() {
+		if stream, ok := c.(awslogs.LogStream); ok {
+			stream.ApplyRemovalPolicy(awscdk.RemovalPolicy_DESTROY)
+		}
+	}
+
 	// The construct adds a mapping of Firehose's IP ranges for its
 	// connections (used by VPC destinations), which this stream has none
 	// of: CloudFormation validation rejects the unreferenced mapping.

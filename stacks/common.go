@@ -69,6 +69,11 @@ func newStream(scope constructs.Construct, id string, capacity StreamCapacity, r
 		Encryption:      awskinesis.StreamEncryption_KMS,
 		EncryptionKey:   key,
 		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(float64(retentionHours))),
+		// Transit, not storage: records live for the retention period only,
+		// the raw archive keeps them, and a stream left behind by `cdk
+		// destroy` bills per shard hour (aws-cdk-lib retains streams unless
+		// told otherwise).
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	}
 	if capacity.OnDemand {
 		props.StreamMode = awskinesis.StreamMode_ON_DEMAND

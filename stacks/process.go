@@ -129,7 +129,18 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	retention := cfg.logRetention()
 
 	// Reference data.
+	//
+	// The access logs are the audit trail of the raw archive, which
+	// `cdk destroy` keeps: with the archive (dataLake=true) they are kept
+	// too, and the kept archive goes on logging into them. Without it they
+	// only record reads of the reference data, deleted with the stack.
+	accessLogsRemoval, accessLogsAutoDelete := awscdk.RemovalPolicy_RETAIN, false
+	if !cfg.DataLake {
+		accessLogsRemoval, accessLogsAutoDelete = awscdk.RemovalPolicy_DESTROY, true
+	}
 	accessLogs := awss3.NewBucket(stack, jsii.String("AccessLogsBucket"), &awss3.BucketProps{
+		RemovalPolicy:     accessLogsRemoval,
+		AutoDeleteObjects: jsii.Bool(accessLogsAutoDelete),
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
 		// S3 server access log delivery supports only SSE-S3 targets.
 		Encryption:      awss3.BucketEncryption_S3_MANAGED,
@@ -144,6 +155,10 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 		Reason: jsii.String("This bucket receives the reference bucket's server access logs; logging it into itself would loop."),
 	}}, nil)
 	s.ReferenceBucket = awss3.NewBucket(stack, jsii.String("ReferenceDataBucket"), &awss3.BucketProps{
+		// A copy of reference-data/ in the repository: deleted, every
+		// version of its objects first, by `cdk destroy`.
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+		AutoDeleteObjects: jsii.Bool(true),
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
 		// SSE-S3: the product catalogue is not sensitive, and KDA reads it
 		// with no key grant to manage.
@@ -207,7 +222,9 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 			EnvDLQURL:    s.SinkDLQ.QueueUrl(),
 		},
 	})
-	s.OrderEnrichedTable.GrantReadWriteData(s.Sink)
+	// Exactly the calls internal/sink makes: a conditional PutItem for an
+	// upsert and a conditional DeleteItem for a delete.
+	grantTableCalls(s.OrderEnrichedTable, props.Key, s.Sink, "dynamodb:PutItem", "dynamodb:DeleteItem")
 	s.SinkDLQ.GrantSendMessages(s.Sink)
 	s.Sink.AddEventSource(streamEventSource(s.EnrichedStream, cfg, s.SinkDLQ, nil))
 
@@ -269,12 +286,23 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 				EnvDLQURL:           s.EnrichDLQ.QueueUrl(),
 			},
 		})
-		s.JoinStateTable.GrantReadWriteData(s.Enrich)
+		// Exactly the calls internal/enrich makes on its state: Query and
+		// BatchGetItem to read, BatchWriteItem (puts only) to write; rows
+		// expire through the table's TTL, never by DeleteItem.
+		grantTableCalls(s.JoinStateTable, props.Key, s.Enrich, "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
 		s.EnrichedStream.GrantWrite(s.Enrich)
 		s.ReferenceBucket.GrantRead(s.Enrich, jsii.String(ReferenceDataKey))
 		suppressObjectReadWildcards(s.Enrich.Role(), "the products object ("+ReferenceDataKey+")")
 		s.EnrichDLQ.GrantSendMessages(s.Enrich)
 		s.Enrich.AddEventSource(streamEventSource(props.OrderStream, cfg, s.EnrichDLQ, []map[string]any{DMSDataFilter()}))
+		// The function cannot start without products.json: its event
+		// source mapping (which starts invoking it as soon as it exists)
+		// waits for the reference data deployment.
+		for _, c := range *s.Enrich.Node().Children() {
+			if strings.HasPrefix(*c.Node().Id(), "KinesisEventSource") {
+				c.Node().AddDependency(deployment)
+			}
+		}
 	}
 
 	if cfg.DataLake {
@@ -300,6 +328,7 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	}
 
 	suppressBucketDeploymentFindings(stack)
+	logAutoDeleteObjects(stack, retention)
 	cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
 
 	outputs := []struct {
@@ -402,6 +431,54 @@ func suppressBucketDeploymentFindings(stack awscdk.Stack) {
 		}, jsii.Bool(true))
 	}
 }
+
+// grantTableCalls allows fn exactly the given DynamoDB actions on table,
+// and the use of the key that encrypts it: DynamoDB uses a table's
+// customer managed key on behalf of the caller, who must be allowed to use
+// the key (https://docs.aws.amazon.com/kms/latest/developerguide/services-dynamodb.html);
+// the key actions are those aws-cdk-lib's own table grants give.
+func grantTableCalls(table awsdynamodb.ITable, key awskms.IKey, fn awslambda.IFunction, actions ...string) {
+	table.Grant(fn, *jsii.Strings(actions...)...)
+	key.Grant(fn, *jsii.Strings("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*")...)
+}
+
+// logAutoDeleteObjects sends the logs of aws-cdk-lib's handler that
+// empties buckets before CloudFormation deletes them (autoDeleteObjects)
+// to a log group with the configured retention, deleted with the stack:
+// left alone, Lambda creates one that never expires and outlives the stack.
+func logAutoDeleteObjects(stack awscdk.Stack, retention awslogs.RetentionDays) {
+	provider := stack.Node().TryFindChild(jsii.String(autoDeleteObjectsProvider))
+	if provider == nil {
+		return
+	}
+	handler, ok := provider.Node().TryFindChild(jsii.String("Handler")).(awscdk.CfnResource)
+	if !ok {
+		panic("stacks: aws-cdk-lib's " + autoDeleteObjectsProvider + " has no Handler resource")
+	}
+	logs := awslogs.NewLogGroup(stack, jsii.String("AutoDeleteObjectsLogs"), &awslogs.LogGroupProps{
+		Retention:     retention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	handler.AddPropertyOverride(jsii.String("LoggingConfig.LogGroup"), logs.LogGroupName())
+	// Deleted after the handler, which runs (and logs) while the stack's
+	// buckets are deleted.
+	handler.Node().AddDependency(logs)
+	cdknag.NagSuppressions_AddResourceSuppressions(provider, &[]*cdknag.NagPackSuppression{
+		{
+			Id:        jsii.String("AwsSolutions-IAM4"),
+			Reason:    jsii.String("aws-cdk-lib's autoDeleteObjects handler role uses AWSLambdaBasicExecutionRole for its logs; the handler is part of aws-cdk-lib."),
+			AppliesTo: &[]interface{}{jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")},
+		},
+		{
+			Id:     jsii.String("AwsSolutions-L1"),
+			Reason: jsii.String("The autoDeleteObjects handler's runtime is chosen by aws-cdk-lib and moves forward with CDK upgrades."),
+		},
+	}, jsii.Bool(true))
+}
+
+// autoDeleteObjectsProvider is the construct ID under which aws-cdk-lib
+// creates the autoDeleteObjects handler, once per stack.
+const autoDeleteObjectsProvider = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
 
 // customerKeyStream accepts the warning about a customer managed key on a
 // Kinesis stream.

@@ -133,6 +133,7 @@ var variantContext = map[variant]map[string]any{
 		stacks.KeyAlarmThrottles:             float64(10),
 		stacks.KeyAlarmDurationPercent:       float64(90),
 		stacks.KeyAlarmDynamoCapacityPercent: float64(70),
+		stacks.KeyGitHubRepository:           "example-org/unified-streaming-etl",
 	},
 }
 
@@ -206,7 +207,11 @@ func doSynth(v variant) (s *synthesized) {
 	}
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 
-	for _, stack := range []awscdk.Stack{s.pipeline.Common.Stack, s.pipeline.Data.Stack, s.pipeline.Process.Stack} {
+	all := []awscdk.Stack{s.pipeline.Common.Stack, s.pipeline.Data.Stack, s.pipeline.Process.Stack}
+	if s.pipeline.CI != nil {
+		all = append(all, s.pipeline.CI.Stack)
+	}
+	for _, stack := range all {
 		s.templates[*stack.StackName()] = assertions.Template_FromStack(stack, nil)
 	}
 	s.nag, s.warnings, s.err = annotations(outdir)
