@@ -187,6 +187,39 @@ func TestDataStackCredentialsAreGeneratedAndRotated(t *testing.T) {
 	})
 }
 
+func TestDataStackPasswordsNeverHoldCharactersDMSRejects(t *testing.T) {
+	// DMS rejects endpoint passwords with these (DMS User Guide, creating
+	// endpoints); the first password and every rotated one must avoid them.
+	rejected := []string{";", ".", ":", "+"}
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	excludesAll := func(t *testing.T, what string, excluded any) {
+		t.Helper()
+		s, _ := excluded.(string)
+		for _, c := range rejected {
+			if !strings.Contains(s, c) {
+				t.Errorf("%s may contain %q (excluded: %q)", what, c, s)
+			}
+		}
+	}
+	for _, user := range []string{stacks.DBAdminUser, stacks.DMSUser} {
+		t.Run("the generated password of "+user, func(t *testing.T) {
+			_, secret := only(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{
+				"GenerateSecretString": map[string]any{"SecretStringTemplate": `{"username":"` + user + `"}`},
+			})
+			excludesAll(t, user+"'s first password", props(secret)["GenerateSecretString"].(map[string]any)["ExcludeCharacters"])
+		})
+	}
+	t.Run("the passwords the rotation applications generate", func(t *testing.T) {
+		apps := resources(tmpl, "AWS::Serverless::Application", nil)
+		if len(apps) != 2 {
+			t.Fatalf("%d rotation applications, want the admin's and dms_user's", len(apps))
+		}
+		for id, app := range apps {
+			excludesAll(t, id+"'s rotated passwords", props(app)["Parameters"].(map[string]any)["excludeCharacters"])
+		}
+	})
+}
+
 func TestDataStackDMSServiceRolesAreCreatedFirstUnlessTheAccountHasThem(t *testing.T) {
 	roles := map[string]string{
 		"dms-vpc-role":             "service-role/AmazonDMSVPCManagementRole",
@@ -311,14 +344,16 @@ func TestDataStackTrustsTheRDSRootCertificates(t *testing.T) {
 	}
 }
 
-func TestDataStackTargetEndpointWritesJSONWithTransactionDetails(t *testing.T) {
+func TestDataStackTargetEndpointWritesOneLineJSONWithTransactionDetails(t *testing.T) {
 	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
 	streamRole := logicalID(t, tmpl, "AWS::IAM::Role", map[string]any{"Description": assertions.Match_StringLikeRegexp(jsii.String("unified order stream"))})
 	assertProps(t, tmpl, "AWS::DMS::Endpoint", map[string]any{
 		"EndpointType": "target",
 		"EngineName":   "kinesis",
 		"KinesisSettings": map[string]any{
-			"MessageFormat":               "json",
+			// One record per line, so the archive and a replay can split
+			// records by line.
+			"MessageFormat":               "json-unformatted",
 			"IncludeTransactionDetails":   true,
 			"IncludePartitionValue":       true,
 			"PartitionIncludeSchemaTable": false,
