@@ -255,8 +255,8 @@ func TestDataStackDMSServiceRolesAreCreatedFirstUnlessTheAccountHasThem(t *testi
 func TestDataStackReplicationInstanceIsPrivateAndEncrypted(t *testing.T) {
 	tests := []struct {
 		variant       variant
-		engineVersion any // nil: the service default
-	}{{lambdaProcessor, nil}, {customized, "3.5.4"}}
+		engineVersion any
+	}{{lambdaProcessor, stacks.MinDMSEngineVersionForMySQL84}, {customized, "3.5.4"}}
 	for _, tt := range tests {
 		t.Run(string(tt.variant), func(t *testing.T) {
 			tmpl := synth(t, tt.variant).template(stacks.DataStackName)

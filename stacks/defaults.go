@@ -56,9 +56,13 @@ const (
 	// tasks beyond a trial.
 	DefaultDMSInstanceClass = "dms.t3.medium"
 
-	// DefaultDMSEngineVersion is empty: DMS picks its current default
-	// version, so a new deployment never lands on a retired one.
-	DefaultDMSEngineVersion = ""
+	// DefaultDMSEngineVersion is the first DMS engine version whose
+	// documented sources include RDS MySQL 8.4 (DefaultDBEngineVersion);
+	// DMS's own default may be older. AutoMinorVersionUpgrade keeps it
+	// patched. Sources by engine version:
+	// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Introduction.Sources.html
+	// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_ReleaseNotes.html
+	DefaultDMSEngineVersion = MinDMSEngineVersionForMySQL84
 
 	// DefaultBatchSize and DefaultParallelizationFactor are the original
 	// project's tested event source mapping settings (design §5).
@@ -133,6 +137,12 @@ const (
 
 // Fixed settings that are not worth a context key.
 const (
+	// MinDMSEngineVersionForMySQL84 is the oldest DMS engine version that
+	// supports RDS MySQL 8.4 as a source (its changed replication commands
+	// and caching_sha2_password): synth refuses dbEngineVersion=8.4 with an
+	// older (or unpinned) dmsEngineVersion.
+	MinDMSEngineVersionForMySQL84 = "3.6.1"
+
 	// DBMaxAllocatedStorageGiB bounds RDS storage autoscaling (or twice the
 	// allocated storage, if larger).
 	DBMaxAllocatedStorageGiB = 100
