@@ -97,7 +97,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 			KeyRDSCABundleFile, *env.Region, *env.Region, *env.Region)
 	}
 	assets := map[string]string{}
-	for _, name := range []string{FunctionSchemaSetup, FunctionDMSTask} {
+	for _, name := range []string{FunctionSchemaSetup, FunctionDMSTask, FunctionDMSRoles} {
 		if assets[name], err = functionAsset(props.LambdaDir, name); err != nil {
 			return nil, err
 		}
@@ -230,7 +230,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	// DMS.
 	var serviceRoles []constructs.IConstruct
 	if cfg.CreateDMSServiceRoles {
-		serviceRoles = newDMSServiceRoles(stack)
+		serviceRoles = newDMSServiceRoles(stack, assets[FunctionDMSRoles], cfg.logRetention())
 	}
 
 	dmsSG := awsec2.NewSecurityGroup(stack, jsii.String("ReplicationSecurityGroup"), &awsec2.SecurityGroupProps{
@@ -258,8 +258,8 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		KmsKeyId:                         props.Key.KeyArn(),
 	})
 	// DMS refuses to create these before dms-vpc-role exists and IAM has
-	// propagated it. The interface endpoints take minutes to become
-	// available, long enough for that, and DMS needs them anyway.
+	// propagated it, which the role resources wait for. DMS also needs the
+	// interface endpoints, which take minutes to become available.
 	for _, dependent := range []constructs.IConstruct{subnetGroup, s.ReplicationInstance} {
 		for _, role := range serviceRoles {
 			dependent.Node().AddDependency(role)
@@ -425,33 +425,6 @@ func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
 			"S3": {Service: awsec2.GatewayVpcEndpointAwsService_S3()},
 		},
 	})
-}
-
-// newDMSServiceRoles creates the two roles DMS requires by name before it
-// creates any network resource (aws-facts.md §3).
-func newDMSServiceRoles(stack awscdk.Stack) []constructs.IConstruct {
-	roles := []struct{ id, name, policy string }{
-		{"DmsVpcRole", "dms-vpc-role", "service-role/AmazonDMSVPCManagementRole"},
-		{"DmsCloudWatchLogsRole", "dms-cloudwatch-logs-role", "service-role/AmazonDMSCloudWatchLogsRole"},
-	}
-	var created []constructs.IConstruct
-	for _, r := range roles {
-		role := awsiam.NewRole(stack, jsii.String(r.id), &awsiam.RoleProps{
-			// DMS looks these roles up by name; it accepts no other.
-			RoleName:        jsii.String(r.name),
-			AssumedBy:       awsiam.NewServicePrincipal(jsii.String("dms.amazonaws.com"), nil),
-			ManagedPolicies: &[]awsiam.IManagedPolicy{awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String(r.policy))},
-		})
-		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
-			Id:     jsii.String("AwsSolutions-IAM4"),
-			Reason: jsii.String("DMS requires this role with exactly this AWS managed policy (DMS User Guide, IAM permissions needed to use AWS DMS)."),
-			AppliesTo: &[]interface{}{
-				jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/" + r.policy),
-			},
-		}}, nil)
-		created = append(created, role)
-	}
-	return created
 }
 
 // maxAllocatedStorage is the storage autoscaling ceiling: at least

@@ -76,9 +76,12 @@ const (
 	DefaultDynamoWriteCapacity = 3000
 	DefaultDynamoReadCapacity  = 300
 
-	// DefaultCreateDMSServiceRoles creates dms-vpc-role and
+	// DefaultCreateDMSServiceRoles makes sure dms-vpc-role and
 	// dms-cloudwatch-logs-role, which DMS requires by name before anything
-	// else can be created. Turn it off where the account already has them.
+	// else, exist: each is created only where the account has none, and no
+	// role is ever deleted or altered, so the default works in fresh and
+	// used accounts alike. Turn it off where the stack may not touch IAM
+	// roles; both roles must then exist before the deployment.
 	DefaultCreateDMSServiceRoles = true
 
 	// DefaultVPCCIDR is a private range unlikely to collide with the default
