@@ -48,13 +48,22 @@ DEALLOCATE PREPARE dms_password_check_stmt;
 
 -- The DMS replication user: binlog access for CDC, SELECT for the full load.
 -- CREATE USER takes no variables, hence the prepared statements.
-SET @dms_user_sql = CONCAT('CREATE USER IF NOT EXISTS ''dms_user''@''%'' IDENTIFIED BY ', QUOTE(@dms_password));
+-- MySQL 8.4 turns mysql_native_password off by default, so where the server
+-- has caching_sha2_password (MySQL 8.0 and later) dms_user authenticates
+-- with it, as DMS 3.6.1 and later support; MariaDB has no such plugin and
+-- keeps its default.
+SET @dms_user_auth = IF(
+  (SELECT COUNT(*) FROM information_schema.PLUGINS
+    WHERE PLUGIN_NAME = 'caching_sha2_password' AND PLUGIN_STATUS = 'ACTIVE') > 0,
+  'IDENTIFIED WITH caching_sha2_password BY ',
+  'IDENTIFIED BY ');
+SET @dms_user_sql = CONCAT('CREATE USER IF NOT EXISTS ''dms_user''@''%'' ', @dms_user_auth, QUOTE(@dms_password));
 PREPARE dms_user_stmt FROM @dms_user_sql;
 EXECUTE dms_user_stmt;
 DEALLOCATE PREPARE dms_user_stmt;
 
--- Keep the password in step with the secret when the script runs again.
-SET @dms_user_sql = CONCAT('ALTER USER ''dms_user''@''%'' IDENTIFIED BY ', QUOTE(@dms_password));
+-- Keep the password (and plugin) in step when the script runs again.
+SET @dms_user_sql = CONCAT('ALTER USER ''dms_user''@''%'' ', @dms_user_auth, QUOTE(@dms_password));
 PREPARE dms_user_stmt FROM @dms_user_sql;
 EXECUTE dms_user_stmt;
 DEALLOCATE PREPARE dms_user_stmt;

@@ -278,6 +278,12 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 	p.intRange(KeyAlarmDynamoCapacityPercent, 1, 100, &c.Alarms.DynamoCapacityPercent)
 	p.ci(&c.CI)
 
+	if c.DBEngineVersion == "8.4" && !dmsVersionAtLeast(c.DMSEngineVersion, MinDMSEngineVersionForMySQL84) {
+		p.fail(KeyDMSEngineVersion, c.DMSEngineVersion, fmt.Sprintf(
+			"%s or newer while %q is %q: older DMS versions (and DMS's default, when empty) do not support RDS MySQL 8.4 as a source; or set %q to \"8.0\"",
+			MinDMSEngineVersionForMySQL84, KeyDBEngineVersion, c.DBEngineVersion, KeyDBEngineVersion))
+	}
+
 	if len(p.errs) > 0 {
 		return Config{}, fmt.Errorf("invalid CDK context: %w", errors.Join(p.errs...))
 	}
@@ -289,6 +295,26 @@ var (
 	dmsInstanceClassRE = regexp.MustCompile(`^dms\.[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 	dmsEngineVersionRE = regexp.MustCompile(`^(\d+\.\d+\.\d+)?$`)
 )
+
+// dmsVersionAtLeast reports whether DMS engine version v (x.y.z) is min or
+// newer; an empty v (the service default) is not.
+func dmsVersionAtLeast(v, min string) bool {
+	a, b := strings.Split(v, "."), strings.Split(min, ".")
+	if len(a) != 3 || len(b) != 3 {
+		return false
+	}
+	for i := range a {
+		x, errX := strconv.Atoi(a[i])
+		y, errY := strconv.Atoi(b[i])
+		if errX != nil || errY != nil {
+			return false
+		}
+		if x != y {
+			return x > y
+		}
+	}
+	return true
+}
 
 // parser accumulates one error per bad key so a user fixes them all at once.
 type parser struct {

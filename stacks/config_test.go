@@ -84,10 +84,14 @@ func TestLoadConfigAcceptsEveryDocumentedForm(t *testing.T) {
 			func(c stacks.Config) bool { return c.DBInstanceClass == "r6g.large" }},
 		{"Multi-AZ and deletion protection as command-line text", map[string]any{"dbMultiAz": "true", "dbDeletionProtection": "true"},
 			func(c stacks.Config) bool { return c.DBMultiAZ && c.DBDeletionProtection }},
-		{"a pinned DMS version and class", map[string]any{"dmsEngineVersion": "3.5.4", "dmsInstanceClass": "dms.r5.large"},
+		{"a pinned older DMS version and class with MySQL 8.0", map[string]any{"dbEngineVersion": "8.0", "dmsEngineVersion": "3.5.4", "dmsInstanceClass": "dms.r5.large"},
 			func(c stacks.Config) bool {
 				return c.DMSEngineVersion == "3.5.4" && c.DMSInstanceClass == "dms.r5.large"
 			}},
+		{"a newer DMS version with MySQL 8.4", map[string]any{"dmsEngineVersion": "3.10.0"},
+			func(c stacks.Config) bool { return c.DMSEngineVersion == "3.10.0" && c.DBEngineVersion == "8.4" }},
+		{"DMS's default version with MySQL 8.0", map[string]any{"dbEngineVersion": "8.0", "dmsEngineVersion": ""},
+			func(c stacks.Config) bool { return c.DMSEngineVersion == "" }},
 		{"the original's provisioned capacity", map[string]any{"dynamoBilling": "provisioned", "dynamoWriteCapacity": float64(3000), "dynamoReadCapacity": float64(300)},
 			func(c stacks.Config) bool {
 				return c.DynamoBilling == stacks.BillingProvisioned && c.DynamoWriteCapacity == 3000 && c.DynamoReadCapacity == 300
@@ -163,6 +167,27 @@ func TestLoadConfigNamesTheKeyAndTheAllowedValuesOfABadValue(t *testing.T) {
 			}
 			if !strings.Contains(msg, tt.want) {
 				t.Errorf("error %q does not say what is allowed (%s)", msg, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigRefusesMySQL84WithADMSEngineThatCannotReadIt(t *testing.T) {
+	t.Run("the default DMS engine supports the default MySQL", func(t *testing.T) {
+		if c := stacks.DefaultConfig(); c.DBEngineVersion != "8.4" || c.DMSEngineVersion != stacks.MinDMSEngineVersionForMySQL84 {
+			t.Errorf("defaults: MySQL %q with DMS %q, want 8.4 with %s", c.DBEngineVersion, c.DMSEngineVersion, stacks.MinDMSEngineVersionForMySQL84)
+		}
+	})
+	for _, dms := range []string{"3.5.4", "3.6.0", "2.9.99", ""} {
+		t.Run("dmsEngineVersion "+strconv.Quote(dms), func(t *testing.T) {
+			_, err := loadConfig(t, map[string]any{"dbEngineVersion": "8.4", "dmsEngineVersion": dms})
+			if err == nil {
+				t.Fatalf("LoadConfig accepted MySQL 8.4 with DMS %q", dms)
+			}
+			for _, want := range []string{`context "dmsEngineVersion"`, stacks.MinDMSEngineVersionForMySQL84 + " or newer", `"dbEngineVersion"`} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
 			}
 		})
 	}

@@ -30,6 +30,7 @@ const (
 	ResourceTypeTaskStopper   = "Custom::DmsTaskStopper"
 	ResourceTypeTaskLifecycle = "Custom::DmsTaskLifecycle"
 	ResourceTypeKDAStart      = "Custom::KdaApplicationStart"
+	ResourceTypeDMSRole       = "Custom::DmsServiceRole"
 )
 
 // Custom resource handlers' sizing and the Provider framework's polling.
@@ -49,7 +50,77 @@ const (
 	// minute or two.
 	KDAStartPollInterval = 15 * time.Second
 	KDAStartTimeout      = 30 * time.Minute
+	// DMSRolePollInterval and DMSRoleTimeout: a new role is ready about a
+	// minute after its creation (dmsroles.DefaultSettle).
+	DMSRolePollInterval = 15 * time.Second
+	DMSRoleTimeout      = 15 * time.Minute
 )
+
+// DMSServiceRole is an account-wide role DMS requires under this exact
+// name, with this AWS managed policy (aws-facts.md §3).
+// https://docs.aws.amazon.com/dms/latest/userguide/security-iam.html#CHAP_Security.APIRole
+type DMSServiceRole struct {
+	ID, Name, Policy string
+}
+
+// DMSServiceRoles are the roles DMS needs before it creates any network
+// resource or writes task logs.
+var DMSServiceRoles = []DMSServiceRole{
+	{"DmsVpcServiceRole", "dms-vpc-role", "service-role/AmazonDMSVPCManagementRole"},
+	{"DmsCloudWatchLogsServiceRole", "dms-cloudwatch-logs-role", "service-role/AmazonDMSCloudWatchLogsRole"},
+}
+
+// newDMSServiceRoles makes sure the DMS service roles exist: a custom
+// resource per role creates it only when the account has none, waits until
+// IAM has propagated it, and never deletes or alters a role
+// (internal/customresource/dmsroles). Roles it creates are kept on
+// `cdk destroy`: other DMS users of the account may depend on them.
+func newDMSServiceRoles(scope constructs.Construct, assetDir string, retention awslogs.RetentionDays) []constructs.IConstruct {
+	stack := awscdk.Stack_Of(scope)
+	fn := newGoFunction(scope, "DmsRoles", goFunctionProps{
+		AssetDir:    assetDir,
+		Description: "Custom resource: creates dms-vpc-role and dms-cloudwatch-logs-role where the account has none; never deletes them.",
+		MemoryMiB:   CustomResourceMemoryMiB,
+		Timeout:     PollerTimeout,
+		Retention:   retention,
+	})
+	var roleArns, policyArns []*string
+	for _, r := range DMSServiceRoles {
+		roleArns = append(roleArns, stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("iam"), Region: jsii.String(""), Resource: jsii.String("role"), ResourceName: jsii.String(r.Name),
+		}))
+		policyArns = append(policyArns, awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("arn:"), stack.Partition(), jsii.String(":iam::aws:policy/" + r.Policy),
+		}))
+	}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("iam:GetRole", "iam:CreateRole", "iam:ListAttachedRolePolicies"),
+		Resources: &roleArns,
+	}))
+	// Only the role's own DMS policy can be attached.
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("iam:AttachRolePolicy"),
+		Resources:  &roleArns,
+		Conditions: &map[string]interface{}{"ArnEquals": map[string]interface{}{"iam:PolicyARN": policyArns}},
+	}))
+	provider := newProvider(scope, "DmsRolesProvider", providerProps{
+		onEvent: fn, isComplete: fn,
+		queryInterval: DMSRolePollInterval, totalTimeout: DMSRoleTimeout,
+		retention: retention,
+	})
+	var out []constructs.IConstruct
+	for i, r := range DMSServiceRoles {
+		out = append(out, awscdk.NewCustomResource(scope, jsii.String(r.ID), &awscdk.CustomResourceProps{
+			ServiceToken: provider.ServiceToken(),
+			ResourceType: jsii.String(ResourceTypeDMSRole),
+			Properties: &map[string]interface{}{
+				"RoleName":  r.Name,
+				"PolicyArn": policyArns[i],
+			},
+		}))
+	}
+	return out
+}
 
 // SchemaSetupTLSMode is how the schema setup verifies the database: the
 // whole chain and the host name, against the CA bundle DMS uses.

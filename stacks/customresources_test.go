@@ -209,8 +209,12 @@ func TestDMSTaskStartsAfterTheSchemaAndStopsBeforeItIsChangedOrDeleted(t *testin
 				if mustMarshal(t, props(stop)["ServiceToken"]) != mustMarshal(t, props(life)["ServiceToken"]) {
 					t.Error("the stopper and lifecycle resources use different providers")
 				}
-				_, sm := only(t, tmpl, "AWS::StepFunctions::StateMachine", nil)
-				def := flatten(t, props(sm)["DefinitionString"])
+				var def string
+				for id, sm := range resources(tmpl, "AWS::StepFunctions::StateMachine", nil) {
+					if strings.HasPrefix(id, "DmsTaskProvider") {
+						def = flatten(t, props(sm)["DefinitionString"])
+					}
+				}
 				wantRetry := `"IntervalSeconds":30,"MaxAttempts":120`
 				if !strings.Contains(def, wantRetry) {
 					t.Errorf("waiter definition %s, want polling every 30 s for an hour (%s)", def, wantRetry)
@@ -402,37 +406,57 @@ func TestCustomResourceHandlersAreGoFunctionsAndTheirProvidersLog(t *testing.T) 
 	}
 }
 
-func TestDMSServiceRolesHoldTheirPoliciesBeforeDMSNetworkingIsCreated(t *testing.T) {
+func TestDMSRolesHandlerMayOnlyReadCreateAndEquipTheTwoDMSRoles(t *testing.T) {
 	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
-	roles := map[string]bool{}
+	statements := policyOf(t, tmpl, "DmsRoles")
+	roleArn := func(name string) string { return `:iam::",{"Ref":"AWS::AccountId"},":role/` + name + `"` }
 	for _, name := range []string{"dms-vpc-role", "dms-cloudwatch-logs-role"} {
-		id, role := only(t, tmpl, "AWS::IAM::Role", map[string]any{"RoleName": name})
-		roles[id] = true
-		// The managed policy is part of the role resource, so the role is
-		// complete only once it is attached.
-		if len(asList(props(role)["ManagedPolicyArns"])) != 1 {
-			t.Errorf("%s has managed policies %v, want its one DMS policy on the role itself", name, props(role)["ManagedPolicyArns"])
-		}
-	}
-	for id, r := range resources(tmpl, "AWS::IAM::Policy", nil) {
-		for _, role := range asList(props(r)["Roles"]) {
-			if m, ok := role.(map[string]any); ok && roles[m["Ref"].(string)] {
-				t.Errorf("policy %s attaches to %v separately; DMS resources would not wait for it", id, m["Ref"])
+		for _, a := range []string{"iam:GetRole", "iam:CreateRole", "iam:ListAttachedRolePolicies", "iam:AttachRolePolicy"} {
+			if !allows(t, statements, a, roleArn(name)) {
+				t.Errorf("the handler may not %s on %s", a, name)
 			}
 		}
 	}
-	// IAM propagation: the DMS network resources also wait for the VPC
-	// endpoints, which take minutes, after the roles exist.
-	for _, typ := range []string{"AWS::DMS::ReplicationSubnetGroup", "AWS::DMS::ReplicationInstance"} {
-		_, r := only(t, tmpl, typ, nil)
-		deps := dependsOn(r)
-		for role := range roles {
-			if !slices.Contains(deps, role) {
-				t.Errorf("%s does not wait for %s", typ, role)
+	for _, st := range statements {
+		res := mustMarshal(t, st["Resource"])
+		for _, a := range asList(st["Action"]) {
+			action := a.(string)
+			if !strings.HasPrefix(action, "iam:") {
+				continue
+			}
+			switch action {
+			case "iam:GetRole", "iam:CreateRole", "iam:ListAttachedRolePolicies", "iam:AttachRolePolicy":
+			default:
+				// No DeleteRole, DetachRolePolicy, PutRolePolicy, UpdateAssumeRolePolicy...
+				t.Errorf("the handler may %s; it must never delete or alter a role", action)
+			}
+			if strings.Count(res, ":role/") != 2 || !strings.Contains(res, roleArn("dms-vpc-role")) || !strings.Contains(res, roleArn("dms-cloudwatch-logs-role")) {
+				t.Errorf("%s on %s, want the two DMS roles only", action, res)
+			}
+			if action == "iam:AttachRolePolicy" {
+				cond := mustMarshal(t, st["Condition"])
+				if !strings.Contains(cond, `"iam:PolicyARN"`) || !strings.Contains(cond, "AmazonDMSVPCManagementRole") || !strings.Contains(cond, "AmazonDMSCloudWatchLogsRole") {
+					t.Errorf("AttachRolePolicy may attach any policy (condition %s), want the two DMS policies only", cond)
+				}
 			}
 		}
-		if !slices.ContainsFunc(deps, func(d string) bool { return strings.HasPrefix(d, "VpcSecretsManagerEndpoint") }) {
-			t.Errorf("%s does not wait for the VPC endpoints; DependsOn %v", typ, deps)
-		}
 	}
+	t.Run("the roles resources wait for IAM through the provider's waiter", func(t *testing.T) {
+		var tokens []string
+		for _, r := range resources(tmpl, stacks.ResourceTypeDMSRole, nil) {
+			tokens = append(tokens, mustMarshal(t, props(r)["ServiceToken"]))
+		}
+		if len(tokens) != 2 || tokens[0] != tokens[1] || !strings.Contains(tokens[0], "DmsRolesProvider") {
+			t.Errorf("service tokens %v, want both roles on the DmsRoles provider", tokens)
+		}
+		found := false
+		for id, sm := range resources(tmpl, "AWS::StepFunctions::StateMachine", nil) {
+			if strings.HasPrefix(id, "DmsRolesProvider") && strings.Contains(flatten(t, props(sm)["DefinitionString"]), `"IntervalSeconds":15`) {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("no waiter polls the roles every 15 s until IAM has propagated them")
+		}
+	})
 }

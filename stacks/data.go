@@ -27,6 +27,15 @@ const DMSUser = "dms_user"
 // DBAdminUser is the RDS master user name.
 const DBAdminUser = "admin"
 
+// DMSPasswordExcludeCharacters are left out of every generated database
+// password, the first ones and every rotated one: CDK's default set for RDS
+// passwords (quotes, slashes, @, spaces and shell metacharacters) plus the
+// separators DMS rejects in endpoint passwords and in the secrets it reads
+// (";", ".", ":", "+" and ",").
+// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Endpoints.Creating.html
+// https://docs.aws.amazon.com/dms/latest/userguide/security_iam_secretsmanager.html
+const DMSPasswordExcludeCharacters = " %+~`#$&*()|[]{}:;<>?!'/@\"\\.,"
+
 // mysqlPort is MySQL's port, which DMS, the rotation functions and the
 // operator tools expect.
 const mysqlPort = 3306
@@ -88,7 +97,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 			KeyRDSCABundleFile, *env.Region, *env.Region, *env.Region)
 	}
 	assets := map[string]string{}
-	for _, name := range []string{FunctionSchemaSetup, FunctionDMSTask} {
+	for _, name := range []string{FunctionSchemaSetup, FunctionDMSTask, FunctionDMSRoles} {
 		if assets[name], err = functionAsset(props.LambdaDir, name); err != nil {
 			return nil, err
 		}
@@ -147,14 +156,18 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		},
 	})
 	s.Database = awsrds.NewDatabaseInstance(stack, jsii.String("Database"), &awsrds.DatabaseInstanceProps{
-		Engine:                  engine,
-		InstanceType:            awsec2.NewInstanceType(jsii.String(cfg.DBInstanceClass)),
-		Vpc:                     s.Vpc,
-		VpcSubnets:              isolated,
-		SecurityGroups:          &[]awsec2.ISecurityGroup{dbSG},
-		Port:                    jsii.Number(mysqlPort),
-		ParameterGroup:          params,
-		Credentials:             awsrds.Credentials_FromGeneratedSecret(jsii.String(DBAdminUser), nil),
+		Engine:         engine,
+		InstanceType:   awsec2.NewInstanceType(jsii.String(cfg.DBInstanceClass)),
+		Vpc:            s.Vpc,
+		VpcSubnets:     isolated,
+		SecurityGroups: &[]awsec2.ISecurityGroup{dbSG},
+		Port:           jsii.Number(mysqlPort),
+		ParameterGroup: params,
+		// The schema setup logs in with it; the same exclusions as the DMS
+		// user's keep one password policy for the database.
+		Credentials: awsrds.Credentials_FromGeneratedSecret(jsii.String(DBAdminUser), &awsrds.CredentialsBaseOptions{
+			ExcludeCharacters: jsii.String(DMSPasswordExcludeCharacters),
+		}),
 		StorageEncrypted:        jsii.Bool(true),
 		StorageEncryptionKey:    props.Key,
 		StorageType:             awsrds.StorageType_GP3,
@@ -182,12 +195,14 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	s.DatabaseSecret = s.Database.Secret()
 	s.Database.AddRotationSingleUser(&awsrds.RotationSingleUserOptions{
 		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
+		ExcludeCharacters:  jsii.String(DMSPasswordExcludeCharacters),
 		Endpoint:           secretsEndpoint,
 		VpcSubnets:         isolated,
 	})
 
 	replicationSecret := awsrds.NewDatabaseSecret(stack, jsii.String("ReplicationSecret"), &awsrds.DatabaseSecretProps{
-		Username: jsii.String(DMSUser),
+		Username:          jsii.String(DMSUser),
+		ExcludeCharacters: jsii.String(DMSPasswordExcludeCharacters),
 	})
 	// Attaching adds host and port, which DMS reads from the secret.
 	s.ReplicationSecret = replicationSecret.Attach(s.Database)
@@ -203,6 +218,10 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		VpcSubnets:         isolated,
 		Endpoint:           secretsEndpoint,
 		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
+		// The rotation application generates the next passwords: without
+		// this it would use every printable character, DMS's rejected
+		// ones included (SecretRotation excludes nothing by default).
+		ExcludeCharacters: jsii.String(DMSPasswordExcludeCharacters),
 		// The first rotation waits for the schedule: the replication task
 		// starts right after the schema setup with this password.
 		RotateImmediatelyOnUpdate: jsii.Bool(false),
@@ -211,7 +230,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	// DMS.
 	var serviceRoles []constructs.IConstruct
 	if cfg.CreateDMSServiceRoles {
-		serviceRoles = newDMSServiceRoles(stack)
+		serviceRoles = newDMSServiceRoles(stack, assets[FunctionDMSRoles], cfg.logRetention())
 	}
 
 	dmsSG := awsec2.NewSecurityGroup(stack, jsii.String("ReplicationSecurityGroup"), &awsec2.SecurityGroupProps{
@@ -239,8 +258,8 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		KmsKeyId:                         props.Key.KeyArn(),
 	})
 	// DMS refuses to create these before dms-vpc-role exists and IAM has
-	// propagated it. The interface endpoints take minutes to become
-	// available, long enough for that, and DMS needs them anyway.
+	// propagated it, which the role resources wait for. DMS also needs the
+	// interface endpoints, which take minutes to become available.
 	for _, dependent := range []constructs.IConstruct{subnetGroup, s.ReplicationInstance} {
 		for _, role := range serviceRoles {
 			dependent.Node().AddDependency(role)
@@ -295,7 +314,10 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		KinesisSettings: &awsdms.CfnEndpoint_KinesisSettingsProperty{
 			StreamArn:            props.OrderStream.StreamArn(),
 			ServiceAccessRoleArn: streamRole.RoleArn(),
-			MessageFormat:        jsii.String("json"),
+			// One record per line: fewer bytes through Kinesis, Firehose
+			// and S3, and an archive a replay can split by line.
+			// https://docs.aws.amazon.com/dms/latest/APIReference/API_KinesisSettings.html
+			MessageFormat: jsii.String(DMSMessageFormat),
 			// Commit timestamp and transaction position: the record version
 			// of design §3.6.
 			IncludeTransactionDetails: jsii.Bool(true),
@@ -401,33 +423,6 @@ func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
 			"S3": {Service: awsec2.GatewayVpcEndpointAwsService_S3()},
 		},
 	})
-}
-
-// newDMSServiceRoles creates the two roles DMS requires by name before it
-// creates any network resource (aws-facts.md §3).
-func newDMSServiceRoles(stack awscdk.Stack) []constructs.IConstruct {
-	roles := []struct{ id, name, policy string }{
-		{"DmsVpcRole", "dms-vpc-role", "service-role/AmazonDMSVPCManagementRole"},
-		{"DmsCloudWatchLogsRole", "dms-cloudwatch-logs-role", "service-role/AmazonDMSCloudWatchLogsRole"},
-	}
-	var created []constructs.IConstruct
-	for _, r := range roles {
-		role := awsiam.NewRole(stack, jsii.String(r.id), &awsiam.RoleProps{
-			// DMS looks these roles up by name; it accepts no other.
-			RoleName:        jsii.String(r.name),
-			AssumedBy:       awsiam.NewServicePrincipal(jsii.String("dms.amazonaws.com"), nil),
-			ManagedPolicies: &[]awsiam.IManagedPolicy{awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String(r.policy))},
-		})
-		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
-			Id:     jsii.String("AwsSolutions-IAM4"),
-			Reason: jsii.String("DMS requires this role with exactly this AWS managed policy (DMS User Guide, IAM permissions needed to use AWS DMS)."),
-			AppliesTo: &[]interface{}{
-				jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/" + r.policy),
-			},
-		}}, nil)
-		created = append(created, role)
-	}
-	return created
 }
 
 // maxAllocatedStorage is the storage autoscaling ceiling: at least

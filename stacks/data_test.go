@@ -187,33 +187,84 @@ func TestDataStackCredentialsAreGeneratedAndRotated(t *testing.T) {
 	})
 }
 
-func TestDataStackDMSServiceRolesAreCreatedFirstUnlessTheAccountHasThem(t *testing.T) {
+func TestDataStackPasswordsNeverHoldCharactersDMSRejects(t *testing.T) {
+	// DMS rejects endpoint passwords with these (DMS User Guide, creating
+	// endpoints); the first password and every rotated one must avoid them.
+	rejected := []string{";", ".", ":", "+"}
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	excludesAll := func(t *testing.T, what string, excluded any) {
+		t.Helper()
+		s, _ := excluded.(string)
+		for _, c := range rejected {
+			if !strings.Contains(s, c) {
+				t.Errorf("%s may contain %q (excluded: %q)", what, c, s)
+			}
+		}
+	}
+	for _, user := range []string{stacks.DBAdminUser, stacks.DMSUser} {
+		t.Run("the generated password of "+user, func(t *testing.T) {
+			_, secret := only(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{
+				"GenerateSecretString": map[string]any{"SecretStringTemplate": `{"username":"` + user + `"}`},
+			})
+			excludesAll(t, user+"'s first password", props(secret)["GenerateSecretString"].(map[string]any)["ExcludeCharacters"])
+		})
+	}
+	t.Run("the passwords the rotation applications generate", func(t *testing.T) {
+		apps := resources(tmpl, "AWS::Serverless::Application", nil)
+		if len(apps) != 2 {
+			t.Fatalf("%d rotation applications, want the admin's and dms_user's", len(apps))
+		}
+		for id, app := range apps {
+			excludesAll(t, id+"'s rotated passwords", props(app)["Parameters"].(map[string]any)["excludeCharacters"])
+		}
+	})
+}
+
+func TestDataStackDMSServiceRolesAreEnsuredFirstUnlessTheStackMayNotTouchIAM(t *testing.T) {
 	roles := map[string]string{
 		"dms-vpc-role":             "service-role/AmazonDMSVPCManagementRole",
 		"dms-cloudwatch-logs-role": "service-role/AmazonDMSCloudWatchLogsRole",
 	}
-	t.Run("created by default, before DMS networking", func(t *testing.T) {
+	t.Run("ensured by default, before DMS networking", func(t *testing.T) {
 		tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
-		var ids []any
+		// Declaring the roles fails in any account that has them already,
+		// and deleting them with the stack breaks the account's other DMS
+		// users: the stack never owns them as AWS::IAM::Role.
+		for name := range roles {
+			if found := resources(tmpl, "AWS::IAM::Role", map[string]any{"RoleName": name}); len(found) != 0 {
+				t.Errorf("%s is declared as an AWS::IAM::Role", name)
+			}
+		}
+		var ids []string
 		for name, policy := range roles {
-			id, _ := only(t, tmpl, "AWS::IAM::Role", map[string]any{
-				"RoleName":                 name,
-				"AssumeRolePolicyDocument": map[string]any{"Statement": []any{map[string]any{"Principal": map[string]any{"Service": "dms.amazonaws.com"}}}},
-				"ManagedPolicyArns":        []any{match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{":iam::aws:policy/" + policy})})})},
+			id, _ := only(t, tmpl, stacks.ResourceTypeDMSRole, map[string]any{
+				"RoleName":  name,
+				"PolicyArn": match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{assertions.Match_ArrayWith(&[]any{":iam::aws:policy/" + policy})})}),
 			})
 			ids = append(ids, id)
 		}
-		// arrayWith keeps order, and CDK sorts DependsOn.
-		slices.SortFunc(ids, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
 		for _, typ := range []string{"AWS::DMS::ReplicationSubnetGroup", "AWS::DMS::ReplicationInstance"} {
-			assertResource(t, tmpl, typ, map[string]any{"DependsOn": assertions.Match_ArrayWith(&ids)})
+			_, r := only(t, tmpl, typ, nil)
+			for _, id := range ids {
+				if !slices.Contains(dependsOn(r), id) {
+					t.Errorf("%s does not wait for %s; DependsOn %v", typ, id, dependsOn(r))
+				}
+			}
 		}
 	})
-	t.Run("skipped with createDmsServiceRoles=false", func(t *testing.T) {
+	t.Run("left to the account with createDmsServiceRoles=false", func(t *testing.T) {
 		tmpl := synth(t, customized).template(stacks.DataStackName)
+		if n := len(resources(tmpl, stacks.ResourceTypeDMSRole, nil)); n != 0 {
+			t.Errorf("%d DMS role resources although the stack may not touch IAM roles", n)
+		}
 		for name := range roles {
 			if found := resources(tmpl, "AWS::IAM::Role", map[string]any{"RoleName": name}); len(found) != 0 {
-				t.Errorf("%s created although the account has it", name)
+				t.Errorf("%s created although the stack may not touch IAM roles", name)
+			}
+		}
+		for id := range goFunctions(tmpl) {
+			if strings.HasPrefix(id, "DmsRoles") {
+				t.Errorf("function %s exists although there are no roles to ensure", id)
 			}
 		}
 	})
@@ -222,8 +273,8 @@ func TestDataStackDMSServiceRolesAreCreatedFirstUnlessTheAccountHasThem(t *testi
 func TestDataStackReplicationInstanceIsPrivateAndEncrypted(t *testing.T) {
 	tests := []struct {
 		variant       variant
-		engineVersion any // nil: the service default
-	}{{lambdaProcessor, nil}, {customized, "3.5.4"}}
+		engineVersion any
+	}{{lambdaProcessor, stacks.MinDMSEngineVersionForMySQL84}, {customized, "3.5.4"}}
 	for _, tt := range tests {
 		t.Run(string(tt.variant), func(t *testing.T) {
 			tmpl := synth(t, tt.variant).template(stacks.DataStackName)
@@ -311,14 +362,16 @@ func TestDataStackTrustsTheRDSRootCertificates(t *testing.T) {
 	}
 }
 
-func TestDataStackTargetEndpointWritesJSONWithTransactionDetails(t *testing.T) {
+func TestDataStackTargetEndpointWritesOneLineJSONWithTransactionDetails(t *testing.T) {
 	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
 	streamRole := logicalID(t, tmpl, "AWS::IAM::Role", map[string]any{"Description": assertions.Match_StringLikeRegexp(jsii.String("unified order stream"))})
 	assertProps(t, tmpl, "AWS::DMS::Endpoint", map[string]any{
 		"EndpointType": "target",
 		"EngineName":   "kinesis",
 		"KinesisSettings": map[string]any{
-			"MessageFormat":               "json",
+			// One record per line, so the archive and a replay can split
+			// records by line.
+			"MessageFormat":               "json-unformatted",
 			"IncludeTransactionDetails":   true,
 			"IncludePartitionValue":       true,
 			"PartitionIncludeSchemaTable": false,

@@ -56,9 +56,13 @@ const (
 	// tasks beyond a trial.
 	DefaultDMSInstanceClass = "dms.t3.medium"
 
-	// DefaultDMSEngineVersion is empty: DMS picks its current default
-	// version, so a new deployment never lands on a retired one.
-	DefaultDMSEngineVersion = ""
+	// DefaultDMSEngineVersion is the first DMS engine version whose
+	// documented sources include RDS MySQL 8.4 (DefaultDBEngineVersion);
+	// DMS's own default may be older. AutoMinorVersionUpgrade keeps it
+	// patched. Sources by engine version:
+	// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Introduction.Sources.html
+	// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_ReleaseNotes.html
+	DefaultDMSEngineVersion = MinDMSEngineVersionForMySQL84
 
 	// DefaultBatchSize and DefaultParallelizationFactor are the original
 	// project's tested event source mapping settings (design §5).
@@ -72,9 +76,12 @@ const (
 	DefaultDynamoWriteCapacity = 3000
 	DefaultDynamoReadCapacity  = 300
 
-	// DefaultCreateDMSServiceRoles creates dms-vpc-role and
+	// DefaultCreateDMSServiceRoles makes sure dms-vpc-role and
 	// dms-cloudwatch-logs-role, which DMS requires by name before anything
-	// else can be created. Turn it off where the account already has them.
+	// else, exist: each is created only where the account has none, and no
+	// role is ever deleted or altered, so the default works in fresh and
+	// used accounts alike. Turn it off where the stack may not touch IAM
+	// roles; both roles must then exist before the deployment.
 	DefaultCreateDMSServiceRoles = true
 
 	// DefaultVPCCIDR is a private range unlikely to collide with the default
@@ -133,6 +140,12 @@ const (
 
 // Fixed settings that are not worth a context key.
 const (
+	// MinDMSEngineVersionForMySQL84 is the oldest DMS engine version that
+	// supports RDS MySQL 8.4 as a source (its changed replication commands
+	// and caching_sha2_password): synth refuses dbEngineVersion=8.4 with an
+	// older (or unpinned) dmsEngineVersion.
+	MinDMSEngineVersionForMySQL84 = "3.6.1"
+
 	// DBMaxAllocatedStorageGiB bounds RDS storage autoscaling (or twice the
 	// allocated storage, if larger).
 	DBMaxAllocatedStorageGiB = 100

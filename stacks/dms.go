@@ -37,6 +37,11 @@ type MappingParameters struct {
 	PartitionKeyName string `json:"partition-key-name,omitempty"`
 }
 
+// DMSMessageFormat is how DMS writes records to the unified stream:
+// json-unformatted is single-line JSON (json, the service default, is
+// tab-indented over many lines). internal/cdc reads both.
+const DMSMessageFormat = "json-unformatted"
+
 // PartitionColumn is the column both tables are partitioned by, so an order
 // and its items land on the same shard, in commit order (design §3.6).
 const PartitionColumn = "orderId"

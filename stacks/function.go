@@ -34,6 +34,7 @@ const (
 	FunctionSchemaSetup = "schema-setup"
 	FunctionDMSTask     = "dms-task"
 	FunctionKDAStart    = "kda-start"
+	FunctionDMSRoles    = "dms-roles"
 )
 
 // functionAsset returns the asset directory of a built function, or an

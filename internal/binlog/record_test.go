@@ -1,6 +1,7 @@
 package binlog
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -46,6 +47,18 @@ func TestAppendRecord(t *testing.T) {
 		c, err := cdc.Decode(b)
 		if err != nil || c.ItemAmount.String() != "80" || *c.ItemQuantity != 4 {
 			t.Errorf("cdc.Decode: %+v, %v", c, err)
+		}
+	})
+	t.Run("every record is one line, as DMS's json-unformatted writes it", func(t *testing.T) {
+		// The value holds a newline: escaped, it must not split the record.
+		enc := encoder{partitionKeyType: cdc.PartitionKeyAttribute, controlDetails: true}
+		for name, b := range map[string][]byte{
+			"data":    enc.appendRecord(nil, rec),
+			"control": enc.appendRecord(nil, &record{control: true, op: opCreateTable, table: tbl, schemaName: "orders", tableName: "order_item", timestamp: rec.timestamp}),
+		} {
+			if bytes.ContainsAny(b, "\n\r") {
+				t.Errorf("%s record spans lines: %q", name, b)
+			}
 		}
 	})
 	t.Run("a create-table control record carries the table definition under task-id", func(t *testing.T) {

@@ -309,3 +309,35 @@ func BenchmarkSplit(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(stmts))*float64(b.N)/b.Elapsed().Seconds(), "statements/s")
 }
+
+// MySQL 8.4 turns mysql_native_password off by default: where the server
+// has caching_sha2_password, dms_user must be created (and re-keyed) with
+// it; MariaDB, which has no such plugin, keeps its default (the local-mode
+// tests log in as dms_user there).
+func TestOrdersDBSetupCreatesTheDMSUserWithCachingSHA2WhereTheServerHasIt(t *testing.T) {
+	stmts, err := sqlscript.Split(etlsql.OrdersDBSetup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth string
+	users := 0
+	for _, st := range stmts {
+		switch {
+		case strings.HasPrefix(st.SQL, "SET @dms_user_auth"):
+			auth = st.SQL
+		case strings.Contains(st.SQL, "USER IF NOT EXISTS ''dms_user''") || strings.Contains(st.SQL, "ALTER USER ''dms_user''"):
+			users++
+			if !strings.Contains(st.SQL, "@dms_user_auth") {
+				t.Errorf("statement at line %d ignores the chosen plugin: %q", st.Line, st.SQL)
+			}
+		}
+	}
+	if users != 2 {
+		t.Errorf("%d dms_user CREATE/ALTER statements, want 2", users)
+	}
+	for _, want := range []string{"information_schema.PLUGINS", "'caching_sha2_password'", "'IDENTIFIED WITH caching_sha2_password BY '", "'IDENTIFIED BY '"} {
+		if !strings.Contains(auth, want) {
+			t.Errorf("plugin choice %q lacks %s", auth, want)
+		}
+	}
+}

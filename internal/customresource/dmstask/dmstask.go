@@ -128,6 +128,9 @@ type Handler struct {
 	CloudFormation CloudFormation
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Sleep waits between Reconnect's polls; nil waits on a timer until
+	// ctx ends.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // waitInput is what onEvent hands to every isComplete call.
