@@ -236,12 +236,13 @@ func (r *stateRow) deleted() bool {
 }
 
 // absent reports whether a read must ignore the row: a tombstone whose
-// expiry has passed. DynamoDB deletes expired items lazily (typically
-// within a few days), so whether it is still there is chance; ignoring it
-// makes the outcome independent of that, and nothing older than it can
-// arrive any more. A live row is never absent, even with an expiry from
-// an older version of this code: while DynamoDB still has it, it is the
-// latest image of its source row (the read rewrites it without expiry).
+// expiry has passed. DynamoDB deletes expired items in the background
+// some time after they expire, so whether it is still there is chance;
+// ignoring it makes the outcome independent of that, and nothing older
+// than it can arrive any more. A live row is never absent, even with an
+// expiry from an older version of this code: while DynamoDB still has it,
+// it is the latest image of its source row (the read rewrites it without
+// expiry).
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
 func (r *stateRow) absent(now time.Time) bool {
 	return r.deleted() && r.ttl != 0 && r.ttl <= now.Unix()
