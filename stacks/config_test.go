@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 
+	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/stacks"
 )
 
@@ -102,8 +104,10 @@ func TestLoadConfigAcceptsEveryDocumentedForm(t *testing.T) {
 			func(c stacks.Config) bool { return c.VPCCIDR == netip.MustParsePrefix("192.168.16.0/20") }},
 		{"Lambda tuning at its limits", map[string]any{"batchSize": float64(10000), "parallelizationFactor": float64(10)},
 			func(c stacks.Config) bool { return c.BatchSize == 10000 && c.ParallelizationFactor == 10 }},
-		{"a longer join state and log retention", map[string]any{"joinStateTtlDays": "30", "logRetentionDays": float64(90)},
-			func(c stacks.Config) bool { return c.JoinStateTTLDays == 30 && c.LogRetentionDays == 90 }},
+		{"a longer tombstone and log retention", map[string]any{"joinStateTombstoneDays": "30", "logRetentionDays": float64(90)},
+			func(c stacks.Config) bool { return c.JoinStateTombstoneDays == 30 && c.LogRetentionDays == 90 }},
+		{"a year of stream retention with tombstones kept as long", map[string]any{"streamRetentionHours": float64(8760), "joinStateTombstoneDays": float64(365)},
+			func(c stacks.Config) bool { return c.StreamRetentionHours == 8760 && c.JoinStateTombstoneDays == 365 }},
 		{"a CA bundle file", map[string]any{"rdsCaBundleFile": "certs/global-bundle.pem"},
 			func(c stacks.Config) bool { return c.RDSCABundleFile == "certs/global-bundle.pem" }},
 	}
@@ -151,7 +155,10 @@ func TestLoadConfigNamesTheKeyAndTheAllowedValuesOfABadValue(t *testing.T) {
 		{"vpcCidr", "10.0.0.0/8", "a prefix from /16 to /24"},
 		{"vpcCidr", "10.0.0.1/16", "a private range"},
 		{"vpcCidr", "fd00::/48", "an IPv4 network"},
-		{"joinStateTtlDays", float64(0), "an integer from 1 to 365"},
+		{"joinStateTombstoneDays", float64(0), "an integer from 14 to 3650: tombstones of deleted rows must outlive"},
+		{"joinStateTombstoneDays", float64(13), "(streamRetentionHours=24, the event source mappings' maximum record age of 24h0m0s, the 14-day replay window)"},
+		{"joinStateTombstoneDays", float64(3651), "an integer from 14 to 3650"},
+		{"joinStateTombstoneDays", "two weeks", "an integer from 14 to 3650"},
 		{"logRetentionDays", float64(31), "a CloudWatch Logs retention in days, one of [1 3 5 7 14 30"},
 		{"rdsCaBundleFile", true, "a path to a PEM file"},
 	}
@@ -210,4 +217,60 @@ func describe(v any) string {
 		return strconv.Quote(s)
 	}
 	return fmt.Sprint(v)
+}
+
+func TestJoinStateTombstonesOutliveWhatCanStillBeReplayed(t *testing.T) {
+	tests := []struct {
+		name string
+		ctx  map[string]any
+		want string // empty: accepted
+	}{
+		{"the defaults", map[string]any{}, ""},
+		{"a week of stream retention keeps the two-week minimum of the replay window", map[string]any{"streamRetentionHours": float64(168)}, ""},
+		{"a month of stream retention with the default tombstones", map[string]any{"streamRetentionHours": float64(720)},
+			`context "joinStateTombstoneDays": got 14 (int), want an integer from 30 to 3650`},
+		{"a month of stream retention with tombstones kept as long", map[string]any{"streamRetentionHours": float64(720), "joinStateTombstoneDays": float64(30)}, ""},
+		{"stream retention that is not a whole number of days rounds the minimum up", map[string]any{"streamRetentionHours": float64(745), "joinStateTombstoneDays": float64(31)},
+			"want an integer from 32 to 3650"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(t, tt.ctx)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.JoinStateTombstoneDays < stacks.MinJoinStateTombstoneDays(c) {
+					t.Errorf("accepted %d tombstone days, below the minimum %d", c.JoinStateTombstoneDays, stacks.MinJoinStateTombstoneDays(c))
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTheReplacedJoinStateTTLKeyFailsNamingItsReplacement(t *testing.T) {
+	_, err := loadConfig(t, map[string]any{"joinStateTtlDays": float64(7)})
+	if err == nil {
+		t.Fatal("LoadConfig accepted joinStateTtlDays, which no longer means what it did")
+	}
+	for _, want := range []string{`context "joinStateTtlDays"`, `replaced by "joinStateTombstoneDays"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
+// The stack configures the enrich Lambda through its environment; both
+// sides must agree on the variable and on the default retention.
+func TestTombstoneRetentionContractWithTheEnrichLambda(t *testing.T) {
+	if stacks.EnvTombstoneDays != enrich.EnvTombstoneDays {
+		t.Errorf("stack sets %s, enrich reads %s", stacks.EnvTombstoneDays, enrich.EnvTombstoneDays)
+	}
+	if got := time.Duration(stacks.DefaultJoinStateTombstoneDays) * 24 * time.Hour; got != enrich.DefaultTombstoneRetention {
+		t.Errorf("stack default %v, enrich default %v", got, enrich.DefaultTombstoneRetention)
+	}
 }

@@ -88,10 +88,13 @@ const (
 	// VPC (172.31.0.0/16) or the common 10.0.0.0/16.
 	DefaultVPCCIDR = "10.64.0.0/16"
 
-	// DefaultJoinStateTTLDays keeps the enrich Lambda's join state for a week,
-	// so an item that arrives days after its order still joins (KDA SQL's
-	// window was 30 minutes).
-	DefaultJoinStateTTLDays = 7
+	// DefaultJoinStateTombstoneDays keeps the tombstone of a deleted row in
+	// the enrich Lambda's join state for two weeks after the delete: the
+	// minimum the default stream retention and ReplayWindow require
+	// (MinJoinStateTombstoneDays). Live rows never expire, so an order
+	// still joins its items however long it lives (KDA SQL's window was 30
+	// minutes).
+	DefaultJoinStateTombstoneDays = 14
 
 	// DefaultLogRetentionDays keeps Lambda, VPC flow and DMS logs for a month.
 	DefaultLogRetentionDays = 30
@@ -171,6 +174,18 @@ const (
 
 	// DLQRetention is SQS's maximum, to leave time to replay failures.
 	DLQRetention = 14 * 24 * time.Hour
+
+	// ReplayWindow is how old a change may be, by its source commit time
+	// (its version), for a replay to put it back on the unified stream:
+	// as long as the dead-letter queues keep what they hold. A replay
+	// (`etl replay`) must refuse older changes: join state keeps tombstones
+	// only this long (MinJoinStateTombstoneDays), so an older change of a
+	// row deleted since could bring the row back.
+	ReplayWindow = DLQRetention
+
+	// MaxJoinStateTombstoneDays bounds joinStateTombstoneDays (ten years):
+	// a typo guard, tombstones cost storage.
+	MaxJoinStateTombstoneDays = 3650
 
 	// KeyDeletionWindowDays is KMS's maximum waiting period before a
 	// scheduled key deletion, the longest chance to cancel a mistake.

@@ -34,7 +34,7 @@ const (
 	EnvTableName        = "TABLE_NAME"
 	EnvDLQURL           = "DLQ_URL"
 	EnvStateTable       = "STATE_TABLE"
-	EnvStateTTLDays     = "STATE_TTL_DAYS"
+	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
 	EnvOutputStream     = "OUTPUT_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
 )
@@ -258,6 +258,9 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 			Value:       s.Application.Ref(),
 		})
 	default:
+		// TTL on "ttl" expires tombstones only: live rows carry none and
+		// never expire (internal/enrich/state.go).
+		// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
 		s.JoinStateTable = awsdynamodb.NewTable(stack, jsii.String("JoinState"), &awsdynamodb.TableProps{
 			PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(StatePartitionKey), Type: awsdynamodb.AttributeType_STRING},
 			SortKey:             &awsdynamodb.Attribute{Name: jsii.String(StateSortKey), Type: awsdynamodb.AttributeType_STRING},
@@ -280,7 +283,7 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 			Retention:   retention,
 			Environment: map[string]*string{
 				EnvStateTable:       s.JoinStateTable.TableName(),
-				EnvStateTTLDays:     jsii.String(strconv.Itoa(cfg.JoinStateTTLDays)),
+				EnvTombstoneDays:    jsii.String(strconv.Itoa(cfg.JoinStateTombstoneDays)),
 				EnvOutputStream:     s.EnrichedStream.StreamName(),
 				EnvReferenceDataURI: referenceURI,
 				EnvDLQURL:           s.EnrichDLQ.QueueUrl(),

@@ -308,7 +308,7 @@ func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
 
 			enrich, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
 				stacks.EnvStateTable:       ref(state),
-				stacks.EnvStateTTLDays:     jsonNumber(s.cfg.JoinStateTTLDays),
+				stacks.EnvTombstoneDays:    jsonNumber(s.cfg.JoinStateTombstoneDays),
 				stacks.EnvOutputStream:     ref(stream),
 				stacks.EnvReferenceDataURI: map[string]any{"Fn::Join": []any{"", []any{"s3://", ref(bucket), "/products.json"}}},
 			}}})

@@ -122,7 +122,7 @@ var variantContext = map[variant]map[string]any{
 		stacks.KeyCreateDMSServiceRoles:      false,
 		stacks.KeyBatchSize:                  float64(100),
 		stacks.KeyParallelization:            float64(2),
-		stacks.KeyJoinStateTTLDays:           float64(3),
+		stacks.KeyJoinStateTombstoneDays:     float64(30),
 		stacks.KeyLogRetentionDays:           float64(90),
 		stacks.KeyVPCCIDR:                    "172.20.0.0/20",
 		stacks.KeyDataLake:                   false,

@@ -14,16 +14,19 @@ import (
 // Environment variables the stack sets on the function.
 const (
 	EnvStateTable       = "STATE_TABLE"
-	EnvStateTTLDays     = "STATE_TTL_DAYS"
+	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
 	EnvOutputStream     = "OUTPUT_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
 	EnvDLQURL           = "DLQ_URL"
 )
 
-// DefaultStateTTL is how long join state outlives the last change of its
-// order: long enough for late items to still join, short enough to keep
-// the table small.
-const DefaultStateTTL = 7 * 24 * time.Hour
+// DefaultTombstoneRetention is how long a deleted row's tombstone stays in
+// join state after the delete was processed: the stacks' default
+// (joinStateTombstoneDays), which outlasts every older change the pipeline
+// can still deliver (stream retention, the mappings' maximum record age
+// and the replay window). Live rows never expire: they are kept as long
+// as the source row exists, so the join stays exact at any age.
+const DefaultTombstoneRetention = 14 * 24 * time.Hour
 
 // DefaultConcurrency bounds the AWS calls one invocation has in flight.
 // The calls of a batch are few and large; 16 keeps the round trips of a
@@ -49,8 +52,9 @@ const DefaultDeadlineReserve = time.Second
 type Config struct {
 	// StateTable is the DynamoDB join-state table (pk S, sk S, ttl).
 	StateTable string
-	// StateTTL is how long a state row lives after its last write.
-	StateTTL time.Duration
+	// TombstoneRetention is how long a tombstone lives after it is
+	// written; live rows carry no expiry.
+	TombstoneRetention time.Duration
 	// OutputStream is the enriched stream's name or ARN.
 	OutputStream string
 	// ReferenceDataURI (s3://bucket/key or file:///path) and DLQURL
@@ -68,7 +72,8 @@ type Config struct {
 	// DeadlineReserve is kept back from the invocation deadline (at most
 	// half the time left); 0 means DefaultDeadlineReserve.
 	DeadlineReserve time.Duration
-	// Now is the clock used for TTLs; nil means time.Now.
+	// Now is the clock that dates tombstones and decides which have
+	// expired; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -78,12 +83,12 @@ type Config struct {
 // os.Getenv in production.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
-		StateTable:       strings.TrimSpace(getenv(EnvStateTable)),
-		StateTTL:         DefaultStateTTL,
-		OutputStream:     strings.TrimSpace(getenv(EnvOutputStream)),
-		ReferenceDataURI: strings.TrimSpace(getenv(EnvReferenceDataURI)),
-		DLQURL:           strings.TrimSpace(getenv(EnvDLQURL)),
-		Source:           strings.TrimSpace(getenv("AWS_LAMBDA_FUNCTION_NAME")),
+		StateTable:         strings.TrimSpace(getenv(EnvStateTable)),
+		TombstoneRetention: DefaultTombstoneRetention,
+		OutputStream:       strings.TrimSpace(getenv(EnvOutputStream)),
+		ReferenceDataURI:   strings.TrimSpace(getenv(EnvReferenceDataURI)),
+		DLQURL:             strings.TrimSpace(getenv(EnvDLQURL)),
+		Source:             strings.TrimSpace(getenv("AWS_LAMBDA_FUNCTION_NAME")),
 	}
 	var errs []error
 	for _, v := range []struct{ name, value string }{
@@ -95,12 +100,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s is required", v.name))
 		}
 	}
-	if s := strings.TrimSpace(getenv(EnvStateTTLDays)); s != "" {
+	if s := strings.TrimSpace(getenv(EnvTombstoneDays)); s != "" {
 		days, err := strconv.Atoi(s)
 		if err != nil || days < 1 || days > 3650 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a whole number of days from 1 to 3650", EnvStateTTLDays, s))
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number of days from 1 to 3650", EnvTombstoneDays, s))
 		} else {
-			cfg.StateTTL = time.Duration(days) * 24 * time.Hour
+			cfg.TombstoneRetention = time.Duration(days) * 24 * time.Hour
 		}
 	}
 	if cfg.Source == "" {
@@ -113,8 +118,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 }
 
 func (c Config) withDefaults() Config {
-	if c.StateTTL <= 0 {
-		c.StateTTL = DefaultStateTTL
+	if c.TombstoneRetention <= 0 {
+		c.TombstoneRetention = DefaultTombstoneRetention
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency

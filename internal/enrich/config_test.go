@@ -25,10 +25,10 @@ func TestConfigFromEnv(t *testing.T) {
 		wantTTL time.Duration
 		wantErr string
 	}{
-		{name: "the retention defaults to seven days", env: base, wantTTL: 7 * 24 * time.Hour},
-		{name: "the retention is read in days", env: with(EnvStateTTLDays, "30"), wantTTL: 30 * 24 * time.Hour},
-		{name: "a retention that is not a number of days is refused", env: with(EnvStateTTLDays, "1.5"), wantErr: "STATE_TTL_DAYS"},
-		{name: "a zero retention is refused", env: with(EnvStateTTLDays, "0"), wantErr: "STATE_TTL_DAYS"},
+		{name: "the tombstone retention defaults to fourteen days", env: base, wantTTL: 14 * 24 * time.Hour},
+		{name: "the tombstone retention is read in days", env: with(EnvTombstoneDays, "30"), wantTTL: 30 * 24 * time.Hour},
+		{name: "a retention that is not a number of days is refused", env: with(EnvTombstoneDays, "1.5"), wantErr: "STATE_TOMBSTONE_DAYS"},
+		{name: "a zero retention is refused", env: with(EnvTombstoneDays, "0"), wantErr: "STATE_TOMBSTONE_DAYS"},
 		{name: "a missing state table is refused", env: with(EnvStateTable, ""), wantErr: "STATE_TABLE is required"},
 		{name: "a missing output stream is refused", env: with(EnvOutputStream, " "), wantErr: "OUTPUT_STREAM is required"},
 		{name: "missing reference data is refused", env: with(EnvReferenceDataURI, ""), wantErr: "REFERENCE_DATA_URI is required"},
@@ -45,7 +45,7 @@ func TestConfigFromEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.StateTTL != tt.wantTTL || cfg.StateTable != "EnrichState" || cfg.OutputStream != "order-item-enriched" ||
+			if cfg.TombstoneRetention != tt.wantTTL || cfg.StateTable != "EnrichState" || cfg.OutputStream != "order-item-enriched" ||
 				cfg.ReferenceDataURI != "s3://reference/products.json" || cfg.Source != "Enrich" || cfg.DLQURL != "" {
 				t.Errorf("config = %+v", cfg)
 			}

@@ -5,6 +5,13 @@
 // in a DynamoDB table so that an item still joins an order that arrived
 // days earlier.
 //
+// Join state holds the live rows of both source tables (and the items
+// still waiting for their order) for as long as the source rows exist:
+// they never expire, so the join stays exact however long an order lives.
+// Only tombstones of deleted rows expire, TombstoneRetention after the
+// delete, when no older change of theirs can be delivered any more (see
+// state.go).
+//
 // One invocation reads the state of every order its batch touches in bulk
 // (BatchGetItem, or Query for orders whose own row changes), folds the
 // changes in with internal/join, stores the new state with BatchWriteItem

@@ -75,7 +75,7 @@ type group struct {
 	recs    []int // indexes of its records in the event, in stream order
 	changes []order.Change
 	part    *join.Partition
-	ttls    map[string]int64 // sort key → TTL of the rows read
+	stale   map[string]bool  // sort keys of rows read whose expiry must change
 	out     []order.Enriched // collapsed: one row per item
 	err     error            // why the order could not be completed
 }
@@ -217,7 +217,7 @@ func (h *Handler) read(ctx context.Context, groups []*group, now time.Time) {
 			}
 		}
 		g.part = join.NewPartition(g.orderID, all)
-		g.ttls = make(map[string]int64)
+		g.stale = make(map[string]bool)
 		if all {
 			queries = append(queries, g)
 			continue
@@ -272,10 +272,12 @@ func (h *Handler) read(ctx context.Context, groups []*group, now time.Time) {
 				g.fail(err)
 				continue
 			}
-			if row.expired(now) {
+			if row.absent(now) {
 				continue
 			}
-			g.ttls[row.sk] = row.ttl
+			if row.stale() {
+				g.stale[row.sk] = true
+			}
 			if row.order != nil {
 				g.part.Order = row.order
 			} else {
@@ -370,15 +372,20 @@ func (h *Handler) emit(ctx context.Context, groups []*group) int {
 }
 
 // store writes the new state of every order that was joined: the rows the
-// batch changed, and the rows it read that are past half their retention,
-// so that orders in use do not expire. An order whose state could not be
-// stored emits nothing (see the package doc for why state goes first).
+// batch changed, and the rows it read whose expiry is wrong for their kind
+// (live rows from older versions of this code still carry one). Live rows
+// are written without expiry, tombstones with TombstoneRetention from now.
+// An order change reads every row of its order, so touching an order
+// converges all of them; an item change converges its order row and
+// itself. An order whose state could not be stored emits nothing (see the
+// package doc for why state goes first).
 func (h *Handler) store(ctx context.Context, groups []*group, now time.Time) {
-	ttl := now.Add(h.cfg.StateTTL).Unix()
-	renewBefore := now.Add(h.cfg.StateTTL / 2).Unix()
-	stale := func(g *group, sk string) bool {
-		t, ok := g.ttls[sk]
-		return ok && t != 0 && t < renewBefore
+	tombstoneTTL := now.Add(h.cfg.TombstoneRetention).Unix()
+	ttl := func(deleted bool) int64 {
+		if deleted {
+			return tombstoneTTL
+		}
+		return 0
 	}
 	var rows []map[string]types.AttributeValue
 	byPK := make(map[string]*group, len(groups))
@@ -388,18 +395,18 @@ func (h *Handler) store(ctx context.Context, groups []*group, now time.Time) {
 		}
 		byPK[g.pk] = g
 		p := g.part
-		if p.Order != nil && (p.OrderChanged() || stale(g, skOrder)) {
-			rows = append(rows, encodeOrder(g.pk, p.Order, ttl))
+		if p.Order != nil && (p.OrderChanged() || g.stale[skOrder]) {
+			rows = append(rows, encodeOrder(g.pk, p.Order, ttl(p.Order.Deleted)))
 		}
 		changed := p.ChangedItems()
 		isChanged := make(map[int64]bool, len(changed))
 		for _, id := range changed {
 			isChanged[id] = true
-			rows = append(rows, encodeItem(g.pk, p.Items[id], ttl))
+			rows = append(rows, encodeItem(g.pk, p.Items[id], ttl(p.Items[id].Deleted)))
 		}
 		for id, it := range p.Items {
-			if !isChanged[id] && stale(g, itemSortKey(id)) {
-				rows = append(rows, encodeItem(g.pk, it, ttl))
+			if !isChanged[id] && g.stale[itemSortKey(id)] {
+				rows = append(rows, encodeItem(g.pk, it, ttl(it.Deleted)))
 			}
 		}
 	}

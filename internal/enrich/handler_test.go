@@ -123,15 +123,14 @@ func TestHandleRealisticBatch(t *testing.T) {
 			t.Errorf("dead letter = %+v", m)
 		}
 	})
-	t.Run("the state holds the order, its items and the item still waiting for its order", func(t *testing.T) {
-		ttl := testNow.Add(DefaultStateTTL).Unix()
+	t.Run("the state holds the order, its items and the item still waiting for its order, none expiring", func(t *testing.T) {
 		o, ok := f.db.row("1002", "order")
-		if !ok || *o.order.Status != "SHIPPED" || o.order.Version != 1710755220000001 || o.ttl != ttl {
-			t.Errorf("order row = %+v (found %v), want SHIPPED at version 1710755220000001, ttl %d", o.order, ok, ttl)
+		if !ok || *o.order.Status != "SHIPPED" || o.order.Version != 1710755220000001 || o.ttl != 0 {
+			t.Errorf("order row = %+v, ttl %d (found %v), want SHIPPED at version 1710755220000001 without expiry", o.order, o.ttl, ok)
 		}
 		for _, k := range [][2]string{{"1002", "item#42"}, {"1002", "item#977"}, {"1003", "item#7"}} {
-			if r, ok := f.db.row(k[0], k[1]); !ok || r.item == nil || r.ttl != ttl {
-				t.Errorf("state row %s/%s missing or without TTL %d", k[0], k[1], ttl)
+			if r, ok := f.db.row(k[0], k[1]); !ok || r.item == nil || r.ttl != 0 {
+				t.Errorf("state row %s/%s missing (%v) or expiring (ttl %d)", k[0], k[1], ok, r.ttl)
 			}
 		}
 		if _, ok := f.db.row("1003", "order"); ok {
@@ -458,36 +457,93 @@ func TestHandleReturnsAnErrorWhenNothingCouldBeProcessed(t *testing.T) {
 }
 
 func TestHandleStateRetention(t *testing.T) {
-	s := newSource()
 	day := 24 * time.Hour
-	stored := func(f *fixture, ttl time.Time) {
-		status := "NEW"
+	// older code stored live rows with an expiry; new code must neither
+	// lose them nor leave the expiry on them.
+	seed := func(f *fixture, orderTTL time.Time, itemTTLs map[int64]int64) {
 		f.db.rows["1"] = map[string]map[string]ddbtypes.AttributeValue{
-			skOrder: encodeOrder("1", &join.OrderRow{Version: 1, Status: &status}, ttl.Unix()),
+			skOrder: encodeOrder("1", &join.OrderRow{Version: 1, Status: ptr("NEW")}, orderTTL.Unix()),
+		}
+		for id, ttl := range itemTTLs {
+			f.db.rows["1"][itemSortKey(id)] = encodeItem("1", &join.ItemRow{ItemID: id, Version: 1, Quantity: ptr(int64(1))}, ttl)
 		}
 	}
-	t.Run("an expired order row is not joined although DynamoDB has not deleted it yet", func(t *testing.T) {
+	t.Run("a live order row past an expiry from older code is still joined, and its expiry removed", func(t *testing.T) {
+		s := newSource()
 		f := newFixture(t, nil)
-		stored(f, testNow.Add(-time.Second))
+		seed(f, testNow.Add(-time.Second), nil)
 		f.handle(t, event(s.item("insert", 1, 7, 1)))
-		if rows := f.stream.rows(); len(rows) != 0 {
-			t.Errorf("emitted %v, want nothing", summaries(rows))
+		if got, want := summaries(f.stream.rows()), []string{"upsert 1/7 NEW qty=1"}; !slices.Equal(got, want) {
+			t.Errorf("emitted %v, want %v", got, want)
+		}
+		if r, _ := f.db.row("1", skOrder); r.ttl != 0 {
+			t.Errorf("order row ttl %d, want none", r.ttl)
 		}
 	})
-	t.Run("an order row past half its retention is kept alive when its order is used", func(t *testing.T) {
+	t.Run("an order change rewrites every live row of its order without expiry, changed or not", func(t *testing.T) {
+		s := newSource()
 		f := newFixture(t, nil)
-		stored(f, testNow.Add(2*day))
-		f.handle(t, event(s.item("insert", 1, 7, 1)))
-		if r, _ := f.db.row("1", skOrder); r.ttl != testNow.Add(DefaultStateTTL).Unix() {
-			t.Errorf("order row ttl %d, want renewed to %d", r.ttl, testNow.Add(DefaultStateTTL).Unix())
+		seed(f, testNow.Add(2*day), map[int64]int64{7: testNow.Add(3 * day).Unix(), 42: testNow.Add(-day).Unix(), 977: 0})
+		writes := 0
+		f.db.onWrite = func(_ int, reqs []ddbtypes.WriteRequest) ([]ddbtypes.WriteRequest, error) {
+			writes += len(reqs)
+			return nil, nil
+		}
+		f.handle(t, event(s.order("update", 1, "SHIPPED")))
+		for _, sk := range []string{skOrder, itemSortKey(7), itemSortKey(42), itemSortKey(977)} {
+			if r, ok := f.db.row("1", sk); !ok || r.ttl != 0 {
+				t.Errorf("row %s: found %v, ttl %d; want it kept without expiry", sk, ok, r.ttl)
+			}
+		}
+		if writes != 3 {
+			t.Errorf("%d rows written, want 3: the order and the two items with an expiry (977 has none)", writes)
+		}
+		want := []string{"upsert 1/7 SHIPPED qty=1", "upsert 1/42 SHIPPED qty=1", "upsert 1/977 SHIPPED qty=1"}
+		if got := summaries(f.stream.rows()); !slices.Equal(got, want) {
+			t.Errorf("emitted %v, want %v", got, want)
 		}
 	})
-	t.Run("a row with most of its retention left is not rewritten", func(t *testing.T) {
+	t.Run("a live row without expiry is not rewritten when only read", func(t *testing.T) {
+		s := newSource()
 		f := newFixture(t, nil)
-		stored(f, testNow.Add(6*day))
+		f.db.rows["1"] = map[string]map[string]ddbtypes.AttributeValue{
+			skOrder: encodeOrder("1", &join.OrderRow{Version: 1, Status: ptr("NEW")}, 0),
+		}
 		f.handle(t, event(s.item("insert", 1, 7, 1)))
-		if r, _ := f.db.row("1", skOrder); r.ttl != testNow.Add(6*day).Unix() {
-			t.Errorf("order row ttl %d, want unchanged %d", r.ttl, testNow.Add(6*day).Unix())
+		if f.db.writes != 1 {
+			t.Errorf("%d BatchWriteItem calls, want 1", f.db.writes)
+		}
+		if _, ok := f.db.row("1", itemSortKey(7)); !ok {
+			t.Error("the new item was not stored")
+		}
+	})
+	t.Run("deletes leave tombstones that expire after the retention; live rows have none", func(t *testing.T) {
+		s := newSource()
+		f := newFixture(t, nil)
+		f.handle(t, event(s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1), s.item("insert", 1, 42, 1)))
+		f.handle(t, event(s.item("delete", 1, 42, 1)))
+		if r, _ := f.db.row("1", itemSortKey(42)); !r.item.Deleted || r.ttl != testNow.Add(DefaultTombstoneRetention).Unix() {
+			t.Errorf("item 42: deleted %v, ttl %d; want a tombstone expiring at %d", r.item.Deleted, r.ttl, testNow.Add(DefaultTombstoneRetention).Unix())
+		}
+		for _, sk := range []string{skOrder, itemSortKey(7)} {
+			if r, _ := f.db.row("1", sk); r.ttl != 0 {
+				t.Errorf("live row %s has ttl %d", sk, r.ttl)
+			}
+		}
+	})
+	t.Run("an expired tombstone is absent although DynamoDB has not deleted it yet", func(t *testing.T) {
+		s := newSource()
+		f := newFixture(t, nil)
+		f.db.rows["1"] = map[string]map[string]ddbtypes.AttributeValue{
+			skOrder:         encodeOrder("1", &join.OrderRow{Version: 1, Status: ptr("NEW")}, 0),
+			itemSortKey(7):  encodeItem("1", &join.ItemRow{ItemID: 7, Version: 1 << 62, Deleted: true}, testNow.Add(-time.Second).Unix()),
+			itemSortKey(42): encodeItem("1", &join.ItemRow{ItemID: 42, Version: 1 << 62, Deleted: true}, testNow.Add(time.Second).Unix()),
+		}
+		// Both changes are older than the tombstones: only the one within
+		// its retention may still hold them back.
+		f.handle(t, event(s.item("insert", 1, 7, 1), s.item("insert", 1, 42, 1)))
+		if got, want := summaries(f.stream.rows()), []string{"upsert 1/7 NEW qty=1"}; !slices.Equal(got, want) {
+			t.Errorf("emitted %v, want %v", got, want)
 		}
 	})
 }

@@ -423,26 +423,41 @@ func TestEnrichAndSinkConvergeToTheSQLJoin(t *testing.T) {
 			}
 
 			h := newHistory(rng, products)
-			for range 30 { // the full load
-				h.step(true)
-			}
-			for range 400 {
-				h.step(false)
-			}
+			clock := &testClock{now: h.src.clock}
 
 			flaky := &lockedRand{r: rand.New(rand.NewPCG(seed, 0xf1a7))}
 			out := &fakeStream{
 				failEntry: func(int, string, order.Enriched) bool { return flaky.chance(0.1) },
 				shuffle:   func(n int, swap func(i, j int)) { flaky.mu.Lock(); flaky.r.Shuffle(n, swap); flaky.mu.Unlock() },
 			}
-			enrich, err := New(Config{StateTable: stateTable, OutputStream: "order-item-enriched", Retry: retryOnce},
+			enrich, err := New(Config{StateTable: stateTable, OutputStream: "order-item-enriched", Retry: retryOnce, Now: clock.Now},
 				Deps{DB: flakyDB{DB: db, rng: flaky, rate: 0.1}, Stream: out, Products: staticProducts(products), DLQ: &fakeDLQ{}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			retries := 0
-			for _, shard := range shardsOf(h.recs, 2) {
-				retries += deliver(t, rng, 40, shard, enrich.Handle)
+			// The full load, then three stretches of changes with days
+			// between them, in which DynamoDB's TTL deletes what has
+			// expired: the join must not depend on how old its state is.
+			phases := []struct {
+				gap   time.Duration
+				steps int
+			}{{0, 30}, {8 * 24 * time.Hour, 130}, {30 * 24 * time.Hour, 130}, {400 * 24 * time.Hour, 140}}
+			retries, expired, delivered := 0, 0, 0
+			for i, phase := range phases {
+				if phase.gap > 0 {
+					h.src.clock = h.src.clock.Add(phase.gap)
+					expired += expireState(t, db, stateTable, clock.advance(phase.gap))
+				}
+				for range phase.steps {
+					h.step(i == 0)
+				}
+				for _, shard := range shardsOf(h.recs[delivered:], 2) {
+					retries += deliver(t, rng, 40, shard, enrich.Handle)
+				}
+				delivered = len(h.recs)
+			}
+			if expired == 0 {
+				t.Error("no state row expired between the phases; the test proves little")
 			}
 
 			h.checkStream(t, out.rows())
@@ -464,8 +479,8 @@ func TestEnrichAndSinkConvergeToTheSQLJoin(t *testing.T) {
 			if len(want) == 0 || retries == 0 {
 				t.Errorf("the history exercised too little: %d joined rows, %d retried batches", len(want), retries)
 			}
-			t.Logf("%d source records, %d enriched records, %d joined rows, %d retried batches",
-				len(h.recs), len(out.entries), len(want), retries)
+			t.Logf("%d source records, %d enriched records, %d joined rows, %d retried batches, %d state rows expired",
+				len(h.recs), len(out.entries), len(want), retries, expired)
 		})
 	}
 }

@@ -25,9 +25,18 @@ type DB interface {
 }
 
 // State table layout: one partition per order, holding the order row
-// (sk "order") and one row per item (sk "item#<itemId>"). Deleted rows are
-// kept as tombstones (deleted = true) until their TTL so that a redelivered
-// older change cannot resurrect them.
+// (sk "order") and one row per item (sk "item#<itemId>").
+//
+// Lifetime: a live row (the latest image of a source row, including an
+// item still waiting for its order) has no "ttl" attribute and never
+// expires, so an order touched months later still finds all its items and
+// an item still finds its order. A deleted row is kept as a tombstone
+// (deleted = true) with a "ttl" of TombstoneRetention after the delete was
+// processed, so that a redelivered or replayed older change cannot
+// resurrect it; past that, nothing older can arrive and DynamoDB's TTL
+// removes it. Rows written by older versions carry a "ttl" on live rows
+// too: the handler rewrites them without it when it reads them (see
+// Handler.store).
 const (
 	attrPK       = "pk"
 	attrSK       = "sk"
@@ -188,7 +197,9 @@ func rowHeader(pk, sk string, version int64, sourceTS string, deleted bool, ttl 
 	item[attrPK] = &types.AttributeValueMemberS{Value: pk}
 	item[attrSK] = &types.AttributeValueMemberS{Value: sk}
 	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}
-	item[attrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(ttl, 10)}
+	if ttl != 0 {
+		item[attrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(ttl, 10)}
+	}
 	if sourceTS != "" {
 		item[attrSourceTS] = &types.AttributeValueMemberS{Value: sourceTS}
 	}
@@ -220,9 +231,27 @@ type stateRow struct {
 	item  *join.ItemRow
 }
 
-// expired reports whether TTL deletion is due; DynamoDB deletes expired
-// rows lazily, so reads must ignore them.
-func (r *stateRow) expired(now time.Time) bool { return r.ttl != 0 && r.ttl <= now.Unix() }
+func (r *stateRow) deleted() bool {
+	return (r.order != nil && r.order.Deleted) || (r.item != nil && r.item.Deleted)
+}
+
+// absent reports whether a read must ignore the row: a tombstone whose
+// expiry has passed. DynamoDB deletes expired items in the background
+// some time after they expire, so whether it is still there is chance;
+// ignoring it makes the outcome independent of that, and nothing older
+// than it can arrive any more. A live row is never absent, even with an
+// expiry from an older version of this code: while DynamoDB still has it,
+// it is the latest image of its source row (the read rewrites it without
+// expiry).
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
+func (r *stateRow) absent(now time.Time) bool {
+	return r.deleted() && r.ttl != 0 && r.ttl <= now.Unix()
+}
+
+// stale reports whether the row, read back, must be rewritten to carry
+// the expiry its kind needs: a live row must have none (rows written by
+// older versions expire), a tombstone must have one.
+func (r *stateRow) stale() bool { return r.deleted() == (r.ttl == 0) }
 
 // decodeRow reads a state-table row back.
 func decodeRow(item map[string]types.AttributeValue) (stateRow, error) {
@@ -365,8 +394,8 @@ type TableAPI interface {
 // CreateStateTable creates the join-state table as the stack does (pk S
 // HASH, sk S RANGE, on demand, TTL on "ttl"), for emulators and local
 // mode, and waits until it is active. An existing table is accepted. An
-// emulator without TimeToLive support (dynalite) is fine: reads filter
-// expired rows anyway.
+// emulator without TimeToLive support (dynalite) is fine: reads ignore
+// expired tombstones anyway.
 func CreateStateTable(ctx context.Context, client TableAPI, name string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: &name,

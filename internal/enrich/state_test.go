@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -34,9 +35,14 @@ func TestStateRowsRoundTrip(t *testing.T) {
 			}},
 		},
 		{
-			name: "an item row with null columns reads back with nils",
+			name: "an item row with null columns and an expiry (older versions) reads back with nils",
 			item: encodeItem("1002", &join.ItemRow{ItemID: 42, Version: 7, Quantity: ptr(int64(3))}, 1711360000),
 			want: stateRow{sk: "item#42", ttl: 1711360000, item: &join.ItemRow{ItemID: 42, Version: 7, Quantity: ptr(int64(3))}},
+		},
+		{
+			name: "a live row is written without expiry",
+			item: encodeItem("1002", &join.ItemRow{ItemID: 42, Version: 7, Quantity: ptr(int64(3))}, 0),
+			want: stateRow{sk: "item#42", item: &join.ItemRow{ItemID: 42, Version: 7, Quantity: ptr(int64(3))}},
 		},
 		{
 			name: "a tombstone stays a tombstone",
@@ -83,6 +89,44 @@ func TestDecodeRowRejectsForeignRows(t *testing.T) {
 			tt.change(m)
 			if _, err := decodeRow(m); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLiveRowsHaveNoTTLAttribute(t *testing.T) {
+	live := encodeOrder("1", &join.OrderRow{Version: 1, Status: ptr("NEW")}, 0)
+	if _, ok := live[attrTTL]; ok {
+		t.Errorf("live row %v carries %q: DynamoDB would expire it", live, attrTTL)
+	}
+	tomb := encodeItem("1", &join.ItemRow{ItemID: 7, Version: 2, Deleted: true}, 1711360000)
+	if n, ok := tomb[attrTTL].(*types.AttributeValueMemberN); !ok || n.Value != "1711360000" {
+		t.Errorf("tombstone %v: want %q = 1711360000 (epoch seconds, a Number)", tomb, attrTTL)
+	}
+}
+
+func TestWhichRowsAReadIgnoresOrRewrites(t *testing.T) {
+	now := time.Date(2024, 3, 18, 10, 0, 0, 0, time.UTC)
+	past, future := now.Add(-time.Second).Unix(), now.Add(time.Hour).Unix()
+	tests := []struct {
+		name          string
+		row           stateRow
+		absent, stale bool
+	}{
+		{"a live row without expiry is kept as it is", stateRow{order: &join.OrderRow{}}, false, false},
+		{"a live row from older code, not yet expired, is rewritten without expiry", stateRow{ttl: future, order: &join.OrderRow{}}, false, true},
+		{"a live row from older code past its expiry is still the best knowledge, and rewritten", stateRow{ttl: past, item: &join.ItemRow{}}, false, true},
+		{"a tombstone within its retention is kept as it is", stateRow{ttl: future, item: &join.ItemRow{Deleted: true}}, false, false},
+		{"a tombstone past its retention is absent although DynamoDB has not deleted it yet", stateRow{ttl: past, order: &join.OrderRow{Deleted: true}}, true, false},
+		{"a tombstone without expiry is rewritten with one", stateRow{item: &join.ItemRow{Deleted: true}}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.row.absent(now); got != tt.absent {
+				t.Errorf("absent = %v, want %v", got, tt.absent)
+			}
+			if got := tt.row.stale(); got != tt.stale {
+				t.Errorf("stale = %v, want %v", got, tt.stale)
 			}
 		})
 	}

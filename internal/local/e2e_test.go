@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/order"
@@ -344,15 +348,32 @@ func flaky(seed uint64, failures *atomic.Int64) func(string, poller.Handler) pol
 }
 
 func TestRandomHistoriesConverge(t *testing.T) {
-	t.Run("a full load and concurrent histories with Lambda's defaults", func(t *testing.T) {
+	t.Run("a full load and concurrent histories with Lambda's defaults, weeks and months apart", func(t *testing.T) {
 		pre := newHistory(1, 1, 40)
-		p := startPipeline(t, local.Config{PreloadSQL: script(t, pre.transactions(600))})
-		for _, seed := range []uint64{2, 3} {
-			h := newHistory(seed, 1, 40)
-			apply(t, p.DB(), h.transactions(2000), 4)
+		clock := &clock{now: time.Now()}
+		p := startPipeline(t, local.Config{PreloadSQL: script(t, pre.transactions(600)), Now: clock.Now})
+		expired := 0
+		day := 24 * time.Hour
+		// Time passes before each stretch of changes, and DynamoDB's TTL
+		// deletes the join state that has expired meanwhile. The last
+		// stretch is short, so that many rows it joins are older than
+		// every gap.
+		for _, stretch := range []struct {
+			seed uint64
+			gap  time.Duration
+			ops  int
+		}{{2, 8 * day, 2000}, {3, 30 * day, 2000}, {4, 400 * day, 150}} {
+			waitIdle(t, p)
+			expired += expireJoinState(t, p, clock.advance(stretch.gap))
+			h := newHistory(stretch.seed, 1, 40)
+			apply(t, p.DB(), h.transactions(stretch.ops), 4)
 			waitIdle(t, p)
 			converged(t, p)
 		}
+		if expired == 0 {
+			t.Error("no join state expired between the histories; the test proves little")
+		}
+		t.Logf("%d join-state rows expired", expired)
 		t.Logf("reader %+v, %d rows", p.ReaderStats(), rowCount(t, p.DB()))
 		if n := rowCount(t, p.DB()); n < 20 {
 			t.Errorf("the histories left only %d rows; the test proves little", n)
@@ -442,4 +463,59 @@ func TestEnrichRestartStillConverges(t *testing.T) {
 		t.Errorf("%d restarts; %d records delivered to enrich for %d in the stream: no redelivery was exercised",
 			restarts, delivered.Load(), written)
 	}
+}
+
+// clock is the enrich handler's clock in tests that let time pass.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// expireJoinState does what DynamoDB's TTL does (dynalite has none): it
+// deletes every join-state row whose "ttl" (epoch seconds) is not after
+// now, and returns how many it deleted.
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
+func expireJoinState(t *testing.T, p *local.Pipeline, now time.Time) int {
+	t.Helper()
+	ctx := context.Background()
+	deleted := 0
+	pages := dynamodb.NewScanPaginator(p.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(local.StateTable), ConsistentRead: aws.Bool(true)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range page.Items {
+			n, ok := item["ttl"].(*types.AttributeValueMemberN)
+			if !ok {
+				continue
+			}
+			ttl, err := strconv.ParseInt(n.Value, 10, 64)
+			if err != nil {
+				t.Fatalf("ttl %q: %v", n.Value, err)
+			}
+			if ttl > now.Unix() {
+				continue
+			}
+			key := map[string]types.AttributeValue{"pk": item["pk"], "sk": item["sk"]}
+			if _, err := p.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(local.StateTable), Key: key}); err != nil {
+				t.Fatal(err)
+			}
+			deleted++
+		}
+	}
+	return deleted
 }

@@ -76,6 +76,10 @@ type Config struct {
 	// Logger receives the components' logs; nil logs warnings and errors
 	// to stderr.
 	Logger *slog.Logger
+	// Now is the enrich handler's clock, which dates join-state tombstones
+	// and decides which have expired; nil means time.Now. Tests advance it
+	// to let join state age.
+	Now func() time.Time
 	// WrapHandler, if set, wraps each handler the pollers invoke (function
 	// is EnrichFunction or SinkFunction): tests use it to inject failures
 	// and watch invocations.
@@ -371,7 +375,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 			return nil, err
 		}
 		h, err := enrich.New(enrich.Config{
-			StateTable: StateTable, OutputStream: EnrichedStream, Source: EnrichFunction, Logger: p.log,
+			StateTable: StateTable, OutputStream: EnrichedStream, Source: EnrichFunction, Logger: p.log, Now: p.cfg.Now,
 		}, enrich.Deps{
 			DB:       dynamodb.NewFromConfig(AWSConfig(p.endpoints.DynamoDB), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }),
 			Stream:   kinesis.NewFromConfig(AWSConfig(p.endpoints.Kinesis), func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
