@@ -27,6 +27,9 @@ var ErrNotData = errors.New("not data for us")
 // itemQuanity is read as itemQuantity, unknown members are ignored, and
 // names (members, schema, table, values of record-type and operation) match
 // without regard to ASCII case, as MySQL's identifiers and encoding/json do.
+// Values DynamoDB could not store (numbers beyond its precision or range,
+// columns too long for an item) are malformed: the error names the column
+// or the size.
 func Decode(data []byte) (order.Change, error) {
 	var r record
 	if err := r.scan(data); err != nil {
@@ -315,6 +318,9 @@ func (r *record) change() (order.Change, error) {
 	}
 	if d.err != nil {
 		return order.Change{}, d.err
+	}
+	if err := storable(&c); err != nil {
+		return order.Change{}, err
 	}
 	return c, nil
 }
