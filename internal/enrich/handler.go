@@ -78,12 +78,21 @@ type group struct {
 	ttls    map[string]int64 // sort key → TTL of the rows read
 	out     []order.Enriched // collapsed: one row per item
 	err     error            // why the order could not be completed
+	// refused: DynamoDB refused the order's state as invalid, so its
+	// records go to the dead-letter queue rather than back to Lambda.
+	refused bool
 }
 
 func (g *group) fail(err error) {
 	if g.err == nil {
 		g.err = err
 	}
+}
+
+// reject fails the order for good: DynamoDB refused its state.
+func (g *group) reject(err error) {
+	g.fail(err)
+	g.refused = true
 }
 
 // deadLetter is a record that can never succeed.
@@ -121,6 +130,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		h.store(work, b.groups, now)
 		emitted = h.emit(work, b.groups)
 		cancel()
+		b.deadLetterRefused()
 	}
 	dlqFailed, dlqErr := h.sendDeadLetters(ctx, b)
 
@@ -128,7 +138,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	var orderErr error
 	var failedOrders []int64
 	for _, g := range b.groups {
-		if g.err == nil {
+		if g.err == nil || g.refused {
 			continue
 		}
 		orderErr = firstError(orderErr, g.err)
@@ -196,6 +206,27 @@ func (h *Handler) decode(ev *events.KinesisEvent) *batch {
 		g.changes = append(g.changes, c)
 	}
 	return b
+}
+
+// deadLetterRefused sets aside every record of the orders whose state
+// DynamoDB refused: retrying them cannot succeed, and reporting them
+// would hold up their shard until Lambda gives up on the whole batch.
+func (b *batch) deadLetterRefused() {
+	dead := make(map[int]bool, len(b.dead))
+	for _, d := range b.dead {
+		dead[d.rec] = true
+	}
+	for _, g := range b.groups {
+		if !g.refused {
+			continue
+		}
+		reason := fmt.Sprintf("DynamoDB refused the join state of order %d: %v", g.orderID, g.err)
+		for _, i := range g.recs {
+			if !dead[i] {
+				b.dead = append(b.dead, deadLetter{rec: i, reason: reason})
+			}
+		}
+	}
 }
 
 // read loads the state of every group: a Query for orders with an order
@@ -404,18 +435,18 @@ func (h *Handler) store(ctx context.Context, groups []*group, now time.Time) {
 		}
 	}
 	n := (len(rows) + maxBatchWriteOps - 1) / maxBatchWriteOps
-	type result struct {
-		unwritten []map[string]types.AttributeValue
-		err       error
-	}
-	results := make([]result, n)
+	results := make([]map[string]writeFailure, n)
 	h.parallel(n, func(i int) {
 		lo := i * maxBatchWriteOps
-		results[i].unwritten, results[i].err = h.batchWrite(ctx, rows[lo:min(lo+maxBatchWriteOps, len(rows))])
+		results[i] = h.writeState(ctx, rows[lo:min(lo+maxBatchWriteOps, len(rows))])
 	})
-	for _, res := range results {
-		for _, item := range res.unwritten {
-			byPK[pkOf(item)].fail(res.err)
+	for _, failed := range results {
+		for pk, f := range failed {
+			if f.refused {
+				byPK[pk].reject(f.err)
+			} else {
+				byPK[pk].fail(f.err)
+			}
 		}
 	}
 }
