@@ -15,6 +15,10 @@ import (
 // says which case it was.
 var ErrNotData = errors.New("not data for us")
 
+// ErrControl marks a DMS control record; errors wrapping it also wrap
+// ErrNotData.
+var ErrControl = errors.New("control record")
+
 // Decode turns one DMS Kinesis record (design §3.2) into a flat change
 // (design §3.3). It returns an error wrapping ErrNotData for records that
 // are not order or order-item row changes, and any other error for
@@ -230,14 +234,14 @@ func (r *record) change() (order.Change, error) {
 	// partition-key-type; either is enough.
 	switch {
 	case jsonscan.EqualFold(recordType, RecordTypeControl) || jsonscan.EqualFold(partitionKeyType, PartitionKeyTaskID):
-		what := "control record"
+		what := ""
 		if len(operation) > 0 {
 			what += " " + string(operation)
 		}
 		if len(table) > 0 {
 			what += " for " + qualified(schema, table)
 		}
-		return order.Change{}, fmt.Errorf("%w: %s", ErrNotData, what)
+		return order.Change{}, fmt.Errorf("%w: %w%s", ErrNotData, ErrControl, what)
 	case len(recordType) == 0:
 		return order.Change{}, errors.New("metadata.record-type is missing")
 	case !jsonscan.EqualFold(recordType, RecordTypeData):

@@ -103,10 +103,14 @@ type deadLetter struct {
 
 // batch is one invocation's work.
 type batch struct {
-	ev      *events.KinesisEvent
-	groups  []*group
-	dead    []deadLetter
-	skipped int
+	ev     *events.KinesisEvent
+	groups []*group
+	dead   []deadLetter
+	// Records that are not row changes of the two source tables: DMS
+	// control records, and records of other tables or schemas. The event
+	// source mapping has no filter, so every record of the stream is
+	// counted here, joined, or dead-lettered.
+	control, foreign int
 }
 
 // Handle processes one Kinesis batch. Records it cannot complete are
@@ -164,8 +168,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
 		}
 	}
-	h.cfg.Logger.DebugContext(ctx, "batch processed",
-		"records", len(ev.Records), "orders", len(b.groups), "emitted", emitted, "skipped", b.skipped,
+	// Info, like the sink's: the counts account for every record.
+	h.cfg.Logger.InfoContext(ctx, "batch processed",
+		"records", len(ev.Records), "orders", len(b.groups), "emitted", emitted,
+		"skippedControl", b.control, "skippedForeign", b.foreign,
 		"deadLetters", len(b.dead), "failedOrders", len(failedOrders), "failedRecords", len(resp.BatchItemFailures),
 		"duration", time.Since(started))
 	if len(ev.Records) > 0 && len(resp.BatchItemFailures) == len(ev.Records) {
@@ -188,8 +194,12 @@ func (h *Handler) decode(ev *events.KinesisEvent) *batch {
 	byOrder := make(map[int64]*group)
 	for i := range ev.Records {
 		c, err := cdc.Decode(ev.Records[i].Kinesis.Data)
-		if errors.Is(err, cdc.ErrNotData) {
-			b.skipped++
+		switch {
+		case errors.Is(err, cdc.ErrControl):
+			b.control++
+			continue
+		case errors.Is(err, cdc.ErrNotData):
+			b.foreign++
 			continue
 		}
 		if err != nil {
