@@ -18,10 +18,12 @@ const MetricReferenceRefreshFailures = "ReferenceDataRefreshFailures"
 // emfCount returns log attributes that make a JSON log line also an
 // embedded-metric-format document counting one of metric, by function
 // name. In Lambda, CloudWatch Logs extracts the metric from the function's
-// standard output, where lambdacontext's JSON logger writes; nothing is
+// standard output, where lambdacontext's JSON logger writes, and Lambda's
+// JSON log format keeps a line that is already JSON as it is; nothing is
 // called on the request path
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html,
-// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html,
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html).
 func emfCount(now time.Time, metric string) []any {
 	function := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
 	if function == "" {
