@@ -347,7 +347,7 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config) processMo
 		m.functions = append(m.functions, watchedFunction{name: "Preprocess", fn: s.Preprocess, timeout: PreprocessTimeout})
 		m.application = s.Application
 	default:
-		m.functions = append(m.functions, watchedFunction{name: "Enrich", fn: s.Enrich, timeout: EnrichTimeout, streamFed: true})
+		m.functions = append(m.functions, watchedFunction{name: "Enrich", fn: s.Enrich, timeout: EnrichTimeout, streamFed: true, loadsCatalogue: true})
 		m.tables = append(m.tables, watchedTable{name: "JoinState", table: s.JoinStateTable,
 			operations: []awsdynamodb.Operation{awsdynamodb.Operation_QUERY, awsdynamodb.Operation_BATCH_GET_ITEM, awsdynamodb.Operation_BATCH_WRITE_ITEM}})
 		m.queues = append(m.queues, namedQueue{"EnrichDlq", s.EnrichDLQ})

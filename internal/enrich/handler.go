@@ -461,8 +461,9 @@ func (h *Handler) store(ctx context.Context, groups []*group, now time.Time) {
 	}
 }
 
-// sendDeadLetters sends the batch's malformed records to the DLQ and
-// returns the indexes of those it could not deliver.
+// sendDeadLetters sends the batch's dead letters (malformed records, the
+// records of orders DynamoDB refused) to the DLQ and returns the indexes of
+// those it could not deliver.
 func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) {
 	if len(b.dead) == 0 {
 		return nil, nil
@@ -471,7 +472,7 @@ func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) 
 	msgs := make([]dlq.Message, len(b.dead))
 	for i, d := range b.dead {
 		msgs[i] = dlq.FromKinesis(b.ev.Records[d.rec], h.cfg.Source, d.reason, now)
-		h.cfg.Logger.WarnContext(ctx, "malformed record sent to the dead-letter queue",
+		h.cfg.Logger.WarnContext(ctx, "record sent to the dead-letter queue",
 			"sequenceNumber", b.ev.Records[d.rec].Kinesis.SequenceNumber, "reason", d.reason)
 	}
 	err := h.dlq.Send(ctx, msgs)
@@ -492,7 +493,7 @@ func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) 
 			failed = append(failed, d.rec)
 		}
 	}
-	h.cfg.Logger.ErrorContext(ctx, "malformed records could not be dead-lettered; Lambda will retry them",
+	h.cfg.Logger.ErrorContext(ctx, "records could not be dead-lettered; Lambda will retry them",
 		"records", len(failed), "error", err)
 	return failed, err
 }

@@ -15,6 +15,10 @@ const MetricsNamespace = "UnifiedStreamETL"
 // good catalogue in use.
 const MetricReferenceRefreshFailures = "ReferenceDataRefreshFailures"
 
+// MetricDimensionFunction is the dimension of the function's metrics: the
+// function's name.
+const MetricDimensionFunction = "FunctionName"
+
 // emfCount returns log attributes that make a JSON log line also an
 // embedded-metric-format document counting one of metric, by function
 // name. In Lambda, CloudWatch Logs extracts the metric from the function's
@@ -34,11 +38,11 @@ func emfCount(now time.Time, metric string) []any {
 			"Timestamp": now.UnixMilli(),
 			"CloudWatchMetrics": []map[string]any{{
 				"Namespace":  MetricsNamespace,
-				"Dimensions": [][]string{{"FunctionName"}},
+				"Dimensions": [][]string{{MetricDimensionFunction}},
 				"Metrics":    []map[string]string{{"Name": metric, "Unit": "Count"}},
 			}},
 		}),
-		slog.String("FunctionName", function),
+		slog.String(MetricDimensionFunction, function),
 		slog.Int(metric, 1),
 	}
 }
