@@ -181,7 +181,7 @@ func newDeadLetterQueue(scope constructs.Construct, id string, key awskms.IKey) 
 // stream: TRIM_HORIZON (so the full load is not skipped), the configured
 // batch size and parallelization, bisect on error, bounded retries and
 // record age, partial batch responses, and failures to the queue.
-func streamEventSource(stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue, filters []map[string]any) awslambda.IEventSource {
+func streamEventSource(stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue) awslambda.IEventSource {
 	props := &awslambdaeventsources.KinesisEventSourceProps{
 		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(float64(cfg.BatchSize)),
@@ -191,13 +191,6 @@ func streamEventSource(stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue,
 		MaxRecordAge:            awscdk.Duration_Seconds(jsii.Number(EventSourceMaxRecordAge.Seconds())),
 		ReportBatchItemFailures: jsii.Bool(true),
 		OnFailure:               awslambdaeventsources.NewSqsDlq(dlq),
-	}
-	if len(filters) > 0 {
-		criteria := make([]*map[string]interface{}, len(filters))
-		for i := range filters {
-			criteria[i] = awslambda.FilterCriteria_Filter(&filters[i])
-		}
-		props.Filters = &criteria
 	}
 	return awslambdaeventsources.NewKinesisEventSource(stream, props)
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/unified-streaming-etl/etl/internal/enrich"
 )
 
 // newAlarmTopic creates the topic every alarm of the pipeline notifies, in
@@ -298,6 +300,9 @@ type watchedFunction struct {
 	// streamFed is set for functions an event source mapping invokes, which
 	// report IteratorAge.
 	streamFed bool
+	// loadsCatalogue is set for the function that reads the product
+	// catalogue and reports its failed refreshes.
+	loadsCatalogue bool
 }
 
 type watchedTable struct {
@@ -425,6 +430,30 @@ func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]aw
 				missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
 			})
 			d.graph(f.name+" iterator age (ms)", []awscloudwatch.IMetric{iteratorAge}, alarm)
+		}
+		if f.loadsCatalogue {
+			// Written by the function itself, as an embedded-metric-format
+			// log line, each time a catalogue refresh fails.
+			refreshFailures := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace:     jsii.String(enrich.MetricsNamespace),
+				MetricName:    jsii.String(enrich.MetricReferenceRefreshFailures),
+				DimensionsMap: &map[string]*string{enrich.MetricDimensionFunction: f.fn.FunctionName()},
+				Statistic:     jsii.String("Sum"),
+				Period:        awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+				Label:         jsii.String("catalogue refresh failures"),
+			})
+			alarm := set.add(alarmSpec{
+				id: f.name + "ReferenceDataAlarm",
+				description: fmt.Sprintf("The %s function could not load a new version of the product catalogue (%s in the reference bucket is unreadable, empty, or has a line that is not a product) "+
+					"and keeps joining with the last good one, so new product names and prices are not applied. Its log says what is wrong with the object; fix the file and deploy it again.",
+					f.name, ReferenceDataKey),
+				metric:    refreshFailures,
+				threshold: 1,
+				periods:   1,
+				// Reported only when a refresh fails.
+				missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+			})
+			d.graph(f.name+" catalogue refresh failures", []awscloudwatch.IMetric{refreshFailures}, alarm)
 		}
 	}
 

@@ -130,6 +130,7 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 		want = append(want,
 			wantAlarm{"JoinStateThrottledAlarm", "AWS/DynamoDB", []string{"ReadThrottleEvents", "WriteThrottleEvents"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
 			wantAlarm{"EnrichDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"},
+			wantAlarm{"EnrichReferenceDataAlarm", "UnifiedStreamETL", []string{"ReferenceDataRefreshFailures"}, "Sum", 1, 1, "notBreaching"},
 		)
 	}
 	for _, f := range fns {
@@ -229,10 +230,13 @@ func TestProcessStackAlarmsWatchTheDesignMetricsWithTheConfiguredThresholds(t *t
 func TestAlarmsAreScopedToThePipelinesOwnResources(t *testing.T) {
 	s := synth(t, lambdaProcessor)
 	tmpl := s.template(stacks.ProcessStackName)
-	sink := ""
+	sink, enrich := "", ""
 	for id := range goFunctions(tmpl) {
 		if strings.HasPrefix(id, "Sink") {
 			sink = id
+		}
+		if strings.HasPrefix(id, "Enrich") {
+			enrich = id
 		}
 	}
 	tests := []struct {
@@ -243,6 +247,7 @@ func TestAlarmsAreScopedToThePipelinesOwnResources(t *testing.T) {
 		{"EnrichedStreamIteratorAgeAlarm", `{"Ref":"` + logicalID(t, tmpl, "AWS::Kinesis::Stream", nil) + `"}`},
 		{"SinkDlqDepthAlarm", `"Name":"QueueName"`},
 		{"JoinStateThrottledAlarm", `"Name":"TableName"`},
+		{"EnrichReferenceDataAlarm", `{"Name":"FunctionName","Value":{"Ref":"` + enrich + `"}}`},
 	}
 	alarms := alarmsOf(t, tmpl)
 	for _, tt := range tests {

@@ -24,9 +24,6 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
-
-	"github.com/unified-streaming-etl/etl/internal/cdc"
-	"github.com/unified-streaming-etl/etl/internal/order"
 )
 
 // Environment variables of the functions (their contract with lambdas/).
@@ -226,7 +223,7 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	// upsert and a conditional DeleteItem for a delete.
 	grantTableCalls(s.OrderEnrichedTable, props.Key, s.Sink, "dynamodb:PutItem", "dynamodb:DeleteItem")
 	s.SinkDLQ.GrantSendMessages(s.Sink)
-	s.Sink.AddEventSource(streamEventSource(s.EnrichedStream, cfg, s.SinkDLQ, nil))
+	s.Sink.AddEventSource(streamEventSource(s.EnrichedStream, cfg, s.SinkDLQ))
 
 	// The processor.
 	switch cfg.Processor {
@@ -297,7 +294,15 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 		s.ReferenceBucket.GrantRead(s.Enrich, jsii.String(ReferenceDataKey))
 		suppressObjectReadWildcards(s.Enrich.Role(), "the products object ("+ReferenceDataKey+")")
 		s.EnrichDLQ.GrantSendMessages(s.Enrich)
-		s.Enrich.AddEventSource(streamEventSource(props.OrderStream, cfg, s.EnrichDLQ, []map[string]any{DMSDataFilter()}))
+		// No event filter: Lambda discards every record a filter does not
+		// match, a record whose data is not JSON among them, without a trace
+		// in the dead-letter queue, and patterns compare names case-
+		// sensitively where DMS and MySQL do not
+		// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html,
+		// https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis-filtering.html).
+		// The handler sees every record: it joins it, skips and counts a
+		// control or foreign-table record, or dead-letters it with the reason.
+		s.Enrich.AddEventSource(streamEventSource(props.OrderStream, cfg, s.EnrichDLQ))
 		// The function cannot start without products.json: its event
 		// source mapping (which starts invoking it as soon as it exists)
 		// waits for the reference data deployment.
@@ -374,7 +379,7 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config) processMo
 		m.functions = append(m.functions, watchedFunction{name: "Preprocess", fn: s.Preprocess, timeout: PreprocessTimeout})
 		m.application = s.Application
 	default:
-		m.functions = append(m.functions, watchedFunction{name: "Enrich", fn: s.Enrich, timeout: EnrichTimeout, streamFed: true})
+		m.functions = append(m.functions, watchedFunction{name: "Enrich", fn: s.Enrich, timeout: EnrichTimeout, streamFed: true, loadsCatalogue: true})
 		m.tables = append(m.tables, watchedTable{name: "JoinState", table: s.JoinStateTable,
 			operations: []awsdynamodb.Operation{awsdynamodb.Operation_QUERY, awsdynamodb.Operation_BATCH_GET_ITEM, awsdynamodb.Operation_BATCH_WRITE_ITEM}})
 		m.queues = append(m.queues, namedQueue{"EnrichDlq", s.EnrichDLQ})
@@ -384,23 +389,6 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config) processMo
 		m.archive = s.RawArchive
 	}
 	return m
-}
-
-// DMSDataFilter is the event filter of the enrich Lambda's event source
-// mapping: only data records of the two source tables reach the function;
-// DMS control records (table definitions, task events, DMS's own tables)
-// are dropped before invocation. Kinesis filters match the record's JSON
-// payload under "data"; DMS puts its metadata under "metadata" in that
-// payload.
-func DMSDataFilter() map[string]any {
-	return map[string]any{
-		"data": map[string]any{
-			"metadata": map[string]any{
-				"record-type": []any{cdc.RecordTypeData},
-				"table-name":  []any{order.TableOrder, order.TableOrderItem},
-			},
-		},
-	}
 }
 
 // suppressBucketDeploymentFindings accepts the findings on the handler CDK

@@ -290,6 +290,51 @@ func TestOperatorCommands(t *testing.T) {
 		}
 	})
 
+	step("verify after a catalogue price change exits 0 and reports the drift count", func(t *testing.T) {
+		// The table holds product 17 at its old price, as the pipeline
+		// leaves rows that have not changed since.
+		b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), ops.ProductsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if strings.HasPrefix(line, `{"productId":17,`) {
+				line = regexp.MustCompile(`"productPrice":[0-9.]+`).ReplaceAllString(line, `"productPrice":0.01`)
+			}
+			lines = append(lines, line)
+		}
+		changed := filepath.Join(t.TempDir(), "products.json")
+		if err := os.WriteFile(changed, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var rows int
+		if err := root.QueryRowContext(ctx, "SELECT COUNT(*) FROM orders.order_item i JOIN orders.`order` o USING (orderId) WHERE i.itemId = 17").Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows == 0 {
+			t.Fatal("no sample row has product 17; the test proves nothing")
+		}
+
+		code, out, stderr := etl("verify", "--table", "OrderEnriched", "--products", changed)
+		if code != 0 {
+			t.Fatalf("exit code %d\n%s\n%s", code, out, stderr)
+		}
+		for _, want := range []string{
+			fmt.Sprintf("OK: OrderEnriched matches the join of the source tables (12 rows): nothing lost, nothing extra; catalogue drift in %d rows", rows),
+			fmt.Sprintf("Catalogue drift (product columns as of the row's last change, catalogue changed since): %d\n  order 1003 item 17: productPrice: source 0.01, table ", rows),
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+
+		code, out, stderr = etl("verify", "--table", "OrderEnriched", "--products", changed, "--strict-catalogue")
+		if code != 1 || !strings.Contains(stderr, fmt.Sprintf("catalogue drift in %d rows (--strict-catalogue)", rows)) {
+			t.Errorf("--strict-catalogue: exit code %d\n%s\n%s", code, out, stderr)
+		}
+	})
+
 	step("verify exits 1 and names an item that was changed in DynamoDB", func(t *testing.T) {
 		_, err := ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String("OrderEnriched"),

@@ -15,6 +15,10 @@ import (
 // says which case it was.
 var ErrNotData = errors.New("not data for us")
 
+// ErrControl marks a DMS control record; errors wrapping it also wrap
+// ErrNotData.
+var ErrControl = errors.New("control record")
+
 // Decode turns one DMS Kinesis record (design §3.2) into a flat change
 // (design §3.3). It returns an error wrapping ErrNotData for records that
 // are not order or order-item row changes, and any other error for
@@ -27,6 +31,9 @@ var ErrNotData = errors.New("not data for us")
 // itemQuanity is read as itemQuantity, unknown members are ignored, and
 // names (members, schema, table, values of record-type and operation) match
 // without regard to ASCII case, as MySQL's identifiers and encoding/json do.
+// Values DynamoDB could not store (numbers beyond its precision or range,
+// columns too long for an item) are malformed: the error names the column
+// or the size.
 func Decode(data []byte) (order.Change, error) {
 	var r record
 	if err := r.scan(data); err != nil {
@@ -227,14 +234,14 @@ func (r *record) change() (order.Change, error) {
 	// partition-key-type; either is enough.
 	switch {
 	case jsonscan.EqualFold(recordType, RecordTypeControl) || jsonscan.EqualFold(partitionKeyType, PartitionKeyTaskID):
-		what := "control record"
+		what := ""
 		if len(operation) > 0 {
 			what += " " + string(operation)
 		}
 		if len(table) > 0 {
 			what += " for " + qualified(schema, table)
 		}
-		return order.Change{}, fmt.Errorf("%w: %s", ErrNotData, what)
+		return order.Change{}, fmt.Errorf("%w: %w%s", ErrNotData, ErrControl, what)
 	case len(recordType) == 0:
 		return order.Change{}, errors.New("metadata.record-type is missing")
 	case !jsonscan.EqualFold(recordType, RecordTypeData):
@@ -315,6 +322,9 @@ func (r *record) change() (order.Change, error) {
 	}
 	if d.err != nil {
 		return order.Change{}, d.err
+	}
+	if err := storable(&c); err != nil {
+		return order.Change{}, err
 	}
 	return c, nil
 }

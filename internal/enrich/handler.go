@@ -78,12 +78,21 @@ type group struct {
 	stale   map[string]bool  // sort keys of rows read whose expiry must change
 	out     []order.Enriched // collapsed: one row per item
 	err     error            // why the order could not be completed
+	// refused: DynamoDB refused the order's state as invalid, so its
+	// records go to the dead-letter queue rather than back to Lambda.
+	refused bool
 }
 
 func (g *group) fail(err error) {
 	if g.err == nil {
 		g.err = err
 	}
+}
+
+// reject fails the order for good: DynamoDB refused its state.
+func (g *group) reject(err error) {
+	g.fail(err)
+	g.refused = true
 }
 
 // deadLetter is a record that can never succeed.
@@ -94,10 +103,14 @@ type deadLetter struct {
 
 // batch is one invocation's work.
 type batch struct {
-	ev      *events.KinesisEvent
-	groups  []*group
-	dead    []deadLetter
-	skipped int
+	ev     *events.KinesisEvent
+	groups []*group
+	dead   []deadLetter
+	// Records that are not row changes of the two source tables: DMS
+	// control records, and records of other tables or schemas. The event
+	// source mapping has no filter, so every record of the stream is
+	// counted here, joined, or dead-lettered.
+	control, foreign int
 }
 
 // Handle processes one Kinesis batch. Records it cannot complete are
@@ -121,6 +134,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		h.store(work, b.groups, now)
 		emitted = h.emit(work, b.groups)
 		cancel()
+		b.deadLetterRefused()
 	}
 	dlqFailed, dlqErr := h.sendDeadLetters(ctx, b)
 
@@ -128,7 +142,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	var orderErr error
 	var failedOrders []int64
 	for _, g := range b.groups {
-		if g.err == nil {
+		if g.err == nil || g.refused {
 			continue
 		}
 		orderErr = firstError(orderErr, g.err)
@@ -154,8 +168,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
 		}
 	}
-	h.cfg.Logger.DebugContext(ctx, "batch processed",
-		"records", len(ev.Records), "orders", len(b.groups), "emitted", emitted, "skipped", b.skipped,
+	// Info, like the sink's: the counts account for every record.
+	h.cfg.Logger.InfoContext(ctx, "batch processed",
+		"records", len(ev.Records), "orders", len(b.groups), "emitted", emitted,
+		"skippedControl", b.control, "skippedForeign", b.foreign,
 		"deadLetters", len(b.dead), "failedOrders", len(failedOrders), "failedRecords", len(resp.BatchItemFailures),
 		"duration", time.Since(started))
 	if len(ev.Records) > 0 && len(resp.BatchItemFailures) == len(ev.Records) {
@@ -178,8 +194,12 @@ func (h *Handler) decode(ev *events.KinesisEvent) *batch {
 	byOrder := make(map[int64]*group)
 	for i := range ev.Records {
 		c, err := cdc.Decode(ev.Records[i].Kinesis.Data)
-		if errors.Is(err, cdc.ErrNotData) {
-			b.skipped++
+		switch {
+		case errors.Is(err, cdc.ErrControl):
+			b.control++
+			continue
+		case errors.Is(err, cdc.ErrNotData):
+			b.foreign++
 			continue
 		}
 		if err != nil {
@@ -196,6 +216,27 @@ func (h *Handler) decode(ev *events.KinesisEvent) *batch {
 		g.changes = append(g.changes, c)
 	}
 	return b
+}
+
+// deadLetterRefused sets aside every record of the orders whose state
+// DynamoDB refused: retrying them cannot succeed, and reporting them
+// would hold up their shard until Lambda gives up on the whole batch.
+func (b *batch) deadLetterRefused() {
+	dead := make(map[int]bool, len(b.dead))
+	for _, d := range b.dead {
+		dead[d.rec] = true
+	}
+	for _, g := range b.groups {
+		if !g.refused {
+			continue
+		}
+		reason := fmt.Sprintf("DynamoDB refused the join state of order %d: %v", g.orderID, g.err)
+		for _, i := range g.recs {
+			if !dead[i] {
+				b.dead = append(b.dead, deadLetter{rec: i, reason: reason})
+			}
+		}
+	}
 }
 
 // read loads the state of every group: a Query for orders with an order
@@ -411,24 +452,25 @@ func (h *Handler) store(ctx context.Context, groups []*group, now time.Time) {
 		}
 	}
 	n := (len(rows) + maxBatchWriteOps - 1) / maxBatchWriteOps
-	type result struct {
-		unwritten []map[string]types.AttributeValue
-		err       error
-	}
-	results := make([]result, n)
+	results := make([]map[string]writeFailure, n)
 	h.parallel(n, func(i int) {
 		lo := i * maxBatchWriteOps
-		results[i].unwritten, results[i].err = h.batchWrite(ctx, rows[lo:min(lo+maxBatchWriteOps, len(rows))])
+		results[i] = h.writeState(ctx, rows[lo:min(lo+maxBatchWriteOps, len(rows))])
 	})
-	for _, res := range results {
-		for _, item := range res.unwritten {
-			byPK[pkOf(item)].fail(res.err)
+	for _, failed := range results {
+		for pk, f := range failed {
+			if f.refused {
+				byPK[pk].reject(f.err)
+			} else {
+				byPK[pk].fail(f.err)
+			}
 		}
 	}
 }
 
-// sendDeadLetters sends the batch's malformed records to the DLQ and
-// returns the indexes of those it could not deliver.
+// sendDeadLetters sends the batch's dead letters (malformed records, the
+// records of orders DynamoDB refused) to the DLQ and returns the indexes of
+// those it could not deliver.
 func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) {
 	if len(b.dead) == 0 {
 		return nil, nil
@@ -437,7 +479,7 @@ func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) 
 	msgs := make([]dlq.Message, len(b.dead))
 	for i, d := range b.dead {
 		msgs[i] = dlq.FromKinesis(b.ev.Records[d.rec], h.cfg.Source, d.reason, now)
-		h.cfg.Logger.WarnContext(ctx, "malformed record sent to the dead-letter queue",
+		h.cfg.Logger.WarnContext(ctx, "record sent to the dead-letter queue",
 			"sequenceNumber", b.ev.Records[d.rec].Kinesis.SequenceNumber, "reason", d.reason)
 	}
 	err := h.dlq.Send(ctx, msgs)
@@ -458,7 +500,7 @@ func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) 
 			failed = append(failed, d.rec)
 		}
 	}
-	h.cfg.Logger.ErrorContext(ctx, "malformed records could not be dead-lettered; Lambda will retry them",
+	h.cfg.Logger.ErrorContext(ctx, "records could not be dead-lettered; Lambda will retry them",
 		"records", len(failed), "error", err)
 	return failed, err
 }

@@ -334,6 +334,66 @@ func TestHandleFailures(t *testing.T) {
 	}
 }
 
+// DynamoDB refuses a whole BatchWriteItem call when one of its rows is
+// invalid; the handler must not let that row take its neighbours down.
+func TestHandleStateRowDynamoDBRefuses(t *testing.T) {
+	s := newSource()
+	batch := event(
+		s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1),
+		s.order("insert", 2, "NEW"), s.item("insert", 2, 7, 1),
+		s.item("insert", 1, 42, 1), s.item("insert", 2, 42, 1),
+		s.order("insert", 3, "NEW"), s.item("insert", 3, 7, 1),
+	)
+	order2 := []int{2, 3, 5}
+	refuseOrder2 := func(_ int, reqs []ddbtypes.WriteRequest) ([]ddbtypes.WriteRequest, error) {
+		for _, r := range reqs {
+			if pkOf(r.PutRequest.Item) == "2" && strAttr(r.PutRequest.Item, attrSK) == itemSortKey(42) {
+				return nil, validation("Item size has exceeded the maximum allowed size")
+			}
+		}
+		return nil, nil
+	}
+
+	f := newFixture(t, nil)
+	f.db.onWrite = refuseOrder2
+	resp := f.handle(t, batch)
+
+	t.Run("no record is reported back to Lambda", func(t *testing.T) {
+		if got := seqs(resp); len(got) != 0 {
+			t.Errorf("failures %v, want none", got)
+		}
+	})
+	t.Run("the orders that shared the call are stored and emitted", func(t *testing.T) {
+		for _, pk := range []string{"1", "3"} {
+			if _, ok := f.db.row(pk, skOrder); !ok {
+				t.Errorf("order %s not stored", pk)
+			}
+		}
+		if got, want := summaries(f.stream.rows()), []string{"upsert 1/7 NEW qty=1", "upsert 1/42 NEW qty=1", "upsert 3/7 NEW qty=1"}; !slices.Equal(got, want) {
+			t.Errorf("emitted %v, want %v", got, want)
+		}
+	})
+	t.Run("the refused order emits nothing and every record of it is dead-lettered with DynamoDB's reason", func(t *testing.T) {
+		if _, ok := f.db.row("2", skOrder); ok {
+			t.Error("order 2 was stored")
+		}
+		var got []string
+		for _, m := range f.dead.msgs {
+			got = append(got, m.SequenceNumber)
+			if !strings.Contains(m.Reason, "DynamoDB refused the join state of order 2") || !strings.Contains(m.Reason, "Item size has exceeded") {
+				t.Errorf("reason %q", m.Reason)
+			}
+		}
+		var want []string
+		for _, i := range order2 {
+			want = append(want, batch.Records[i].Kinesis.SequenceNumber)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("dead letters %v, want order 2's records %v", got, want)
+		}
+	})
+}
+
 func TestRedeliveryAfterAFailedWriteReEmitsTheFinalRows(t *testing.T) {
 	s := newSource()
 	batch := event(s.order("insert", 2, "NEW"), s.item("insert", 2, 7, 1), s.item("update", 2, 7, 2),

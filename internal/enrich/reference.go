@@ -38,7 +38,10 @@ const DefaultRefreshInterval = time.Minute
 // it, and reloads it when the object changes: the S3 ETag (asked with a
 // conditional GetObject, so an unchanged object costs one small call) or
 // the file's modification time and size. It checks at most once per
-// interval. A failed refresh keeps the last good catalogue.
+// interval. A catalogue that cannot be read, parsed, or holds no product is
+// an error at cold start (naming the URI); on refresh the last good
+// catalogue stays in use, and a warning that is also the metric
+// MetricReferenceRefreshFailures says so.
 type Reference struct {
 	uri      string
 	fetch    func(ctx context.Context, tag string) (cat refdata.Catalogue, newTag string, err error)
@@ -132,8 +135,11 @@ func (r *Reference) Catalogue(ctx context.Context) (refdata.Catalogue, error) {
 	r.refreshing, r.checked = false, r.now()
 	switch {
 	case err != nil:
+		// Also a metric, so that a broken upload can be alarmed on rather
+		// than found in the logs.
 		r.logger.Warn("reference data refresh failed; keeping the loaded catalogue",
-			"uri", r.uri, "version", tag, "error", err)
+			append([]any{"uri", r.uri, "version", tag, "products", len(r.cat), "error", err},
+				emfCount(r.now(), MetricReferenceRefreshFailures)...)...)
 	case fresh != nil:
 		r.cat, r.tag = fresh, newTag
 		r.logger.Info("reference data reloaded", "uri", r.uri, "products", len(fresh), "version", newTag)

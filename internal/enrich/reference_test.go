@@ -3,12 +3,14 @@ package enrich
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,8 @@ import (
 
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/unified-streaming-etl/etl/internal/refdata"
 )
 
 const (
@@ -218,4 +222,80 @@ func TestNewReferenceRejectsBadURIs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// jsonLines decodes JSON log lines.
+func jsonLines(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestReferenceRefusesAnEmptyCatalogue(t *testing.T) {
+	const bucket, key = "reference-bucket", "reference-data/products.json"
+	t.Run("an empty object at cold start is an error naming the object", func(t *testing.T) {
+		fake := &fakeS3{bucket: bucket, key: key, body: "", etag: `"d41d8cd98f00b204e9800998ecf8427e"`}
+		r, err := NewReference("s3://"+bucket+"/"+key, fake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat, err := r.Catalogue(context.Background())
+		if cat != nil || !errors.Is(err, refdata.ErrEmpty) || !strings.Contains(err.Error(), "s3://"+bucket+"/"+key) {
+			t.Errorf("Catalogue = %v, %v; want an error naming s3://%s/%s and saying it is empty", cat, err, bucket, key)
+		}
+	})
+
+	t.Run("an object emptied later keeps the last good catalogue, logged and counted as a metric", func(t *testing.T) {
+		fake := &fakeS3{bucket: bucket, key: key, body: kettle + lamp, etag: `"v1"`}
+		clk := &clock{t: testNow}
+		var logs bytes.Buffer
+		r, err := NewReference("s3://"+bucket+"/"+key, fake, WithClock(clk.now),
+			WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		productNames(t, r)
+		fake.set("\n", `"v2"`, nil)
+		clk.advance(time.Minute)
+		if got := productNames(t, r); got != "Handcrafted Marble Kettle,Ergonomic Steel Lamp" {
+			t.Errorf("products %q, want the last good catalogue", got)
+		}
+		lines := jsonLines(t, logs.Bytes())
+		if len(lines) != 1 {
+			t.Fatalf("log lines %q, want one warning", logs.String())
+		}
+		line := lines[0]
+		if line["level"] != "WARN" || !strings.Contains(fmt.Sprint(line["msg"]), "keeping the loaded catalogue") ||
+			!strings.Contains(fmt.Sprint(line["error"]), "no products") || line["uri"] != "s3://"+bucket+"/"+key {
+			t.Errorf("log line %v", line)
+		}
+		// The line is an embedded-metric-format document: the metric's
+		// value at the root, declared under _aws with a dimension that is
+		// also at the root.
+		if line[MetricReferenceRefreshFailures] != 1.0 || line["FunctionName"] == "" {
+			t.Errorf("metric value or dimension missing: %v", line)
+		}
+		meta, _ := line["_aws"].(map[string]any)
+		wantMeta := map[string]any{
+			"Timestamp": float64(testNow.Add(time.Minute).UnixMilli()),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  MetricsNamespace,
+				"Dimensions": []any{[]any{"FunctionName"}},
+				"Metrics":    []any{map[string]any{"Name": MetricReferenceRefreshFailures, "Unit": "Count"}},
+			}},
+		}
+		if !reflect.DeepEqual(meta, wantMeta) {
+			t.Errorf("_aws = %v, want %v", meta, wantMeta)
+		}
+	})
 }

@@ -159,6 +159,55 @@ func (h *Handler) batchWrite(ctx context.Context, rows []map[string]types.Attrib
 	return nil, nil
 }
 
+// writeFailure is why an order's state rows were not all written.
+type writeFailure struct {
+	err error
+	// refused: DynamoDB refused the order's own rows as invalid, which no
+	// retry can change.
+	refused bool
+}
+
+// writeState writes up to maxBatchWriteOps rows and returns, by order
+// partition key, the orders whose rows were not all written. DynamoDB
+// refuses a whole BatchWriteItem call with a ValidationException when one
+// of its rows is invalid (too large, a number it cannot hold), so such a
+// call is retried order by order: only the order whose own rows are
+// refused fails, never the orders that shared the call with it.
+func (h *Handler) writeState(ctx context.Context, rows []map[string]types.AttributeValue) map[string]writeFailure {
+	unwritten, err := h.batchWrite(ctx, rows)
+	if err == nil {
+		return nil
+	}
+	failed := make(map[string]writeFailure)
+	if !isValidation(err) {
+		for _, row := range unwritten {
+			failed[pkOf(row)] = writeFailure{err: err}
+		}
+		return failed
+	}
+	var pks []string
+	byPK := make(map[string][]map[string]types.AttributeValue)
+	for _, row := range rows {
+		pk := pkOf(row)
+		if byPK[pk] == nil {
+			pks = append(pks, pk)
+		}
+		byPK[pk] = append(byPK[pk], row)
+	}
+	for _, pk := range pks {
+		if _, err := h.batchWrite(ctx, byPK[pk]); err != nil {
+			failed[pk] = writeFailure{err: err, refused: isValidation(err)}
+		}
+	}
+	return failed
+}
+
+// isValidation reports DynamoDB refusing a request as invalid.
+func isValidation(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException"
+}
+
 // pkOf returns the order partition key of a state row or key.
 func pkOf(item map[string]types.AttributeValue) string {
 	if s, ok := item[attrPK].(*types.AttributeValueMemberS); ok {

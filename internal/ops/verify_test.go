@@ -52,6 +52,8 @@ func TestDiff(t *testing.T) {
 		// report is Report.Write's output with a limit of 20.
 		report []string
 		equal  bool
+		// consistent: equal apart from catalogue drift.
+		consistent bool
 	}{
 		{
 			name: "a table equal to the join passes, bookkeeping fields aside",
@@ -92,9 +94,38 @@ func TestDiff(t *testing.T) {
 				`  order 1001 item 2: orderStatus: source "DELIVERED", table "SHIPPED"; itemQuantity: source 2, table 3; productPrice: source 472.59, table absent` + "\n",
 			},
 		},
+		{
+			name: "rows differing only in product columns are catalogue drift, not differences",
+			want: []order.Enriched{a, b, c},
+			got: []sink.Item{item(a, func(e *order.Enriched) { e.ProductPrice = dec(t, "499") }), item(b, nil), item(c, func(e *order.Enriched) {
+				e.ProductName, e.ProductPrice = ptr("Marble Kettle"), dec(t, "450")
+			})},
+			consistent: true,
+			report: []string{
+				"OK: OrderEnriched matches the join of the source tables (3 rows): nothing lost, nothing extra; catalogue drift in 2 rows,",
+				"Catalogue drift (product columns as of the row's last change, catalogue changed since): 2\n" +
+					"  order 1001 item 1: productPrice: source 472.59, table 499\n" +
+					`  order 1002 item 3: productName: source "Handcrafted Marble Kettle", table "Marble Kettle"; productPrice: source 472.59, table 450` + "\n",
+			},
+		},
+		{
+			name: "drift is still listed beside real differences, and not counted with them",
+			want: []order.Enriched{a, b},
+			got: []sink.Item{item(a, func(e *order.Enriched) { e.ProductPrice = dec(t, "499") }), item(b, func(e *order.Enriched) {
+				e.ItemQuantity = ptr(int64(3))
+			})},
+			report: []string{
+				"in 1 rows.",
+				"Differing attributes: 1\n  order 1001 item 2: itemQuantity: source 2, table 3\n",
+				"Catalogue drift (product columns as of the row's last change, catalogue changed since): 1\n  order 1001 item 1: productPrice",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Diff(tc.want, tc.got)
+			if r.Consistent() != (tc.consistent || tc.equal) {
+				t.Errorf("Consistent() = %v, want %v: %+v", r.Consistent(), tc.consistent || tc.equal, r)
+			}
 			if r.Equal() != tc.equal {
 				t.Errorf("Equal() = %v, want %v: %+v", r.Equal(), tc.equal, r)
 			}

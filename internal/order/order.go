@@ -59,6 +59,19 @@ type Change struct {
 	Version         int64    `json:"version"`
 }
 
+// Shares of DynamoDB's item size limit (ddblimit.MaxItemSize) that the
+// parts of an enriched row may take: an OrderEnriched item holds one order's
+// columns, one item's columns and one product. The decoder sees one side of
+// the join at a time and the catalogue is loaded apart from both, so each
+// part is held to its own share, counted as DynamoDB counts attribute names
+// and values; together they leave room for the keys and the bookkeeping
+// attributes (version, updatedAt, event_ts), and each state row fits too.
+const (
+	MaxOrderColumnsSize = 256 << 10
+	MaxItemColumnsSize  = 64 << 10
+	MaxProductSize      = 64 << 10 // one line of the catalogue
+)
+
 // IsDelete reports whether the change removes its row.
 func (c *Change) IsDelete() bool { return c.Operation == OpDelete }
 

@@ -7,9 +7,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
+	"github.com/unified-streaming-etl/etl/internal/ddblimit"
 	"github.com/unified-streaming-etl/etl/internal/order"
 )
 
@@ -17,11 +19,17 @@ import (
 type Catalogue map[int64]order.Product
 
 // maxLine bounds one line of the file; a product line is tiny, so anything
-// longer is a corrupt file, not a product.
-const maxLine = 64 << 10
+// longer is a corrupt file, not a product. It is also what keeps a
+// product's columns within their share of an enriched row.
+const maxLine = order.MaxProductSize
+
+// ErrEmpty is returned for a catalogue without a single product: a broken
+// upload, which would strip every row of its product name and price.
+var ErrEmpty = errors.New("the catalogue holds no products")
 
 // Parse reads JSON lines. Blank lines are skipped; any other line that is
-// not a product with an id and a name is an error naming the line, so a
+// not a product with an id, a name and a price DynamoDB can store is an
+// error naming the line, and a file without products is ErrEmpty, so a
 // broken upload is noticed instead of silently emptying the catalogue.
 func Parse(r io.Reader) (Catalogue, error) {
 	cat := Catalogue{}
@@ -41,6 +49,9 @@ func Parse(r io.Reader) (Catalogue, error) {
 		if p.ProductID <= 0 || p.ProductName == "" {
 			return nil, fmt.Errorf("products line %d: productId and productName are required", line)
 		}
+		if err := ddblimit.CheckNumber(p.ProductPrice.String()); err != nil {
+			return nil, fmt.Errorf("products line %d: productPrice %w", line, err)
+		}
 		if _, dup := cat[p.ProductID]; dup {
 			return nil, fmt.Errorf("products line %d: productId %d appears twice", line, p.ProductID)
 		}
@@ -48,6 +59,9 @@ func Parse(r io.Reader) (Catalogue, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("products: %w", err)
+	}
+	if len(cat) == 0 {
+		return nil, ErrEmpty
 	}
 	return cat, nil
 }

@@ -2,6 +2,7 @@ package refdata_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,5 +76,25 @@ func TestParseReadsPricesExactly(t *testing.T) {
 	}
 	if got := cat[7].ProductPrice.String(); got != "19.9" {
 		t.Fatalf("price %s", got)
+	}
+}
+
+func TestParseRefusesAnEmptyCatalogue(t *testing.T) {
+	for name, in := range map[string]string{"an empty file": "", "blank lines only": "\n  \n\n"} {
+		t.Run(name, func(t *testing.T) {
+			cat, err := refdata.Parse(strings.NewReader(in))
+			if !errors.Is(err, refdata.ErrEmpty) || cat != nil {
+				t.Fatalf("Parse = %v, %v; want ErrEmpty", cat, err)
+			}
+		})
+	}
+}
+
+func TestParseRefusesAPriceDynamoDBCannotStore(t *testing.T) {
+	in := "{\"productId\":1,\"productName\":\"A\",\"productPrice\":1}\n" +
+		"{\"productId\":2,\"productName\":\"B\",\"productPrice\":\"1234567890123456789012345678901234567.891\"}\n"
+	_, err := refdata.Parse(strings.NewReader(in))
+	if err == nil || !strings.Contains(err.Error(), "products line 2: productPrice") || !strings.Contains(err.Error(), "38 significant digits") {
+		t.Fatalf("Parse = %v, want line 2's price refused", err)
 	}
 }

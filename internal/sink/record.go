@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/unified-streaming-etl/etl/internal/ddblimit"
 	"github.com/unified-streaming-etl/etl/internal/order"
 )
 
@@ -30,10 +31,6 @@ type wireRecord struct {
 	OrderID *int64 `json:"orderId"`
 	ItemID  *int64 `json:"itemId"`
 }
-
-// maxNumberDigits is DynamoDB's precision for the Number type; a longer
-// amount would be rejected by every write, so it is malformed here.
-const maxNumberDigits = 38
 
 // decode turns a Kinesis record into a change, or says why it cannot be one.
 //
@@ -85,8 +82,12 @@ func decode(r *events.KinesisEventRecord, fallbackVersion int64) (change, error)
 		name string
 		d    *order.Decimal
 	}{{"orderAmount", c.rec.OrderAmount}, {"itemAmount", c.rec.ItemAmount}, {"productPrice", c.rec.ProductPrice}} {
-		if a.d != nil && significantDigits(a.d.String()) > maxNumberDigits {
-			return change{}, fmt.Errorf("invalid enriched record: %s %s has more than %d significant digits", a.name, a.d, maxNumberDigits)
+		// A number DynamoDB cannot hold would be refused by every write.
+		if a.d == nil {
+			continue
+		}
+		if err := ddblimit.CheckNumber(a.d.String()); err != nil {
+			return change{}, fmt.Errorf("invalid enriched record: %s %w", a.name, err)
 		}
 	}
 	return c, nil
@@ -130,28 +131,4 @@ func article(noun string) string {
 		return "an " + noun
 	}
 	return "a " + noun
-}
-
-// significantDigits counts the digits of a decimal from its first to its
-// last non-zero digit ("0.001" has 1, "120.5" has 4, "1000" has 1), which
-// is what DynamoDB's 38-digit precision limit counts.
-func significantDigits(s string) int {
-	first, last, n := -1, -1, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			continue
-		}
-		if c != '0' {
-			if first < 0 {
-				first = n
-			}
-			last = n
-		}
-		n++
-	}
-	if first < 0 {
-		return 0
-	}
-	return last - first + 1
 }

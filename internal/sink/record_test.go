@@ -51,11 +51,3 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
-
-func TestSignificantDigits(t *testing.T) {
-	for s, want := range map[string]int{"0": 0, "0.001": 1, "120.5": 4, "1000": 1, "-12.34": 4, "10.01": 4} {
-		if got := significantDigits(s); got != want {
-			t.Errorf("significantDigits(%q) = %d, want %d", s, got, want)
-		}
-	}
-}

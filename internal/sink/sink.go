@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/unified-streaming-etl/etl/internal/ddblimit"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/retry"
@@ -197,7 +198,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	for g := range groups {
 		if groups[g].outcome == rejected {
 			dead = append(dead, groups[g].last)
-			reasons = append(reasons, "rejected by DynamoDB: "+groups[g].err.Error())
+			reason := groups[g].err.Error()
+			if !errors.Is(groups[g].err, errUnstorable) {
+				reason = "rejected by DynamoDB: " + reason
+			}
+			reasons = append(reasons, reason)
 		}
 	}
 	deadFailed := h.setAside(workCtx, recs, dead, reasons)
@@ -283,9 +288,14 @@ func (h *Handler) write(ctx context.Context, c *change, updatedAt string, retrie
 		}
 		op = func(ctx context.Context) error { _, err := h.db.DeleteItem(ctx, in); return err }
 	} else {
+		item := attributes(c, updatedAt)
+		if err := ddblimit.CheckItem(item); err != nil {
+			// DynamoDB would refuse it on every attempt.
+			return rejected, fmt.Errorf("%w: %w", errUnstorable, err)
+		}
 		in := &dynamodb.PutItemInput{
 			TableName:                 aws.String(h.cfg.TableName),
-			Item:                      attributes(c, updatedAt),
+			Item:                      item,
 			ConditionExpression:       aws.String(conditionExpression),
 			ExpressionAttributeNames:  conditionNames,
 			ExpressionAttributeValues: values,
@@ -313,6 +323,10 @@ func (h *Handler) write(ctx context.Context, c *change, updatedAt string, retrie
 		return failed, err
 	}
 }
+
+// errUnstorable marks an item the handler did not send because DynamoDB
+// could not store it.
+var errUnstorable = errors.New("not writable to DynamoDB")
 
 // isRecordRejected reports whether DynamoDB refused the item itself (too
 // large, an invalid number), which no retry can change. Other client

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/unified-streaming-etl/etl/internal/ddblimit"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/retry"
@@ -361,6 +362,29 @@ func TestHandleFailures(t *testing.T) {
 		}
 		if len(dead.msgs) != 1 || dead.msgs[0].SequenceNumber != ev.Records[4].Kinesis.SequenceNumber || !strings.Contains(dead.msgs[0].Reason, "Item size") {
 			t.Errorf("dead letters %+v, want record 4 with DynamoDB's reason", dead.msgs)
+		}
+	})
+
+	t.Run("an item too large for DynamoDB goes to the DLQ without a write", func(t *testing.T) {
+		long := strings.Repeat("x", ddblimit.MaxItemSize)
+		data, err := json.Marshal(map[string]any{"orderId": 1001, "itemId": 17, "op": "upsert", "version": 1772366401250000, "shipToAddress": long})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := events.KinesisEvent{Records: append([]events.KinesisEventRecord(nil), ev.Records...)}
+		big.Records[4].Kinesis.Data = data
+		db := newFakeTable()
+		dead := &captureDLQ{}
+		resp := handle(t, newHandler(t, db, dead), big)
+		if got := failures(resp); len(got) != 0 {
+			t.Errorf("failures %v", got)
+		}
+		if len(dead.msgs) != 1 || dead.msgs[0].SequenceNumber != big.Records[4].Kinesis.SequenceNumber ||
+			!strings.Contains(dead.msgs[0].Reason, "larger than DynamoDB's item limit") {
+			t.Errorf("dead letters %+v, want record 4 with the item size as reason", dead.msgs)
+		}
+		if n := db.calls[itemKey{1001, 17}]; n != 0 {
+			t.Errorf("the oversized item was sent %d times", n)
 		}
 	})
 
