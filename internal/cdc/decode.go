@@ -91,6 +91,10 @@ type record struct {
 	data jsonscan.Kind // kind of the "data" member
 	cols [numColumns]jsonscan.Token
 
+	before        jsonscan.Kind // kind of the BeforeImageField member
+	beforeOrderID jsonscan.Token
+	beforeItemID  jsonscan.Token
+
 	meta             jsonscan.Kind // kind of the "metadata" member
 	timestamp        jsonscan.Token
 	recordType       jsonscan.Token
@@ -128,6 +132,8 @@ func (r *record) scan(data []byte) error {
 			err = r.scanData(&s)
 		case jsonscan.EqualFold(name, "metadata"):
 			err = r.scanMetadata(&s)
+		case jsonscan.EqualFold(name, BeforeImageField):
+			err = r.scanBefore(&s)
 		default:
 			_, err = s.Value(2)
 		}
@@ -161,6 +167,36 @@ func (r *record) scanData(s *jsonscan.Scanner) error {
 		}
 		if c, ok := columnOf(k.Bytes()); ok {
 			r.cols[c] = v
+		}
+		done, err = s.NextMember()
+	}
+	return err
+}
+
+// scanBefore collects the key columns of the before image; with DMS's
+// ColumnFilter pk-only they are all it holds.
+func (r *record) scanBefore(s *jsonscan.Scanner) error {
+	r.beforeOrderID, r.beforeItemID = jsonscan.Token{}, jsonscan.Token{}
+	if s.Peek() != '{' {
+		t, err := s.Value(2)
+		r.before = t.Kind
+		return err
+	}
+	r.before = jsonscan.Object
+	done, err := s.OpenObject()
+	for !done && err == nil {
+		var k, v jsonscan.Token
+		if k, err = s.Key(); err != nil {
+			return err
+		}
+		if v, err = s.Value(3); err != nil {
+			return err
+		}
+		switch name := k.Bytes(); {
+		case jsonscan.EqualFold(name, columnNames[colOrderID]):
+			r.beforeOrderID = v
+		case jsonscan.EqualFold(name, columnNames[colItemID]):
+			r.beforeItemID = v
 		}
 		done, err = s.NextMember()
 	}
@@ -316,7 +352,64 @@ func (r *record) change() (order.Change, error) {
 	if d.err != nil {
 		return order.Change{}, d.err
 	}
+	if c.Operation == order.OpUpdate {
+		if err := r.oldKey(&c); err != nil {
+			return order.Change{}, err
+		}
+	}
 	return c, nil
+}
+
+// oldKey sets the change's old key from the before image when the update
+// changed the key. A key column the image lacks is taken as unchanged, so
+// an update without a before image is an update in place, as before.
+func (r *record) oldKey(c *order.Change) error {
+	switch r.before {
+	case jsonscan.Object:
+	case jsonscan.Absent, jsonscan.Null:
+		return nil
+	default:
+		return fmt.Errorf("%s: expected an object, got %s", BeforeImageField, r.before)
+	}
+	oldOrder, err := beforeKey(r.beforeOrderID, colOrderID, c.OrderID)
+	if err != nil {
+		return err
+	}
+	if c.RecordType == order.TableOrder {
+		if oldOrder != c.OrderID {
+			c.OldOrderID = &oldOrder
+		}
+		return nil
+	}
+	oldItem, err := beforeKey(r.beforeItemID, colItemID, *c.ItemID)
+	if err != nil {
+		return err
+	}
+	if oldOrder != c.OrderID || oldItem != *c.ItemID {
+		c.OldOrderID, c.OldItemID = &oldOrder, &oldItem
+	}
+	return nil
+}
+
+// beforeKey reads a key column of the before image; absent or null, it is
+// the after image's value.
+func beforeKey(t jsonscan.Token, c column, after int64) (int64, error) {
+	var text []byte
+	switch t.Kind {
+	case jsonscan.Absent, jsonscan.Null:
+		return after, nil
+	case jsonscan.Number:
+		text = t.Raw
+	case jsonscan.String:
+		text = trimSpace(t.Bytes())
+	default:
+		return 0, fmt.Errorf("%s.%s: expected an integer, got %s", BeforeImageField, columnNames[c], t.Kind)
+	}
+	v, problem := parseInteger(text)
+	if problem != "" {
+		return 0, fmt.Errorf("%s.%s: %s %s", BeforeImageField, columnNames[c], t.Quoted(), problem)
+	}
+	return v, nil
 }
 
 // metaReader reads metadata members as strings, keeping the first error.
