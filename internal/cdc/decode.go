@@ -15,6 +15,15 @@ import (
 // says which case it was.
 var ErrNotData = errors.New("not data for us")
 
+// ErrTruncate marks the control record of a TRUNCATE TABLE of
+// orders.order or orders.order_item. It is not malformed, but nothing
+// downstream can apply it: the truncated rows have no row changes, and
+// DMS keys control records by task, not by order, so the record is not
+// ordered against the orders' changes on other shards. Callers refuse it
+// loudly (dead-letter queue, alarm) instead of dropping it like other
+// control records.
+var ErrTruncate = errors.New("TRUNCATE TABLE of a source table")
+
 // Decode turns one DMS Kinesis record (design §3.2) into a flat change
 // (design §3.3). It returns an error wrapping ErrNotData for records that
 // are not order or order-item row changes, and any other error for
@@ -263,6 +272,11 @@ func (r *record) change() (order.Change, error) {
 	// partition-key-type; either is enough.
 	switch {
 	case jsonscan.EqualFold(recordType, RecordTypeControl) || jsonscan.EqualFold(partitionKeyType, PartitionKeyTaskID):
+		if isTruncate(operation) && isOurs(schema, table) {
+			return order.Change{}, fmt.Errorf("%w: control record %s for %s: TRUNCATE deletes rows without row changes, so the enriched rows "+
+				"and join state of the table's rows are still there; follow the README's truncate procedure",
+				ErrTruncate, operation, qualified(schema, table))
+		}
 		what := "control record"
 		if len(operation) > 0 {
 			what += " " + string(operation)
@@ -410,6 +424,29 @@ func beforeKey(t jsonscan.Token, c column, after int64) (int64, error) {
 		return 0, fmt.Errorf("%s.%s: %s %s", BeforeImageField, columnNames[c], t.Quoted(), problem)
 	}
 	return v, nil
+}
+
+// isTruncate matches the operation of a truncate control record. The
+// exact name DMS writes is not documented for Kinesis targets, so any
+// operation naming a truncate counts ("truncate-table", what the local
+// reader writes, among them).
+func isTruncate(operation []byte) bool {
+	const word = "truncate"
+	for i := 0; i+len(word) <= len(operation); i++ {
+		if jsonscan.EqualFold(operation[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
+}
+
+// isOurs reports whether a control record names one of the two source
+// tables; a control record without a schema is taken as naming it.
+func isOurs(schema, table []byte) bool {
+	if len(schema) > 0 && !jsonscan.EqualFold(schema, order.SourceSchema) {
+		return false
+	}
+	return jsonscan.EqualFold(table, order.TableOrder) || jsonscan.EqualFold(table, order.TableOrderItem)
 }
 
 // metaReader reads metadata members as strings, keeping the first error.

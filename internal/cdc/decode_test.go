@@ -22,6 +22,9 @@ type decodeCase struct {
 	flat    string // expected AppendFlat output
 	notData bool
 	err     string
+	// truncate: the record is a source table's TRUNCATE, refused with
+	// ErrTruncate and a message that says what to do.
+	truncate bool
 }
 
 // check runs Decode on the case's input and, for accepted records, checks
@@ -31,6 +34,13 @@ func (tc decodeCase) check(t *testing.T) {
 	t.Helper()
 	c, err := cdc.Decode(tc.input)
 	switch {
+	case tc.truncate:
+		if !errors.Is(err, cdc.ErrTruncate) || errors.Is(err, cdc.ErrNotData) {
+			t.Fatalf("got %v, want ErrTruncate", err)
+		}
+		if !strings.Contains(err.Error(), "truncate procedure") {
+			t.Fatalf("message %q does not point to the procedure", err)
+		}
 	case tc.notData:
 		if !errors.Is(err, cdc.ErrNotData) {
 			t.Fatalf("got %v, want ErrNotData", err)
@@ -108,6 +118,8 @@ func TestDecodeFixtures(t *testing.T) {
 		{"order-item-nulls-absent.json", decodeCase{name: "an item with only its key omits everything else",
 			flat: `{"recordType":"order_item","operation":"insert","orderId":1006,"itemId":9,"sourceTimestamp":"2024-03-18 12:00:00.000002","version":1710763200000002}`}},
 		{"control-create-table.json", decodeCase{name: "a create-table control record is not data", notData: true}},
+		{"control-truncate-order-item.json", decodeCase{name: "a truncate of order_item is refused, not dropped as a control record", truncate: true}},
+		{"control-truncate-foreign-table.json", decodeCase{name: "a truncate of another table is not data", notData: true}},
 		{"control-apply-exceptions.json", decodeCase{name: "DMS's awsdms_apply_exceptions control record is not data", notData: true}},
 		{"foreign-table.json", decodeCase{name: "a row of another table in the schema is not data", notData: true}},
 		{"foreign-schema.json", decodeCase{name: "an order table in another schema is not data", notData: true}},
