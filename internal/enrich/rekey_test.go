@@ -221,4 +221,3 @@ func TestHandleDeadLettersAMoveWithoutASourceStream(t *testing.T) {
 		t.Errorf("failures %v, dead letters %+v; want the move dead-lettered naming %s", seqs(resp), f.dead.msgs, EnvSourceStream)
 	}
 }
-
