@@ -36,6 +36,7 @@ const (
 	EnvStateTable       = "STATE_TABLE"
 	EnvStateTTLDays     = "STATE_TTL_DAYS"
 	EnvOutputStream     = "OUTPUT_STREAM"
+	EnvSourceStream     = "SOURCE_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
 )
 
@@ -265,12 +266,16 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 				EnvStateTable:       s.JoinStateTable.TableName(),
 				EnvStateTTLDays:     jsii.String(strconv.Itoa(cfg.JoinStateTTLDays)),
 				EnvOutputStream:     s.EnrichedStream.StreamName(),
+				EnvSourceStream:     props.OrderStream.StreamName(),
 				EnvReferenceDataURI: referenceURI,
 				EnvDLQURL:           s.EnrichDLQ.QueueUrl(),
 			},
 		})
 		s.JoinStateTable.GrantReadWriteData(s.Enrich)
 		s.EnrichedStream.GrantWrite(s.Enrich)
+		// The old key's delete of a row moved to another order goes back
+		// on the order stream, keyed by the old orderId (internal/enrich/rekey.go).
+		props.OrderStream.GrantWrite(s.Enrich)
 		s.ReferenceBucket.GrantRead(s.Enrich, jsii.String(ReferenceDataKey))
 		suppressObjectReadWildcards(s.Enrich.Role(), "the products object ("+ReferenceDataKey+")")
 		s.EnrichDLQ.GrantSendMessages(s.Enrich)
