@@ -42,8 +42,8 @@ func TestKeyChangingUpdatesConverge(t *testing.T) {
 	converged(t, p)
 
 	mustExec(t, p, "UPDATE orders.order_item SET itemId = 17 WHERE orderId = 1 AND itemId = 1") // a product swapped
-	mustExec(t, p, "UPDATE orders.order_item SET orderId = 2 WHERE orderId = 1 AND itemId = 2")  // an item moved
-	mustExec(t, p, "UPDATE orders.`order` SET orderId = 30 WHERE orderId = 3")                   // an order without items renumbered
+	mustExec(t, p, "UPDATE orders.order_item SET orderId = 2 WHERE orderId = 1 AND itemId = 2") // an item moved
+	mustExec(t, p, "UPDATE orders.`order` SET orderId = 30 WHERE orderId = 3")                  // an order without items renumbered
 	// Later changes of both orders must not bring the old rows back.
 	mustExec(t, p, "UPDATE orders.`order` SET orderStatus = 'SHIPPED' WHERE orderId IN (1, 2)")
 	mustExec(t, p, itemRow(30, 42))
