@@ -86,6 +86,20 @@ type TaskSettings struct {
 	TargetMetadata   TargetMetadata   `json:"TargetMetadata"`
 	FullLoadSettings FullLoadSettings `json:"FullLoadSettings"`
 	Logging          LoggingSettings  `json:"Logging"`
+	// BeforeImage adds each update's old primary key, so that consumers
+	// can delete the old row of an update that changes the key.
+	BeforeImage BeforeImageSettings `json:"BeforeImageSettings"`
+}
+
+// BeforeImageSettings adds a before image (FieldName) to every update
+// record; ColumnFilter pk-only keeps only the primary-key columns. For
+// full-load-plus-CDC or CDC-only tasks and streaming targets such as
+// Kinesis.
+// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Tasks.CustomizingTasks.TaskSettings.BeforeImage.html
+type BeforeImageSettings struct {
+	EnableBeforeImage bool   `json:"EnableBeforeImage"`
+	FieldName         string `json:"FieldName"`
+	ColumnFilter      string `json:"ColumnFilter"`
 }
 
 // TargetMetadata settings.
@@ -113,6 +127,7 @@ func OrderTaskSettings() TaskSettings {
 		TargetMetadata:   TargetMetadata{BatchApplyEnabled: false},
 		FullLoadSettings: FullLoadSettings{TargetTablePrepMode: "DO_NOTHING"},
 		Logging:          LoggingSettings{EnableLogging: true},
+		BeforeImage:      BeforeImageSettings{EnableBeforeImage: true, FieldName: cdc.BeforeImageField, ColumnFilter: "pk-only"},
 	}
 }
 

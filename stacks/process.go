@@ -33,6 +33,7 @@ const (
 	EnvStateTable       = "STATE_TABLE"
 	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
 	EnvOutputStream     = "OUTPUT_STREAM"
+	EnvSourceStream     = "SOURCE_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
 )
 
@@ -282,6 +283,7 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 				EnvStateTable:       s.JoinStateTable.TableName(),
 				EnvTombstoneDays:    jsii.String(strconv.Itoa(cfg.JoinStateTombstoneDays)),
 				EnvOutputStream:     s.EnrichedStream.StreamName(),
+				EnvSourceStream:     props.OrderStream.StreamName(),
 				EnvReferenceDataURI: referenceURI,
 				EnvDLQURL:           s.EnrichDLQ.QueueUrl(),
 			},
@@ -291,6 +293,9 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 		// expire through the table's TTL, never by DeleteItem.
 		grantTableCalls(s.JoinStateTable, props.Key, s.Enrich, "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
 		s.EnrichedStream.GrantWrite(s.Enrich)
+		// The old key's delete of a row moved to another order goes back
+		// on the order stream, keyed by the old orderId (internal/enrich/rekey.go).
+		props.OrderStream.GrantWrite(s.Enrich)
 		s.ReferenceBucket.GrantRead(s.Enrich, jsii.String(ReferenceDataKey))
 		suppressObjectReadWildcards(s.Enrich.Role(), "the products object ("+ReferenceDataKey+")")
 		s.EnrichDLQ.GrantSendMessages(s.Enrich)

@@ -519,3 +519,77 @@ func TestReaderConcurrentHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderKeyChangesAndTruncate(t *testing.T) {
+	e := setup(t, 2)
+	e.exec(t,
+		"INSERT INTO orders.`order` VALUES (1, 12.50, 'PENDING', '2020-05-01 17:11:49.973', 'Ana', '1 Main St', 'Seattle', 'WA', '98101')",
+		"INSERT INTO orders.`order` VALUES (2, 1000.00, 'SHIPPED', '2020-05-02 08:00:00.000', 'Bo', NULL, 'Austin', 'TX', '73301')",
+		"INSERT INTO orders.order_item VALUES (1, 101, 2, 5.25, 'PENDING'), (1, 102, 1, 2.00, 'PENDING')",
+	)
+	r := e.start(t, nil)
+	e.exec(t, "UPDATE orders.order_item SET itemId = 105 WHERE orderId = 1 AND itemId = 101")
+	e.exec(t, "UPDATE orders.order_item SET orderId = 2 WHERE orderId = 1 AND itemId = 102")
+	e.exec(t, "UPDATE orders.order_item SET itemQuantity = 3 WHERE orderId = 2 AND itemId = 102")
+	if _, err := e.db.Exec("TRUNCATE TABLE orders.order_item"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.WaitShipped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all := e.readAll(t)
+
+	t.Run("key-changing updates carry the old key in the before image and decode to it", func(t *testing.T) {
+		var got []string
+		for _, s := range dataRecords(all) {
+			if s.rec.Metadata.Operation != "update" {
+				continue
+			}
+			c, err := cdc.Decode(s.raw)
+			if err != nil {
+				t.Fatalf("cdc.Decode: %v", err)
+			}
+			old := "same key"
+			if c.OldOrderID != nil {
+				old = fmt.Sprintf("from %d/%d", *c.OldOrderID, *c.OldItemID)
+			}
+			got = append(got, fmt.Sprintf("%d/%d %s, key %s, before image %v", c.OrderID, *c.ItemID, old, s.key, s.rec.BeforeImage))
+		}
+		want := []string{
+			"1/105 from 1/101, key 1, before image map[itemId:101 orderId:1]",
+			"2/102 from 1/102, key 2, before image map[itemId:102 orderId:1]",
+			"2/102 same key, key 2, before image map[itemId:102 orderId:2]",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("updates\n got %v\nwant %v", got, want)
+		}
+	})
+
+	t.Run("a truncate of a captured table is one control record that the decoder refuses", func(t *testing.T) {
+		var truncates []streamed
+		for _, s := range all {
+			if s.rec.Metadata.Operation == "truncate-table" {
+				truncates = append(truncates, s)
+			}
+		}
+		if len(truncates) != 1 {
+			t.Fatalf("%d truncate records, want 1", len(truncates))
+		}
+		s := truncates[0]
+		m := s.rec.Metadata
+		if m.RecordType != cdc.RecordTypeControl || m.SchemaName != "orders" || m.TableName != "order_item" ||
+			m.PartitionKeyType != cdc.PartitionKeyTaskID || s.key != "ETLLOCALTASK.orders.order_item" {
+			t.Errorf("truncate record %s under key %s", s.raw, s.key)
+		}
+		if _, err := cdc.Decode(s.raw); !errors.Is(err, cdc.ErrTruncate) {
+			t.Errorf("cdc.Decode = %v, want ErrTruncate", err)
+		}
+		for _, d := range dataRecords(all) {
+			if d.rec.Metadata.Operation == "delete" {
+				t.Errorf("the truncate produced a row delete: %s", d.raw)
+			}
+		}
+	})
+}

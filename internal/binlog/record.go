@@ -35,6 +35,11 @@ const (
 	opUpdate      = "update"
 	opDelete      = "delete"
 	opCreateTable = "create-table"
+	// opTruncateTable is the control operation written for a TRUNCATE
+	// TABLE. The DMS documentation does not name the operation of a
+	// truncate on Kinesis targets; cdc.Decode accepts any operation that
+	// names a truncate.
+	opTruncateTable = "truncate-table"
 )
 
 // record is one DMS record before encoding.
@@ -43,6 +48,7 @@ type record struct {
 	op         string
 	control    bool
 	values     []value // data records: one per table column
+	before     []value // updates: the primary-key columns of the before image, in key order
 	timestamp  int64   // metadata.timestamp, microseconds since the epoch
 	txn        *txnInfo
 	prev       *txnRef
@@ -89,6 +95,21 @@ func (w *encoder) appendRecord(dst []byte, r *record) []byte {
 			dst = w.appendValue(dst, v)
 		}
 		dst = append(dst, `},`...)
+		if r.before != nil {
+			// BeforeImageSettings with ColumnFilter pk-only: the old key.
+			dst = append(dst, '"')
+			dst = append(dst, cdc.BeforeImageField...)
+			dst = append(dst, `":{`...)
+			for i, v := range r.before {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = jsonscan.AppendString(dst, r.table.columns[r.table.primaryKey[i]].name)
+				dst = append(dst, ':')
+				dst = w.appendValue(dst, v)
+			}
+			dst = append(dst, `},`...)
+		}
 	}
 	dst = append(dst, `"metadata":{"timestamp":`...)
 	dst = jsonscan.AppendString(dst, formatTimestamp(time.UnixMicro(r.timestamp)))

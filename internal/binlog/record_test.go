@@ -3,6 +3,7 @@ package binlog
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -83,6 +84,65 @@ func TestAppendRecord(t *testing.T) {
 			t.Errorf("control record %s", b)
 		}
 	})
+}
+
+func TestAppendRecordKeyChangeAndTruncate(t *testing.T) {
+	tbl := orderItemTable()
+	ts := time.Date(2026, 11, 2, 9, 15, 2, 120000000, time.UTC).UnixMicro()
+	t.Run("an update carries the old primary key as DMS's pk-only before image", func(t *testing.T) {
+		enc := encoder{partitionKeyType: cdc.PartitionKeyAttribute}
+		b := enc.appendRecord(nil, &record{
+			table: tbl, op: opUpdate, schemaName: "orders", tableName: "order_item", partition: "1002", timestamp: ts,
+			values: []value{number("1002"), number("17"), number("4"), {kind: kindDecimal, text: "80.00"}, {kind: kindString, text: "OPEN"}},
+			before: []value{number("1001"), number("16")},
+		})
+		var got cdc.Record
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("not JSON: %v: %s", err, b)
+		}
+		if len(got.BeforeImage) != 2 || got.BeforeImage["orderId"] != 1001.0 || got.BeforeImage["itemId"] != 16.0 {
+			t.Errorf("before image %v, want orderId 1001 and itemId 16 only", got.BeforeImage)
+		}
+		c, err := cdc.Decode(b)
+		if err != nil || c.OldOrderID == nil || *c.OldOrderID != 1001 || c.OldItemID == nil || *c.OldItemID != 16 {
+			t.Errorf("cdc.Decode: %+v, %v", c, err)
+		}
+	})
+	t.Run("a truncate is a control record under task-id that the decoder refuses", func(t *testing.T) {
+		enc := encoder{partitionKeyType: cdc.PartitionKeyAttribute, controlDetails: true}
+		b := enc.appendRecord(nil, &record{control: true, op: opTruncateTable, schemaName: "orders", tableName: "order_item", timestamp: ts})
+		var got cdc.Record
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("not JSON: %v: %s", err, b)
+		}
+		m := got.Metadata
+		if got.Data != nil || m.RecordType != cdc.RecordTypeControl || m.Operation != "truncate-table" || m.PartitionKeyType != cdc.PartitionKeyTaskID {
+			t.Errorf("record %s", b)
+		}
+		if _, err := cdc.Decode(b); !errors.Is(err, cdc.ErrTruncate) {
+			t.Errorf("cdc.Decode = %v, want ErrTruncate", err)
+		}
+	})
+}
+
+func TestTruncatedTable(t *testing.T) {
+	tests := []struct {
+		query, schema, name string
+		ok                  bool
+	}{
+		{"TRUNCATE TABLE orders.order_item", "orders", "order_item", true},
+		{"truncate `orders`.`order_item`;", "orders", "order_item", true},
+		{"TRUNCATE order_item", "orders", "order_item", true},
+		{"TRUNCATE TABLE other.order_item", "other", "order_item", true},
+		{"DELETE FROM orders.order_item", "", "", false},
+		{"ALTER TABLE orders.order_item TRUNCATE PARTITION p0", "", "", false},
+	}
+	for _, tt := range tests {
+		schema, name, ok := truncatedTable(tt.query, "orders")
+		if schema != tt.schema || name != tt.name || ok != tt.ok {
+			t.Errorf("truncatedTable(%q) = %q, %q, %v; want %q, %q, %v", tt.query, schema, name, ok, tt.schema, tt.name, tt.ok)
+		}
+	}
 }
 
 func TestISODatetime(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +90,11 @@ func (r *Reader) follow(ctx context.Context, w *writer, start mysql.Position) er
 				}
 				cur = nil
 			default:
+				if schema, name, ok := truncatedTable(q, string(e.Schema)); ok && schema == r.cfg.Schema && slices.Contains(r.cfg.Tables, name) {
+					if err := r.emitTruncate(ctx, w, schema, name); err != nil {
+						return err
+					}
+				}
 				// DDL (or a statement-format event): table definitions may
 				// have changed; they are read again when next needed.
 				clear(r.tables)
@@ -158,10 +164,21 @@ func (r *Reader) collectRows(ctx context.Context, cur *txn, e *replication.RowsE
 		for j, v := range row {
 			values[j] = binaryValue(t.columns[j], tm.ColumnType[j], unsignedAt(unsigned, t.columns[j], j), enums[j], v)
 		}
+		var before []value
+		if op == opUpdate && len(t.primaryKey) > 0 && len(e.Rows[i-1]) == len(t.columns) {
+			// The row before the after image is the before image (full,
+			// with binlog_row_image=FULL); DMS's pk-only filter keeps
+			// its primary-key columns.
+			before = make([]value, len(t.primaryKey))
+			for k, j := range t.primaryKey {
+				before[k] = binaryValue(t.columns[j], tm.ColumnType[j], unsignedAt(unsigned, t.columns[j], j), enums[j], e.Rows[i-1][j])
+			}
+		}
 		cur.records = append(cur.records, &record{
 			table:      t,
 			op:         op,
 			values:     values,
+			before:     before,
 			partition:  t.partitionKey(values),
 			schemaName: t.schema,
 			tableName:  t.name,
@@ -320,3 +337,39 @@ func binaryValue(c column, colType byte, unsigned bool, enum []string, v any) va
 }
 
 func number(s string) value { return value{kind: kindNumber, text: s} }
+
+// truncatePattern matches TRUNCATE [TABLE] [schema.]table as a client
+// writes it, with or without backquotes and a final semicolon.
+var truncatePattern = regexp.MustCompile("(?is)^truncate\\s+(?:table\\s+)?(?:`?([^`.\\s]+)`?\\.)?`?([^`.\\s;]+)`?\\s*;?$")
+
+// truncatedTable returns the table a TRUNCATE statement names; a table
+// without a schema is in the statement's default schema.
+func truncatedTable(query, defaultSchema string) (schema, name string, ok bool) {
+	m := truncatePattern.FindStringSubmatch(query)
+	if m == nil {
+		return "", "", false
+	}
+	schema = m[1]
+	if schema == "" {
+		schema = defaultSchema
+	}
+	return schema, m[2], true
+}
+
+// emitTruncate writes the control record of a TRUNCATE of a captured
+// table. MySQL logs TRUNCATE as a statement, not as row deletes, so this
+// record is all a consumer learns of it; like every control record it is
+// keyed by task, schema and table, not by orderId.
+func (r *Reader) emitTruncate(ctx context.Context, w *writer, schema, name string) error {
+	rec := &record{control: true, op: opTruncateTable, schemaName: schema, tableName: name}
+	rec.timestamp = r.clock.next()
+	rec.partition = r.cfg.TaskID + "." + schema + "." + name
+	if err := w.enqueue(ctx, rec.partition, r.enc.appendRecord(nil, rec)); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	r.controls.Add(1)
+	return nil
+}

@@ -19,6 +19,15 @@ var ErrNotData = errors.New("not data for us")
 // ErrNotData.
 var ErrControl = errors.New("control record")
 
+// ErrTruncate marks the control record of a TRUNCATE TABLE of
+// orders.order or orders.order_item. It is not malformed, but nothing
+// downstream can apply it: the truncated rows have no row changes, and
+// DMS keys control records by task, not by order, so the record is not
+// ordered against the orders' changes on other shards. Callers refuse it
+// loudly (dead-letter queue, alarm) instead of dropping it like other
+// control records.
+var ErrTruncate = errors.New("TRUNCATE TABLE of a source table")
+
 // Decode turns one DMS Kinesis record (design §3.2) into a flat change
 // (design §3.3). It returns an error wrapping ErrNotData for records that
 // are not order or order-item row changes, and any other error for
@@ -98,6 +107,10 @@ type record struct {
 	data jsonscan.Kind // kind of the "data" member
 	cols [numColumns]jsonscan.Token
 
+	before        jsonscan.Kind // kind of the BeforeImageField member
+	beforeOrderID jsonscan.Token
+	beforeItemID  jsonscan.Token
+
 	meta             jsonscan.Kind // kind of the "metadata" member
 	timestamp        jsonscan.Token
 	recordType       jsonscan.Token
@@ -135,6 +148,8 @@ func (r *record) scan(data []byte) error {
 			err = r.scanData(&s)
 		case jsonscan.EqualFold(name, "metadata"):
 			err = r.scanMetadata(&s)
+		case jsonscan.EqualFold(name, BeforeImageField):
+			err = r.scanBefore(&s)
 		default:
 			_, err = s.Value(2)
 		}
@@ -168,6 +183,36 @@ func (r *record) scanData(s *jsonscan.Scanner) error {
 		}
 		if c, ok := columnOf(k.Bytes()); ok {
 			r.cols[c] = v
+		}
+		done, err = s.NextMember()
+	}
+	return err
+}
+
+// scanBefore collects the key columns of the before image; with DMS's
+// ColumnFilter pk-only they are all it holds.
+func (r *record) scanBefore(s *jsonscan.Scanner) error {
+	r.beforeOrderID, r.beforeItemID = jsonscan.Token{}, jsonscan.Token{}
+	if s.Peek() != '{' {
+		t, err := s.Value(2)
+		r.before = t.Kind
+		return err
+	}
+	r.before = jsonscan.Object
+	done, err := s.OpenObject()
+	for !done && err == nil {
+		var k, v jsonscan.Token
+		if k, err = s.Key(); err != nil {
+			return err
+		}
+		if v, err = s.Value(3); err != nil {
+			return err
+		}
+		switch name := k.Bytes(); {
+		case jsonscan.EqualFold(name, columnNames[colOrderID]):
+			r.beforeOrderID = v
+		case jsonscan.EqualFold(name, columnNames[colItemID]):
+			r.beforeItemID = v
 		}
 		done, err = s.NextMember()
 	}
@@ -234,6 +279,11 @@ func (r *record) change() (order.Change, error) {
 	// partition-key-type; either is enough.
 	switch {
 	case jsonscan.EqualFold(recordType, RecordTypeControl) || jsonscan.EqualFold(partitionKeyType, PartitionKeyTaskID):
+		if isTruncate(operation) && isOurs(schema, table) {
+			return order.Change{}, fmt.Errorf("%w: control record %s for %s: TRUNCATE deletes rows without row changes, so the enriched rows "+
+				"and join state of the table's rows are still there; follow the README's truncate procedure",
+				ErrTruncate, operation, qualified(schema, table))
+		}
 		what := ""
 		if len(operation) > 0 {
 			what += " " + string(operation)
@@ -326,7 +376,87 @@ func (r *record) change() (order.Change, error) {
 	if err := storable(&c); err != nil {
 		return order.Change{}, err
 	}
+	if c.Operation == order.OpUpdate {
+		if err := r.oldKey(&c); err != nil {
+			return order.Change{}, err
+		}
+	}
 	return c, nil
+}
+
+// oldKey sets the change's old key from the before image when the update
+// changed the key. A key column the image lacks is taken as unchanged, so
+// an update without a before image is an update in place, as before.
+func (r *record) oldKey(c *order.Change) error {
+	switch r.before {
+	case jsonscan.Object:
+	case jsonscan.Absent, jsonscan.Null:
+		return nil
+	default:
+		return fmt.Errorf("%s: expected an object, got %s", BeforeImageField, r.before)
+	}
+	oldOrder, err := beforeKey(r.beforeOrderID, colOrderID, c.OrderID)
+	if err != nil {
+		return err
+	}
+	if c.RecordType == order.TableOrder {
+		if oldOrder != c.OrderID {
+			c.OldOrderID = &oldOrder
+		}
+		return nil
+	}
+	oldItem, err := beforeKey(r.beforeItemID, colItemID, *c.ItemID)
+	if err != nil {
+		return err
+	}
+	if oldOrder != c.OrderID || oldItem != *c.ItemID {
+		c.OldOrderID, c.OldItemID = &oldOrder, &oldItem
+	}
+	return nil
+}
+
+// beforeKey reads a key column of the before image; absent or null, it is
+// the after image's value.
+func beforeKey(t jsonscan.Token, c column, after int64) (int64, error) {
+	var text []byte
+	switch t.Kind {
+	case jsonscan.Absent, jsonscan.Null:
+		return after, nil
+	case jsonscan.Number:
+		text = t.Raw
+	case jsonscan.String:
+		text = trimSpace(t.Bytes())
+	default:
+		return 0, fmt.Errorf("%s.%s: expected an integer, got %s", BeforeImageField, columnNames[c], t.Kind)
+	}
+	v, problem := parseInteger(text)
+	if problem != "" {
+		return 0, fmt.Errorf("%s.%s: %s %s", BeforeImageField, columnNames[c], t.Quoted(), problem)
+	}
+	return v, nil
+}
+
+// isTruncate matches the operation of a truncate control record. The
+// exact name DMS writes is not documented for Kinesis targets, so any
+// operation naming a truncate counts ("truncate-table", what the local
+// reader writes, among them).
+func isTruncate(operation []byte) bool {
+	const word = "truncate"
+	for i := 0; i+len(word) <= len(operation); i++ {
+		if jsonscan.EqualFold(operation[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
+}
+
+// isOurs reports whether a control record names one of the two source
+// tables; a control record without a schema is taken as naming it.
+func isOurs(schema, table []byte) bool {
+	if len(schema) > 0 && !jsonscan.EqualFold(schema, order.SourceSchema) {
+		return false
+	}
+	return jsonscan.EqualFold(table, order.TableOrder) || jsonscan.EqualFold(table, order.TableOrderItem)
 }
 
 // metaReader reads metadata members as strings, keeping the first error.

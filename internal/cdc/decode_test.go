@@ -22,6 +22,9 @@ type decodeCase struct {
 	flat    string // expected AppendFlat output
 	notData bool
 	err     string
+	// truncate: the record is a source table's TRUNCATE, refused with
+	// ErrTruncate and a message that says what to do.
+	truncate bool
 }
 
 // check runs Decode on the case's input and, for accepted records, checks
@@ -31,6 +34,13 @@ func (tc decodeCase) check(t *testing.T) {
 	t.Helper()
 	c, err := cdc.Decode(tc.input)
 	switch {
+	case tc.truncate:
+		if !errors.Is(err, cdc.ErrTruncate) || errors.Is(err, cdc.ErrNotData) {
+			t.Fatalf("got %v, want ErrTruncate", err)
+		}
+		if !strings.Contains(err.Error(), "truncate procedure") {
+			t.Fatalf("message %q does not point to the procedure", err)
+		}
 	case tc.notData:
 		if !errors.Is(err, cdc.ErrNotData) {
 			t.Fatalf("got %v, want ErrNotData", err)
@@ -83,6 +93,16 @@ func TestDecodeFixtures(t *testing.T) {
 			flat: `{"recordType":"order_item","operation":"update","orderId":1001,"itemId":17,"itemQuantity":4,"itemAmount":79.96,"itemStatus":"PENDING","sourceTimestamp":"2024-03-19 14:05:40.250000","version":1710857140250000}`}},
 		{"order-item-delete.json", decodeCase{name: "an item delete carries the deleted row",
 			flat: `{"recordType":"order_item","operation":"delete","orderId":1002,"itemId":42,"itemQuantity":1,"itemAmount":42.5,"itemStatus":"PENDING","sourceTimestamp":"2024-03-20 08:15:59.998731","version":1710922559998731}`}},
+		{"order-item-update-item-id-changed.json", decodeCase{name: "an item update whose before image has another itemId carries the old key",
+			flat: `{"recordType":"order_item","operation":"update","orderId":2001,"itemId":3,"itemQuantity":1,"itemAmount":19.99,"itemStatus":"PENDING","sourceTimestamp":"2024-03-21 10:00:01.100200","version":1711015201100200,"oldOrderId":2001,"oldItemId":1}`}},
+		{"order-item-update-moved.json", decodeCase{name: "an item moved to another order carries its old order and item id",
+			flat: `{"recordType":"order_item","operation":"update","orderId":2002,"itemId":1,"itemQuantity":2,"itemAmount":39.98,"itemStatus":"PENDING","sourceTimestamp":"2024-03-21 10:00:02.200300","version":1711015202200300,"oldOrderId":2001,"oldItemId":1}`}},
+		{"order-item-update-same-key.json", decodeCase{name: "an item update whose before image has the same key is an update in place",
+			flat: `{"recordType":"order_item","operation":"update","orderId":2001,"itemId":3,"itemQuantity":5,"itemAmount":99.95,"itemStatus":"SHIPPED","sourceTimestamp":"2024-03-21 10:00:03.300400","version":1711015203300400}`}},
+		{"order-update-order-id-changed.json", decodeCase{name: "an order update whose before image has another orderId carries the old orderId",
+			flat: `{"recordType":"order","operation":"update","orderId":2010,"orderAmount":10,"orderStatus":"PENDING","shipToName":"Chen Wei","shipToAddress":"88 Harbor Blvd","shipToCity":"San Francisco","shipToState":"CA","shipToZip":"94105","orderDateTime":"2024-03-21 09:59:00.000","sourceTimestamp":"2024-03-21 10:00:04.400500","version":1711015204400500,"oldOrderId":2003}`}},
+		{"malformed-before-image-item-id.json", decodeCase{name: "a before image whose itemId is not an integer is malformed",
+			err: `before-image.itemId: "three" is not an integer`}},
 		{"order-numbers-as-strings.json", decodeCase{name: "an order with numbers as strings and a UUID transaction id decodes the same way",
 			flat: `{"recordType":"order","operation":"insert","orderId":1003,"orderAmount":2599.9,"orderStatus":"PENDING","shipToName":"Aisha Okafor","shipToAddress":"5 Elm Ct","shipToCity":"Austin","shipToState":"TX","shipToZip":"73301","orderDateTime":"2024-03-18 10:00:00.500","sourceTimestamp":"2024-03-18 10:00:00.812345","version":1710756000812345}`}},
 		{"order-item-numbers-as-strings.json", decodeCase{name: "an item with numbers as strings decodes the same way",
@@ -98,6 +118,8 @@ func TestDecodeFixtures(t *testing.T) {
 		{"order-item-nulls-absent.json", decodeCase{name: "an item with only its key omits everything else",
 			flat: `{"recordType":"order_item","operation":"insert","orderId":1006,"itemId":9,"sourceTimestamp":"2024-03-18 12:00:00.000002","version":1710763200000002}`}},
 		{"control-create-table.json", decodeCase{name: "a create-table control record is not data", notData: true}},
+		{"control-truncate-order-item.json", decodeCase{name: "a truncate of order_item is refused, not dropped as a control record", truncate: true}},
+		{"control-truncate-foreign-table.json", decodeCase{name: "a truncate of another table is not data", notData: true}},
 		{"control-apply-exceptions.json", decodeCase{name: "DMS's awsdms_apply_exceptions control record is not data", notData: true}},
 		{"foreign-table.json", decodeCase{name: "a row of another table in the schema is not data", notData: true}},
 		{"foreign-schema.json", decodeCase{name: "an order table in another schema is not data", notData: true}},

@@ -36,6 +36,8 @@ func AppendFlat(dst []byte, c *order.Change) []byte {
 	dst = jsonscan.AppendString(dst, c.SourceTimestamp)
 	dst = append(dst, `,"version":`...)
 	dst = strconv.AppendInt(dst, c.Version, 10)
+	dst = appendInt(dst, `,"oldOrderId":`, c.OldOrderID)
+	dst = appendInt(dst, `,"oldItemId":`, c.OldItemID)
 	return append(dst, '}')
 }
 

@@ -17,15 +17,22 @@ const (
 	PartitionKeyTaskID    = "task-id"
 )
 
+// BeforeImageField names the before image DMS adds to update records: the
+// FieldName of the task's BeforeImageSettings (stacks/dms.go sets it, with
+// ColumnFilter pk-only, so the image holds the row's old primary key).
+// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Tasks.CustomizingTasks.TaskSettings.BeforeImage.html
+const BeforeImageField = "before-image"
+
 // TimestampLayout is how DMS writes metadata timestamps.
 const TimestampLayout = "2006-01-02T15:04:05.000000Z"
 
 // Record is one DMS Kinesis record. Data holds the row's columns with their
 // source names; it is absent on control records.
 type Record struct {
-	Data     map[string]any `json:"data,omitempty"`
-	Control  map[string]any `json:"control,omitempty"`
-	Metadata Metadata       `json:"metadata"`
+	Data        map[string]any `json:"data,omitempty"`
+	BeforeImage map[string]any `json:"before-image,omitempty"` // updates only, see BeforeImageField
+	Control     map[string]any `json:"control,omitempty"`
+	Metadata    Metadata       `json:"metadata"`
 }
 
 // Metadata is the "metadata" object of a DMS record. TransactionID is raw

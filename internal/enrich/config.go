@@ -16,6 +16,7 @@ const (
 	EnvStateTable       = "STATE_TABLE"
 	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
 	EnvOutputStream     = "OUTPUT_STREAM"
+	EnvSourceStream     = "SOURCE_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
 	EnvDLQURL           = "DLQ_URL"
 )
@@ -57,6 +58,10 @@ type Config struct {
 	TombstoneRetention time.Duration
 	// OutputStream is the enriched stream's name or ARN.
 	OutputStream string
+	// SourceStream is the unified order stream's name or ARN: the handler
+	// puts the delete of a moved row's old key there, keyed by the old
+	// orderId (see rekey.go). Empty: such updates are dead-lettered.
+	SourceStream string
 	// ReferenceDataURI (s3://bucket/key or file:///path) and DLQURL
 	// (optional) are read from the environment for main, which builds the
 	// Products and DLQ dependencies from them; the handler ignores them.
@@ -86,6 +91,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		StateTable:         strings.TrimSpace(getenv(EnvStateTable)),
 		TombstoneRetention: DefaultTombstoneRetention,
 		OutputStream:       strings.TrimSpace(getenv(EnvOutputStream)),
+		SourceStream:       strings.TrimSpace(getenv(EnvSourceStream)),
 		ReferenceDataURI:   strings.TrimSpace(getenv(EnvReferenceDataURI)),
 		DLQURL:             strings.TrimSpace(getenv(EnvDLQURL)),
 		Source:             strings.TrimSpace(getenv("AWS_LAMBDA_FUNCTION_NAME")),
@@ -94,6 +100,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	for _, v := range []struct{ name, value string }{
 		{EnvStateTable, cfg.StateTable},
 		{EnvOutputStream, cfg.OutputStream},
+		{EnvSourceStream, cfg.SourceStream},
 		{EnvReferenceDataURI, cfg.ReferenceDataURI},
 	} {
 		if v.value == "" {

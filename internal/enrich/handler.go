@@ -133,6 +133,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		h.join(b, cat)
 		h.store(work, b.groups, now)
 		emitted = h.emit(work, b.groups)
+		h.forward(work, b.groups)
 		cancel()
 		b.deadLetterRefused()
 	}
@@ -268,9 +269,11 @@ func (h *Handler) read(ctx context.Context, groups []*group, now time.Time) {
 		for i := range g.changes {
 			// Changes without an item id are refused by the join; they
 			// have no state to read.
-			if id := g.changes[i].ItemID; id != nil && !seen[*id] {
-				seen[*id] = true
-				keys = append(keys, key(g.pk, itemSortKey(*id)))
+			for _, id := range join.ItemsRead(&g.changes[i]) {
+				if !seen[id] {
+					seen[id] = true
+					keys = append(keys, key(g.pk, itemSortKey(id)))
+				}
 			}
 		}
 	}
@@ -338,6 +341,11 @@ func (h *Handler) join(b *batch, cat refdata.Catalogue) {
 		}
 		var out []order.Enriched
 		for i := range g.changes {
+			if from, moved := g.changes[i].MovedFrom(); moved && h.cfg.SourceStream == "" {
+				b.dead = append(b.dead, deadLetter{rec: g.recs[i], reason: fmt.Sprintf(
+					"update moved the row from order %d to order %d, and no source stream (%s) is configured to deliver the old key's delete", from, g.orderID, EnvSourceStream)})
+				continue
+			}
 			var err error
 			out, err = g.part.Apply(out, &g.changes[i], cat)
 			if errors.Is(err, join.ErrInvalidChange) {
@@ -399,7 +407,7 @@ func (h *Handler) emit(ctx context.Context, groups []*group) int {
 	}
 	results := make([]result, len(chunks))
 	h.parallel(len(chunks), func(i int) {
-		results[i].failed, results[i].err = h.putRecords(ctx, chunks[i])
+		results[i].failed, results[i].err = h.putRecords(ctx, h.cfg.OutputStream, chunks[i])
 	})
 
 	written := len(recs)

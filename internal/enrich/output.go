@@ -46,20 +46,21 @@ func chunkRecords(recs []outRecord) [][]outRecord {
 	return chunks
 }
 
-// putRecords writes one chunk, retrying the entries Kinesis rejects (it
-// reports throttling per entry). It returns the indexes, within recs, of
-// the entries that could not be written, with the reason.
-func (h *Handler) putRecords(ctx context.Context, recs []outRecord) ([]int, error) {
+// putRecords writes one chunk to stream (a name or an ARN), retrying the
+// entries Kinesis rejects (it reports throttling per entry). It returns the
+// indexes, within recs, of the entries that could not be written, with the
+// reason.
+func (h *Handler) putRecords(ctx context.Context, stream string, recs []outRecord) ([]int, error) {
 	pending := make([]int, len(recs))
 	for i := range pending {
 		pending[i] = i
 	}
 	err := h.retry.Do(ctx, func(ctx context.Context) error {
 		in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(pending))}
-		if strings.HasPrefix(h.cfg.OutputStream, "arn:") {
-			in.StreamARN = &h.cfg.OutputStream
+		if strings.HasPrefix(stream, "arn:") {
+			in.StreamARN = &stream
 		} else {
-			in.StreamName = &h.cfg.OutputStream
+			in.StreamName = &stream
 		}
 		for i, idx := range pending {
 			in.Records[i] = types.PutRecordsRequestEntry{Data: recs[idx].data, PartitionKey: &recs[idx].key}
@@ -95,7 +96,7 @@ func (h *Handler) putRecords(ctx context.Context, recs []outRecord) ([]int, erro
 		return nil
 	})
 	if err != nil {
-		return pending, fmt.Errorf("put enriched records: %w", err)
+		return pending, fmt.Errorf("put records to %s: %w", stream, err)
 	}
 	return nil, nil
 }

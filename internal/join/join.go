@@ -12,6 +12,13 @@
 //     delete emits deletes for every known item. Item rows outlive their
 //     order, so an order that is inserted again re-joins them, exactly like
 //     an SQL join of the final tables.
+//   - An update that changes a row's key (from the DMS before image) is the
+//     delete of the old key and the upsert of the new one, both at the
+//     update's version. When the old key is in the same order (an item's
+//     itemId changed) Apply does both. When it is in another order (an item
+//     moved to another order, or an order's orderId changed) Apply does the
+//     upsert; the delete belongs to the other order's partition, and the
+//     caller delivers it there as Change.OldKeyDelete (see internal/enrich).
 //   - Products are a left join: a missing product leaves name and price nil.
 //   - An enriched row's version is the larger of its two sides' versions.
 //
@@ -92,6 +99,28 @@ func NewPartition(orderID int64, allItems bool) *Partition {
 // order: order changes re-emit (or delete) all of them.
 func NeedsAllItems(c *order.Change) bool { return c.RecordType == order.TableOrder }
 
+// ItemsRead returns the ids of the item rows of c's order that applying c
+// reads: its item, and the old item of an update that changed the itemId
+// within the order.
+func ItemsRead(c *order.Change) []int64 {
+	if c.RecordType != order.TableOrderItem || c.ItemID == nil {
+		return nil
+	}
+	if old, ok := oldItemInOrder(c); ok {
+		return []int64{*c.ItemID, old}
+	}
+	return []int64{*c.ItemID}
+}
+
+// oldItemInOrder returns the old itemId of an item update that changed the
+// key within the same order.
+func oldItemInOrder(c *order.Change) (int64, bool) {
+	if c.OldOrderID == nil || c.OldItemID == nil || *c.OldOrderID != c.OrderID || c.ItemID == nil || *c.OldItemID == *c.ItemID {
+		return 0, false
+	}
+	return *c.OldItemID, true
+}
+
 // OrderChanged reports whether Apply changed the order row.
 func (p *Partition) OrderChanged() bool { return p.orderChanged }
 
@@ -126,6 +155,10 @@ func (p *Partition) Apply(dst []order.Enriched, c *order.Change, products refdat
 	case order.TableOrderItem:
 		if c.ItemID == nil {
 			return dst, fmt.Errorf("%w: order_item change of order %d without itemId", ErrInvalidChange, c.OrderID)
+		}
+		if _, ok := oldItemInOrder(c); ok {
+			del := c.OldKeyDelete()
+			dst = p.applyItem(dst, &del, products)
 		}
 		return p.applyItem(dst, c, products), nil
 	default:

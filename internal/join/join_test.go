@@ -313,3 +313,87 @@ func TestApplyRejects(t *testing.T) {
 		})
 	}
 }
+
+// rekeyed is an item update of order 1 at version v whose before image had
+// the key (oldOrder, oldItem).
+func rekeyed(itemID, v, qty, oldOrder, oldItem int64) order.Change {
+	c := item(order.OpUpdate, itemID, v, qty)
+	c.OldOrderID, c.OldItemID = &oldOrder, &oldItem
+	return c
+}
+
+func TestApplyKeyChanges(t *testing.T) {
+	movedOut := rekeyed(7, 3, 2, 1, 7)
+	movedOut.OrderID = 2 // the item left order 1 for order 2
+	tests := []struct {
+		name    string
+		changes []order.Change
+		want    []string
+	}{
+		{
+			name:    "an itemId change deletes the old row and upserts the new one at the update's version",
+			changes: []order.Change{ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2), rekeyed(8, 3, 2, 1, 7)},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"delete 1/7 v3",
+				"upsert 1/8 v3 order=NEW qty=2 product=Durable Walnut Speaker",
+			},
+		},
+		{
+			name: "after an itemId change an order update re-emits only the new row",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2), rekeyed(8, 3, 2, 1, 7), ord(order.OpUpdate, 4, "SHIPPED"),
+			},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"delete 1/7 v3",
+				"upsert 1/8 v3 order=NEW qty=2 product=Durable Walnut Speaker",
+				"upsert 1/8 v4 order=SHIPPED qty=2 product=Durable Walnut Speaker",
+			},
+		},
+		{
+			name:    "an item moved in from another order is only upserted here",
+			changes: []order.Change{ord(order.OpInsert, 1, "NEW"), rekeyed(7, 3, 2, 2, 7)},
+			want:    []string{"upsert 1/7 v3 order=NEW qty=2 product=Handcrafted Marble Kettle"},
+		},
+		{
+			name: "the delete an item leaves behind when it moves out removes it from its old order",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 2, 2), movedOut.OldKeyDelete(), ord(order.OpUpdate, 4, "SHIPPED"),
+			},
+			want: []string{
+				"upsert 1/7 v2 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"delete 1/7 v3",
+			},
+		},
+		{
+			name: "a key change older than the old key's row leaves that row alone",
+			changes: []order.Change{
+				ord(order.OpInsert, 1, "NEW"), item(order.OpInsert, 7, 5, 2), rekeyed(8, 3, 2, 1, 7),
+			},
+			want: []string{
+				"upsert 1/7 v5 order=NEW qty=2 product=Handcrafted Marble Kettle",
+				"upsert 1/8 v3 order=NEW qty=2 product=Durable Walnut Speaker",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := apply(t, NewPartition(1, true), tc.changes)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("emitted\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+		})
+	}
+
+	t.Run("applying an itemId change reads both item rows", func(t *testing.T) {
+		c := rekeyed(8, 3, 2, 1, 7)
+		if got := ItemsRead(&c); !slices.Equal(got, []int64{8, 7}) {
+			t.Errorf("ItemsRead = %v, want [8 7]", got)
+		}
+		moved := rekeyed(7, 3, 2, 2, 7)
+		if got := ItemsRead(&moved); !slices.Equal(got, []int64{7}) {
+			t.Errorf("ItemsRead of a move into the order = %v, want [7]", got)
+		}
+	})
+}

@@ -375,7 +375,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 			return nil, err
 		}
 		h, err := enrich.New(enrich.Config{
-			StateTable: StateTable, OutputStream: EnrichedStream, Source: EnrichFunction, Logger: p.log, Now: p.cfg.Now,
+			StateTable: StateTable, OutputStream: EnrichedStream, SourceStream: UnifiedStream, Source: EnrichFunction, Logger: p.log, Now: p.cfg.Now,
 		}, enrich.Deps{
 			DB:       dynamodb.NewFromConfig(AWSConfig(p.endpoints.DynamoDB), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }),
 			Stream:   kinesis.NewFromConfig(AWSConfig(p.endpoints.Kinesis), func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
@@ -529,6 +529,11 @@ func (p *Pipeline) WaitIdle(ctx context.Context) error {
 	}()
 	steps := []func(context.Context) error{
 		p.reader.WaitShipped,
+		func(ctx context.Context) error { return waitPoller(ctx, p.enrich) },
+		// Again: the first wait's invocations may have put the old key's
+		// delete of a moved row back on the unified stream (see
+		// internal/enrich/rekey.go) after the wait began. Those deletes
+		// put nothing back themselves, so one more wait covers them.
 		func(ctx context.Context) error { return waitPoller(ctx, p.enrich) },
 		func(ctx context.Context) error { return waitPoller(ctx, p.sink) },
 	}

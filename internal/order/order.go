@@ -57,6 +57,11 @@ type Change struct {
 	OrderDateTime   *string  `json:"orderDateTime,omitempty"`
 	SourceTimestamp string   `json:"sourceTimestamp"`
 	Version         int64    `json:"version"`
+	// OldOrderID and OldItemID are the row's key before an update that
+	// changed it, read from the DMS before image; nil when the key did not
+	// change. An order_item key change sets both (the old key is the pair).
+	OldOrderID *int64 `json:"oldOrderId,omitempty"`
+	OldItemID  *int64 `json:"oldItemId,omitempty"`
 }
 
 // Shares of DynamoDB's item size limit (ddblimit.MaxItemSize) that the
@@ -74,6 +79,37 @@ const (
 
 // IsDelete reports whether the change removes its row.
 func (c *Change) IsDelete() bool { return c.Operation == OpDelete }
+
+// KeyChanged reports whether c is an update that changed its row's key.
+func (c *Change) KeyChanged() bool { return c.OldOrderID != nil }
+
+// MovedFrom reports whether c is an update that moved its row from another
+// order, and returns that order's id.
+func (c *Change) MovedFrom() (int64, bool) {
+	if c.OldOrderID == nil || *c.OldOrderID == c.OrderID {
+		return 0, false
+	}
+	return *c.OldOrderID, true
+}
+
+// OldKeyDelete returns the delete of the row's old key that an update which
+// changed the key implies: same table, the old key, the update's version.
+func (c *Change) OldKeyDelete() Change {
+	d := Change{
+		RecordType:      c.RecordType,
+		Operation:       OpDelete,
+		SourceTimestamp: c.SourceTimestamp,
+		Version:         c.Version,
+	}
+	if c.OldOrderID != nil {
+		d.OrderID = *c.OldOrderID
+	}
+	if c.OldItemID != nil {
+		id := *c.OldItemID
+		d.ItemID = &id
+	}
+	return d
+}
 
 // Enriched is the enriched order-item record (design §3.4): the columns of
 // ORDER_ITEM_ENRICHED_STREAM in sql/kda-orders-setup.sql, plus productPrice,
