@@ -8,6 +8,27 @@
 -- `etl db setup` does this for you. With no password set the script stops
 -- with an error rather than create a user with an empty password.
 
+-- Stop before changing anything when no password was set. Programs and
+-- `mysql < file` stop at the SIGNAL below; the client's SOURCE command goes
+-- on after errors, so the session is first made read-only, which makes
+-- every later statement that would change something fail instead (DDL and
+-- account changes are refused in a read-only transaction:
+-- https://dev.mysql.com/doc/refman/8.0/en/set-transaction.html). With a
+-- password the session is made read-write again, so a second SOURCE after
+-- `SET @dms_password` works.
+SET @dms_password = NULLIF(@dms_password, '');
+SET @dms_password_mode = IF(@dms_password IS NULL,
+  'SET SESSION TRANSACTION READ ONLY', 'SET SESSION TRANSACTION READ WRITE');
+PREPARE dms_password_mode_stmt FROM @dms_password_mode;
+EXECUTE dms_password_mode_stmt;
+DEALLOCATE PREPARE dms_password_mode_stmt;
+SET @dms_password_check = IF(@dms_password IS NULL,
+  'SIGNAL SQLSTATE ''45000'' SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql (nothing was changed; the session stays read-only until then)''',
+  'DO 0');
+PREPARE dms_password_check_stmt FROM @dms_password_check;
+EXECUTE dms_password_check_stmt;
+DEALLOCATE PREPARE dms_password_check_stmt;
+
 CREATE DATABASE IF NOT EXISTS orders CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 -- Column names are camelCase because DMS copies them verbatim into the
@@ -37,14 +58,6 @@ CREATE TABLE IF NOT EXISTS orders.order_item (
   PRIMARY KEY (orderId, itemId),
   CONSTRAINT fk_order_item_order FOREIGN KEY (orderId) REFERENCES orders.`order` (orderId)
 ) ENGINE = InnoDB;
-
--- Stop here, with a message saying why, when no password was set.
-SET @dms_password_check = IF(COALESCE(@dms_password, '') = '',
-  'SIGNAL SQLSTATE ''45000'' SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql''',
-  'DO 0');
-PREPARE dms_password_check_stmt FROM @dms_password_check;
-EXECUTE dms_password_check_stmt;
-DEALLOCATE PREPARE dms_password_check_stmt;
 
 -- The DMS replication user: binlog access for CDC, SELECT for the full load.
 -- CREATE USER takes no variables, hence the prepared statements.

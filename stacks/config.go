@@ -208,16 +208,93 @@ func LoadConfig(scope ContextReader) (Config, error) {
 		v := node.TryGetContext(jsii.String(key))
 		return v, v != nil
 	}
-	return parseConfig(get)
+	all, _ := node.GetAllContext(nil).(map[string]any)
+	return withKnownKeys(all, get)
 }
 
 // ConfigFromMap is LoadConfig over a plain map, as cdk.json's "context"
 // object decodes.
 func ConfigFromMap(ctx map[string]any) (Config, error) {
-	return parseConfig(func(key string) (any, bool) {
+	return withKnownKeys(ctx, func(key string) (any, bool) {
 		v, ok := ctx[key]
 		return v, ok && v != nil
 	})
+}
+
+// withKnownKeys parses the configuration and also rejects keys that are
+// neither in ContextKeys nor CDK's own, so a misspelt key fails synth
+// instead of silently leaving its setting at the default.
+func withKnownKeys(all map[string]any, get func(string) (any, bool)) (Config, error) {
+	c, err := parseConfig(get)
+	var unknown []error
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.Contains(ContextKeys, k) || cdkOwnKey(k) {
+			continue
+		}
+		msg := fmt.Sprintf("context %q is not a setting of this app", k)
+		if near := nearestKey(k); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		} else {
+			msg += " (the settings are listed in README.md, Configuration, and stacks/defaults.go)"
+		}
+		unknown = append(unknown, errors.New(msg))
+	}
+	if len(unknown) == 0 {
+		return c, err
+	}
+	return Config{}, errors.Join(fmt.Errorf("invalid CDK context: %w", errors.Join(unknown...)), err)
+}
+
+// cdkOwnKey reports whether key belongs to the CDK rather than this app:
+// feature flags ("@aws-cdk/core:...", "@aws-cdk-containers/..."), the keys
+// the CLI passes to every app ("aws:cdk:version-reporting",
+// "aws:cdk:bundling-stacks", ...), the cached results of context lookups
+// in cdk.context.json ("availability-zones:account=...:region=..."), and
+// the notices the user acknowledged there. The app's own keys are plain
+// camelCase words, never with "@" or ":".
+func cdkOwnKey(key string) bool {
+	return strings.HasPrefix(key, "@") || strings.Contains(key, ":") || key == "acknowledged-issue-numbers"
+}
+
+// nearestKey returns the known key closest to key in edit distance, ignoring
+// case, if it is close enough to be a likely misspelling.
+func nearestKey(key string) string {
+	best, bestDist := "", math.MaxInt
+	for _, k := range ContextKeys {
+		if d := editDistance(strings.ToLower(key), strings.ToLower(k)); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	if bestDist <= max(2, len(best)/3) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func parseConfig(get func(string) (any, bool)) (Config, error) {

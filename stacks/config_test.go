@@ -274,3 +274,58 @@ func TestTombstoneRetentionContractWithTheEnrichLambda(t *testing.T) {
 		t.Errorf("stack default %v, enrich default %v", got, enrich.DefaultTombstoneRetention)
 	}
 }
+
+func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
+	t.Run("a misspelt key fails with the nearest valid key suggested", func(t *testing.T) {
+		_, err := loadConfig(t, map[string]any{"processer": "kda-sql"})
+		if err == nil {
+			t.Fatal("LoadConfig accepted the unknown key processer")
+		}
+		if msg := err.Error(); !strings.Contains(msg, `"processer"`) || !strings.Contains(msg, `did you mean "processor"?`) {
+			t.Errorf("error %q should name the key and suggest processor", msg)
+		}
+	})
+
+	t.Run("a key in another case is suggested in its right case", func(t *testing.T) {
+		_, err := loadConfig(t, map[string]any{"batchsize": "100"})
+		if err == nil || !strings.Contains(err.Error(), `did you mean "batchSize"?`) {
+			t.Errorf("error = %v, want a suggestion of batchSize", err)
+		}
+	})
+
+	t.Run("a key like no setting points to the list of settings", func(t *testing.T) {
+		_, err := loadConfig(t, map[string]any{"colour": "blue"})
+		if err == nil || !strings.Contains(err.Error(), `"colour"`) || !strings.Contains(err.Error(), "README.md") {
+			t.Errorf("error = %v, want one naming colour and where the settings are listed", err)
+		}
+	})
+
+	t.Run("unknown keys and bad values are reported together", func(t *testing.T) {
+		_, err := loadConfig(t, map[string]any{"processer": "x", "batchSize": "0"})
+		if err == nil || !strings.Contains(err.Error(), `"processer"`) || !strings.Contains(err.Error(), `"batchSize"`) {
+			t.Errorf("error = %v, want both problems", err)
+		}
+	})
+
+	t.Run("CDK's own keys are accepted", func(t *testing.T) {
+		ctx := map[string]any{
+			"@aws-cdk/core:newStyleStackSynthesis":                              true,
+			"@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver": true,
+			"aws:cdk:version-reporting":                                         false,
+			"aws:cdk:bundling-stacks":                                           []any{"**"},
+			"aws:cdk:enable-path-metadata":                                      true,
+			"availability-zones:account=123456789012:region=us-east-1":          []any{"us-east-1a"},
+			"acknowledged-issue-numbers":                                        []any{float64(32775)},
+		}
+		if _, err := loadConfig(t, ctx); err != nil {
+			t.Errorf("LoadConfig rejected CDK's own keys: %v", err)
+		}
+	})
+
+	t.Run("ConfigFromMap (cdk.json) rejects unknown keys too", func(t *testing.T) {
+		_, err := stacks.ConfigFromMap(map[string]any{"dataLak": false})
+		if err == nil || !strings.Contains(err.Error(), `did you mean "dataLake"?`) {
+			t.Errorf("error = %v, want a suggestion of dataLake", err)
+		}
+	})
+}

@@ -30,6 +30,13 @@ const (
 // ErrNotInstalled means node_modules lacks the emulator; `make deps` installs it.
 var ErrNotInstalled = errors.New("emulator not installed (run `make deps`)")
 
+// Node runs the emulators. ETL_NODE names it when it is not on PATH.
+var Node = childproc.Program{
+	Name:    "node",
+	Env:     "ETL_NODE",
+	Install: "Node.js 22 or newer from https://nodejs.org/en/download (or your distribution's nodejs package)",
+}
+
 // Config says which emulator to run and where.
 type Config struct {
 	// Name is Dynalite or Kinesalite.
@@ -74,6 +81,10 @@ func StartConfig(ctx context.Context, cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
+	node, err := Node.Find()
+	if err != nil {
+		return nil, fmt.Errorf("emulator %s: %w", cfg.Name, err)
+	}
 	var lastErr error
 	for attempt := 0; attempt < startAttempts; attempt++ {
 		port := cfg.Port
@@ -82,7 +93,7 @@ func StartConfig(ctx context.Context, cfg Config) (*Emulator, error) {
 				return nil, fmt.Errorf("emulator: pick a free port: %w", err)
 			}
 		}
-		e, err := launch(ctx, bin, cfg, port)
+		e, err := launch(ctx, node, bin, cfg, port)
 		if err == nil {
 			return e, nil
 		}
@@ -157,14 +168,14 @@ var abortGuard = "data:text/javascript," + url.PathEscape(
 		`if (err && (err.code === "ECONNRESET" || err.message === "aborted")) return;`+
 		`console.error(err); process.exit(1); });`)
 
-func launch(ctx context.Context, bin string, cfg Config, port int) (*Emulator, error) {
+func launch(ctx context.Context, node, bin string, cfg Config, port int) (*Emulator, error) {
 	args := []string{"--port", strconv.Itoa(port)}
 	if cfg.Name == Dynalite {
 		// kinesalite has no --host flag and listens on every interface.
 		args = append(args, "--host", "127.0.0.1")
 	}
 	// Run the emulator's script under node with abortGuard loaded first.
-	cmd := exec.Command("node", append([]string{"--import", abortGuard, bin}, args...)...)
+	cmd := exec.Command(node, append([]string{"--import", abortGuard, bin}, args...)...)
 	// If this process dies without Stop, the kernel kills the emulator:
 	// in-memory storage needs no clean shutdown.
 	cmd.SysProcAttr = childproc.SysProcAttr(childproc.Kill)

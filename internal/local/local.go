@@ -213,11 +213,14 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Prerequisites checks for the software local mode runs, with one message
-// naming what is missing and the command that installs it.
+// naming what is missing, where it was looked for and how to install it.
 func Prerequisites(root string) error {
 	var missing []string
 	if err := mariadb.Installed(); err != nil {
-		missing = append(missing, "MariaDB server (mariadbd): install it with `sudo apt-get install mariadb-server`")
+		missing = append(missing, err.Error())
+	}
+	if _, err := emulator.Node.Find(); err != nil {
+		missing = append(missing, err.Error())
 	}
 	for _, name := range []string{emulator.Kinesalite, emulator.Dynalite} {
 		if _, err := emulator.Executable(root, name); err != nil {
@@ -228,11 +231,7 @@ func Prerequisites(root string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	msg := missing[0]
-	for _, m := range missing[1:] {
-		msg += "; " + m
-	}
-	return fmt.Errorf("%w: %s", ErrPrerequisite, msg)
+	return fmt.Errorf("%w: %s", ErrPrerequisite, strings.Join(missing, "; "))
 }
 
 func (p *Pipeline) startServers(ctx context.Context) error {

@@ -25,13 +25,20 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/childproc"
 )
 
-// ErrNotInstalled means the MariaDB server binaries are missing.
-var ErrNotInstalled = errors.New("MariaDB server not installed (run `apt-get install mariadb-server`)")
+// ErrNotInstalled means the MariaDB server binaries are missing; the error
+// wrapping it names the command that installs them.
+var ErrNotInstalled = errors.New("MariaDB server not installed")
 
-// Binaries the server needs, as Debian and Ubuntu's mariadb-server install them.
-const (
-	serverBinary  = "mariadbd"
-	installBinary = "mariadb-install-db"
+// InstallCommand installs the server binaries on Debian and Ubuntu.
+const InstallCommand = "`sudo apt-get install mariadb-server`"
+
+// The binaries the server needs, as Debian and Ubuntu's mariadb-server
+// install them: mariadbd in /usr/sbin, which a normal user's PATH lacks, so
+// the lookup also searches the system directories. ETL_MARIADBD and
+// ETL_MARIADB_INSTALL_DB name them when they are elsewhere.
+var (
+	serverProgram  = childproc.Program{Name: "mariadbd", Env: "ETL_MARIADBD", Install: InstallCommand}
+	installProgram = childproc.Program{Name: "mariadb-install-db", Env: "ETL_MARIADB_INSTALL_DB", Install: InstallCommand}
 )
 
 // Config tunes the server. The zero value is ready to use.
@@ -54,6 +61,7 @@ type Server struct {
 	port     int
 	serverID uint32
 	child    *childproc.Child
+	cmdPath  string
 	log      *childproc.Buffer // the tail, which explains a failed start
 	stopOnce sync.Once
 	stopErr  error
@@ -69,22 +77,34 @@ const stopGrace = 20 * time.Second
 // the server binds it.
 const startAttempts = 3
 
-// Installed reports whether the MariaDB server binaries are on PATH, with an
-// error wrapping ErrNotInstalled that names the missing one.
+// Installed reports whether the MariaDB server binaries can be found, with
+// an error wrapping ErrNotInstalled that names the missing one, where it
+// was looked for and the command that installs it.
 func Installed() error {
-	for _, bin := range []string{serverBinary, installBinary} {
-		if _, err := exec.LookPath(bin); err != nil {
-			return fmt.Errorf("mariadb: %s not found on PATH: %w", bin, ErrNotInstalled)
-		}
+	_, err := binaries()
+	return err
+}
+
+type paths struct{ server, install string }
+
+func binaries() (paths, error) {
+	var b paths
+	var err error
+	if b.server, err = serverProgram.Find(); err != nil {
+		return b, fmt.Errorf("%w: %w", ErrNotInstalled, err)
 	}
-	return nil
+	if b.install, err = installProgram.Find(); err != nil {
+		return b, fmt.Errorf("%w: %w", ErrNotInstalled, err)
+	}
+	return b, nil
 }
 
 // Start creates a data directory, initialises it with mariadb-install-db and
 // runs mariadbd on a free loopback port until Stop. ctx bounds the start only.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if err := Installed(); err != nil {
-		return nil, err
+	bins, err := binaries()
+	if err != nil {
+		return nil, fmt.Errorf("mariadb: %w", err)
 	}
 	if cfg.ServerID == 0 {
 		cfg.ServerID = 1
@@ -95,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mariadb: create data directory: %w", err)
 	}
-	s, err := start(ctx, cfg, dir)
+	s, err := start(ctx, cfg, bins, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -103,7 +123,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func start(ctx context.Context, cfg Config, dir string) (*Server, error) {
+// asRoot is the --user option both binaries need when this process runs as
+// root (mariadbd refuses root without it); as any other user it must be
+// absent, since only root may switch users.
+func asRoot() []string {
+	if os.Geteuid() == 0 {
+		return []string{"--user=root"}
+	}
+	return nil
+}
+
+func start(ctx context.Context, cfg Config, bins paths, dir string) (*Server, error) {
 	datadir := filepath.Join(dir, "data")
 	// A private tmpdir: servers bootstrapping side by side in the shared
 	// /tmp collide on their temporary table names.
@@ -111,19 +141,19 @@ func start(ctx context.Context, cfg Config, dir string) (*Server, error) {
 	if err := os.Mkdir(tmpdir, 0o700); err != nil {
 		return nil, fmt.Errorf("mariadb: %w", err)
 	}
-	install := exec.CommandContext(ctx, installBinary,
+	installArgs := append([]string{
 		"--no-defaults",
-		"--datadir="+datadir,
-		"--tmpdir="+tmpdir,
-		"--user=root", // local mode runs as root in containers; mariadbd refuses root without it
+		"--datadir=" + datadir,
+		"--tmpdir=" + tmpdir,
 		// A root account without password over TCP: the server listens on
 		// loopback only and lives as long as this process.
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 		"--skip-name-resolve",
-	)
+	}, asRoot()...)
+	install := exec.CommandContext(ctx, bins.install, installArgs...)
 	if out, err := install.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("mariadb: %s: %w: %s", installBinary, err, lastLines(out, 10))
+		return nil, fmt.Errorf("mariadb: %s: %w: %s", bins.install, err, lastLines(out, 10))
 	}
 	var lastErr error
 	for range startAttempts {
@@ -131,7 +161,7 @@ func start(ctx context.Context, cfg Config, dir string) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mariadb: pick a free port: %w", err)
 		}
-		s, err := launch(ctx, cfg, dir, datadir, tmpdir, port)
+		s, err := launch(ctx, cfg, bins.server, dir, datadir, tmpdir, port)
 		if err == nil {
 			return s, nil
 		}
@@ -143,7 +173,7 @@ func start(ctx context.Context, cfg Config, dir string) (*Server, error) {
 	return nil, lastErr
 }
 
-func launch(ctx context.Context, cfg Config, dir, datadir, tmpdir string, port int) (*Server, error) {
+func launch(ctx context.Context, cfg Config, server, dir, datadir, tmpdir string, port int) (*Server, error) {
 	s := &Server{
 		dir:      dir,
 		socket:   filepath.Join(dir, "mysqld.sock"),
@@ -159,7 +189,6 @@ func launch(ctx context.Context, cfg Config, dir, datadir, tmpdir string, port i
 		"--pid-file=" + filepath.Join(dir, "mysqld.pid"),
 		"--port=" + strconv.Itoa(port),
 		"--bind-address=127.0.0.1",
-		"--user=root",
 		"--skip-name-resolve",
 		"--log-error=", // empty: the log goes to stderr, which we keep
 		// The binlog as the RDS parameter group configures it for DMS.
@@ -181,8 +210,9 @@ func launch(ctx context.Context, cfg Config, dir, datadir, tmpdir string, port i
 		"--innodb-flush-log-at-trx-commit=2",
 		"--sync-binlog=0",
 	}
+	args = append(args, asRoot()...)
 	args = append(args, cfg.ExtraArgs...)
-	cmd := exec.Command(serverBinary, args...)
+	cmd := exec.Command(server, args...)
 	// If this process dies without Stop, the kernel asks the server to
 	// shut down cleanly.
 	cmd.SysProcAttr = childproc.SysProcAttr(childproc.Terminate)
@@ -195,9 +225,10 @@ func launch(ctx context.Context, cfg Config, dir, datadir, tmpdir string, port i
 
 	child, err := childproc.Start(cmd, nil)
 	if err != nil {
-		return nil, fmt.Errorf("mariadb: start %s: %w", serverBinary, err)
+		return nil, fmt.Errorf("mariadb: start %s: %w", server, err)
 	}
 	s.child = child
+	s.cmdPath = server
 	if err := s.waitReady(ctx); err != nil {
 		s.child.Kill()
 		return nil, err
@@ -226,7 +257,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-s.child.Done():
-			return fmt.Errorf("mariadb: %s exited during start (%v): %s", serverBinary, s.child.Err(), lastLines([]byte(s.log.String()), 15))
+			return fmt.Errorf("mariadb: %s exited during start (%v): %s", filepath.Base(s.cmdPath), s.child.Err(), lastLines([]byte(s.log.String()), 15))
 		case <-ctx.Done():
 			return fmt.Errorf("mariadb: server on port %d not ready: %w (last error: %v): %s", s.port, ctx.Err(), err, lastLines([]byte(s.log.String()), 15))
 		case <-tick.C:

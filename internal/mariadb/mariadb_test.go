@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +140,30 @@ func TestServersStartConcurrently(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+func TestServerOutsidePATH(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
+		t.Skip("mariadbd is not in /usr/sbin here")
+	}
+	// A normal Debian user's PATH: /usr/sbin, where mariadbd lives, is not on it.
+	t.Setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+
+	t.Run("the server binaries in /usr/sbin are found and the server starts", func(t *testing.T) {
+		if err := mariadb.Installed(); err != nil {
+			t.Fatalf("Installed() = %v", err)
+		}
+		startServer(t)
+	})
+
+	t.Run("ETL_MARIADBD naming a missing file is reported with the variable and the install command", func(t *testing.T) {
+		t.Setenv("ETL_MARIADBD", filepath.Join(t.TempDir(), "mariadbd"))
+		err := mariadb.Installed()
+		if !errors.Is(err, mariadb.ErrNotInstalled) {
+			t.Fatalf("Installed() = %v, want ErrNotInstalled", err)
+		}
+		if !strings.Contains(err.Error(), "$ETL_MARIADBD") {
+			t.Errorf("error %q does not name $ETL_MARIADBD", err)
+		}
+	})
 }
