@@ -29,7 +29,7 @@ func TestHandlerAccountsForEveryRecordOfTheStream(t *testing.T) {
 		withData(s.item("insert", 1, 7, 1), "\x1f\x8b\x08 not JSON at all"),
 		withData(s.item("insert", 1, 42, 2), `{"data":{"orderId":1,"itemId":42,"itemQuantity":2,"itemAmount":"9.99","itemStatus":"OPEN"},`+meta("data", "insert", "ORDERS", "ORDER_ITEM")+`}`),
 		withData(s.item("insert", 1, 8, 1), `{"data":{"id":5},`+meta("data", "insert", "orders", "customer")+`}`),
-		withData(s.item("insert", 1, 9, 1), `{"control":{},`+meta("control", "truncate-table", "orders", "order_item")+`}`),
+		withData(s.item("insert", 1, 9, 1), `{"control":{},`+meta("control", "add-column", "orders", "order_item")+`}`),
 		withData(s.item("insert", 1, 10, 1), `{"control":{},"metadata":{"timestamp":"2024-03-18T09:45:03.413551Z","record-type":"control","operation":"create-table","partition-key-type":"task-id"}}`),
 		withData(s.item("insert", 1, 11, 1), `{"data":{"orderId":1},`+meta("data", "insert", "other_schema", "order_item")+`}`),
 	}
