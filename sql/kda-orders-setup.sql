@@ -8,9 +8,10 @@
 -- side changes and the other side arrived within the last 30 minutes.
 --
 -- Limits of this processor, which the default Go processor does not have:
--- deletes are not propagated (they are filtered out below), the join only
--- sees the other side within the 30-minute window, and rows carry no
--- version, so the sink orders them by arrival time.
+-- deletes are not propagated (they are filtered out below), so neither is
+-- the old row of an update that changed a key (oldOrderId/oldItemId in the
+-- input); the join only sees the other side within the 30-minute window;
+-- and rows carry no version, so the sink orders them by arrival time.
 
 -- Order changes.
 CREATE OR REPLACE STREAM "ORDER_STREAM" (

@@ -41,6 +41,10 @@ var FlatRecordColumns = []Column{
 	{"orderDateTime", "TIMESTAMP"},
 	{"sourceTimestamp", "VARCHAR(32)"},
 	{"version", "BIGINT"},
+	// The old key of an update that changed it (DMS before image); the SQL
+	// does not read it (README: key changes with processor=kda-sql).
+	{"oldOrderId", "INTEGER"},
+	{"oldItemId", "INTEGER"},
 }
 
 // ProductColumns is the schema of the products reference table, one JSON

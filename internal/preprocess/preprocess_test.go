@@ -303,3 +303,26 @@ func TestEmptyEventAnswersAnEmptyList(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyChangesAndTruncatesReachKDAOrItsErrorStream(t *testing.T) {
+	rekeyed := base64.StdEncoding.EncodeToString([]byte(`{"data":{"orderId":2002,"itemId":1},"before-image":{"orderId":2001,"itemId":1},` +
+		`"metadata":{"timestamp":"2024-03-21T10:00:02.200300Z","record-type":"data","operation":"update","schema-name":"orders","table-name":"order_item"}}`))
+	truncate := base64.StdEncoding.EncodeToString([]byte(`{"metadata":{"timestamp":"2024-03-21T11:30:00.000125Z","record-type":"control",` +
+		`"operation":"truncate-table","partition-key-type":"task-id","schema-name":"orders","table-name":"order_item"}}`))
+	var ev preprocess.Event
+	if err := json.Unmarshal([]byte(`{"invocationId":"i-2","records":[{"recordId":"1","data":"`+rekeyed+`"},{"recordId":"2","data":"`+truncate+`"}]}`), &ev); err != nil {
+		t.Fatal(err)
+	}
+	h, logs := newHandler(t)
+	resp, err := h.Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wants := []want{
+		{result: preprocess.ResultOk, flat: `{"recordType":"order_item","operation":"update","orderId":2002,"itemId":1,"sourceTimestamp":"2024-03-21 10:00:02.200300","version":1711015202200300,"oldOrderId":2001,"oldItemId":1}`},
+		{result: preprocess.ResultProcessingFailed, reason: "TRUNCATE TABLE of a source table: control record truncate-table for orders.order_item: TRUNCATE deletes rows " +
+			"without row changes, so the enriched rows and join state of the table's rows are still there; follow the README's truncate procedure"},
+	}
+	checkResponse(t, ev, resp, wants)
+	checkFailureLogs(t, ev, wants, logs())
+}
