@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -23,6 +24,7 @@ type awsClients struct {
 	SecretsManager ops.SecretsManager
 	S3             enrich.ObjectGetter
 	DynamoDB       ops.DynamoDB
+	Kinesis        ops.Kinesis
 }
 
 // newAWSClients builds the SDK clients from the configuration. It is the
@@ -36,6 +38,7 @@ var newAWSClients = func(cfg aws.Config) awsClients {
 		// is noise.
 		S3:       s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true }),
 		DynamoDB: dynamodb.NewFromConfig(cfg),
+		Kinesis:  kinesis.NewFromConfig(cfg),
 	}
 }
 

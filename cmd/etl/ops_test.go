@@ -29,6 +29,8 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -36,6 +38,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/unified-streaming-etl/etl/internal/cdc"
 	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/mariadb"
 	"github.com/unified-streaming-etl/etl/internal/ops"
@@ -65,6 +68,8 @@ func TestOperatorCommandUsage(t *testing.T) {
 		{name: "a DMS password variable with --stack is refused", args: []string{"db", "setup", "--stack", "S", "--dms-password-env", "P"}, code: 2, stderr: "replication secret"},
 		{name: "verify without a table says how to name one", args: []string{"verify", "--dsn", "root@tcp(h)/"}, code: 2, stderr: "--process-stack " + ops.ProcessStack},
 		{name: "load refuses zero orders", args: []string{"load", "--dsn", "root@tcp(h)/", "--orders", "0"}, code: 2, stderr: "must be positive"},
+		{name: "resend --help says what the records' version is", args: []string{"resend", "--help"}, code: 0, stderr: "database's UTC time from just before the snapshot"},
+		{name: "resend without a stream says how to name one", args: []string{"resend", "--dsn", "root@tcp(h)/"}, code: 2, stderr: "--common-stack " + ops.CommonStack},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, stderr := etl(c.args...)
@@ -154,6 +159,7 @@ func TestOperatorCommands(t *testing.T) {
 			ops.ProcessStack: {
 				ops.OutputTableName: "OrderEnriched", ops.OutputReferenceDataURI: "s3://reference-bucket/reference-data/products.json",
 			},
+			ops.CommonStack: {ops.OutputOrderStreamName: "unified-order-stream"},
 		},
 		secrets: fakeSecrets{
 			adminSecret: fmt.Sprintf(`{"username":"admin","password":%q,"engine":"mysql","host":%q,"port":3306}`, adminPassword, dbEndpoint),
@@ -427,6 +433,63 @@ func TestOperatorCommands(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatalf("verify --wait did not finish:\n%s", stdout.String())
+		}
+	})
+
+	step("resend puts every source row on the unified stream as a load record of one version", func(t *testing.T) {
+		url := testenv.StartKinesalite(t)
+		kin := kinesis.NewFromConfig(testenv.AWSConfig(t, url))
+		t.Setenv("AWS_ENDPOINT_URL_KINESIS", url)
+		stream := "unified-order-stream"
+		if _, err := kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: &stream, ShardCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := kinesis.NewStreamExistsWaiter(kin).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: &stream}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		out := mustRun(t, "resend", "--stack", ops.DataStack, "--host", "127.0.0.1", "--port", port, "--ca-bundle", caFile,
+			"--common-stack", ops.CommonStack)
+		var orders, items int
+		if err := root.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM orders.`order`), (SELECT COUNT(*) FROM orders.order_item)").Scan(&orders, &items); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("Sent %d orders and %d items as load records", orders, items); !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+
+		shards, err := kin.ListShards(ctx, &kinesis.ListShardsInput{StreamName: &stream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, err := kin.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: &stream, ShardId: shards.Shards[0].ShardId, ShardIteratorType: kintypes.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		versions := map[int64]bool{}
+		for iter := it.ShardIterator; iter != nil; {
+			page, err := kin.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page.Records {
+				c, err := cdc.Decode(r.Data)
+				if err != nil {
+					t.Fatalf("record %s: %v", r.Data, err)
+				}
+				if *r.PartitionKey != strconv.FormatInt(c.OrderID, 10) || c.Operation != "load" {
+					t.Errorf("record keyed %q, operation %q: want the orderId, load: %s", *r.PartitionKey, c.Operation, r.Data)
+				}
+				got[c.RecordType]++
+				versions[c.Version] = true
+			}
+			if len(page.Records) == 0 {
+				break
+			}
+			iter = page.NextShardIterator
+		}
+		if got["order"] != orders || got["order_item"] != items || len(versions) != 1 {
+			t.Errorf("stream holds %v in %d versions, want %d orders and %d items of one version", got, len(versions), orders, items)
 		}
 	})
 }

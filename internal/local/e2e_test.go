@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
+	"github.com/unified-streaming-etl/etl/internal/ops"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/poller"
 	"github.com/unified-streaming-etl/etl/internal/sink"
@@ -518,4 +519,66 @@ func expireJoinState(t *testing.T, p *local.Pipeline, now time.Time) int {
 		}
 	}
 	return deleted
+}
+
+// TestResendBackfillsLostJoinState is the upgrade path from the versions
+// whose join state expired: state is lost, `etl resend` puts every source
+// row back on the unified stream as a load record, and later changes join
+// exactly again.
+func TestResendBackfillsLostJoinState(t *testing.T) {
+	p := startPipeline(t, local.Config{})
+	ctx := context.Background()
+	apply(t, p.DB(), newHistory(11, 1, 30).transactions(800), 2)
+	waitIdle(t, p)
+	converged(t, p)
+
+	// What an older version's TTL left of the state after long enough.
+	lost := joinStateRows(t, p, true)
+	res, err := ops.Resend(ctx, p.DB(), p.Kinesis, local.UnifiedStream, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, p)
+	converged(t, p)
+	var orders, items int
+	if err := p.DB().QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM orders.`order`), (SELECT COUNT(*) FROM orders.order_item)").Scan(&orders, &items); err != nil {
+		t.Fatal(err)
+	}
+	if res.Orders != orders || res.Items != items || orders == 0 {
+		t.Errorf("resent %d orders and %d items, the source has %d and %d", res.Orders, res.Items, orders, items)
+	}
+	if n := joinStateRows(t, p, false); n != orders+items {
+		t.Errorf("join state holds %d rows after the resend, want the %d live source rows", n, orders+items)
+	}
+	t.Logf("%d state rows lost; resent %d orders and %d items", lost, res.Orders, res.Items)
+
+	// The next changes join against the rebuilt state.
+	apply(t, p.DB(), newHistory(12, 1, 30).transactions(150), 2)
+	waitIdle(t, p)
+	converged(t, p)
+}
+
+// joinStateRows counts the join-state rows, deleting them if del.
+func joinStateRows(t *testing.T, p *local.Pipeline, del bool) int {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	pages := dynamodb.NewScanPaginator(p.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(local.StateTable), ConsistentRead: aws.Bool(true)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range page.Items {
+			n++
+			if !del {
+				continue
+			}
+			key := map[string]types.AttributeValue{"pk": item["pk"], "sk": item["sk"]}
+			if _, err := p.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(local.StateTable), Key: key}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return n
 }

@@ -339,7 +339,9 @@ func TestStacksDeclareTheOutputsRead(t *testing.T) {
 	for file, decls := range map[string][]*regexp.Regexp{
 		"data.go":    {output(OutputDatabaseEndpoint), output(OutputDatabaseSecretArn), output(OutputReplicationSecretArn)},
 		"process.go": {output(OutputTableName), output(OutputReferenceDataURI)},
+		"common.go":  {regexp.MustCompile(`NewCfnOutput\(stack, jsii\.String\("` + OutputOrderStreamName + `"\)`)},
 		"defaults.go": {
+			regexp.MustCompile(`CommonStackName\s*=\s*"` + CommonStack + `"`),
 			regexp.MustCompile(`DataStackName\s*=\s*"` + DataStack + `"`),
 			regexp.MustCompile(`ProcessStackName\s*=\s*"` + ProcessStack + `"`),
 		},
