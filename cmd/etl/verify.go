@@ -24,7 +24,8 @@ table (consistent reads), and prints how they differ: rows missing from the
 table, items the source does not have, and attributes that differ, with both
 values; the first --limit of each, and their counts. Amounts compare as exact
 decimals; the pipeline's bookkeeping (event_ts, version, updatedAt) is not
-compared. Exits 0 when the table matches, 1 when it differs.
+compared. Exits 0 when the table matches, 1 when it differs; catalogue
+drift alone (below) does not count as differing.
 
 Product columns (productName, productPrice) hold the catalogue as of each
 row's last change, as in the original KDA application: a catalogue change

@@ -11,9 +11,10 @@
 //
 // Item size, from "DynamoDB item sizes and formats"
 // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
-// and the 400 KB item limit in "Quotas in Amazon DynamoDB"
-// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html):
-// an item is the sum of its attribute names' and values' lengths.
+// and the 400 KB item limit in "Constraints in Amazon DynamoDB"
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html),
+// where 1 KB is 1024 bytes: an item is the sum of its attribute names' and
+// values' lengths.
 package ddblimit
 
 import (
@@ -34,10 +35,10 @@ const (
 	MaxNumberExponent = 125
 )
 
-// MaxItemSize is the largest item DynamoDB stores, attribute names
-// included. The documented limit is 400 KB; counting it as 400,000 bytes
-// rather than 400 KiB keeps a margin for the size formula, which the
-// documentation calls approximate for numbers.
+// MaxItemSize is the largest item this pipeline writes, attribute names
+// included. DynamoDB's limit is 400 KB of 1024 bytes (409,600 bytes);
+// 400,000 keeps a margin for the size formula, which the documentation
+// calls approximate for numbers.
 const MaxItemSize = 400_000
 
 // CheckNumber reports why the decimal text s (an optional sign, digits, an

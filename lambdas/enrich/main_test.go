@@ -93,6 +93,23 @@ func TestBootstrapWithoutReferenceDataFailsInit(t *testing.T) {
 	}
 }
 
+func TestBootstrapWithAnEmptyCatalogueFailsInit(t *testing.T) {
+	bin := lambdatest.Build(t, ".")
+	empty := filepath.Join(t.TempDir(), "products.json")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	api := lambdatest.NewRuntimeAPI(t, "UnifiedStreamETL-enrich")
+	fn := lambdatest.Start(t, bin, api, "UnifiedStreamETL-enrich",
+		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "REFERENCE_DATA_URI=file://"+empty)
+	if err := fn.Wait(t); err == nil {
+		t.Fatal("the function started with an empty catalogue")
+	}
+	if out := fn.Output(); !strings.Contains(out, "file://"+empty) || !strings.Contains(out, "no products") {
+		t.Errorf("output does not name the empty catalogue:\n%s", out)
+	}
+}
+
 // golden returns the expected records as "partitionKey data" lines with
 // data in canonical JSON.
 func golden(t *testing.T) []string {
