@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
@@ -45,6 +46,50 @@ func (f *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "verbose", false, "log what every component does")
 	fs.BoolVar(&f.keepRunning, "keep-running", false, "leave the pipeline running after the report, until Ctrl-C, and print its endpoints")
 	fs.StringVar(&f.dump, "dump", "", "write the final OrderEnriched content to this file as JSON (one object per item)")
+}
+
+// validate checks the shared flags before anything starts, with the limits
+// local mode and Lambda's event source mappings have; zero is out of range
+// like any other value.
+func (f *pipelineFlags) validate(fs *flag.FlagSet) error {
+	return firstInvalid(fs,
+		// kinesalite's default account limit is 10 shards for both streams.
+		check{f.shards < 1 || f.shards > 5, fmt.Sprintf("--shards %d: want 1 to 5", f.shards)},
+		check{f.batchSize < 1 || f.batchSize > 10000, fmt.Sprintf("--batch-size %d: want 1 to 10000 (Lambda's limit for Kinesis)", f.batchSize)},
+		check{f.window < 0 || f.window > 300*time.Second, fmt.Sprintf("--batch-window %s: want 0s to 5m (Lambda's limit)", f.window)},
+		check{f.parallel < 1 || f.parallel > 10, fmt.Sprintf("--parallelization-factor %d: want 1 to 10", f.parallel)},
+		check{f.timeout <= 0, fmt.Sprintf("--timeout %s: want a positive duration such as 10m", f.timeout)},
+		fileCheck("--products", f.products),
+	)
+}
+
+// check is one flag condition: bad, and the message naming the flag.
+type check struct {
+	bad bool
+	msg string
+}
+
+// firstInvalid reports the first bad check as a usage error.
+func firstInvalid(fs *flag.FlagSet, checks ...check) error {
+	for _, c := range checks {
+		if c.bad {
+			return usageError(fs, c.msg)
+		}
+	}
+	return nil
+}
+
+// fileCheck fails when a flag names a file that cannot be read.
+func fileCheck(flagName, path string) check {
+	if path == "" {
+		return check{}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return check{true, fmt.Sprintf("%s: %v", flagName, err)}
+	}
+	f.Close()
+	return check{}
 }
 
 func (f *pipelineFlags) config(stderr io.Writer) local.Config {
@@ -87,6 +132,12 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := pf.validate(fs); err != nil {
+		return err
+	}
+	if err := firstInvalid(fs, fileCheck("--sql", *sqlFile), fileCheck("--preload", *preload)); err != nil {
+		return err
+	}
 
 	cfg := pf.config(stderr)
 	cfg.PreloadSQL = *preload
@@ -114,6 +165,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	if err := p.WaitIdle(wctx); err != nil {
 		fmt.Fprintln(stdout)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("not every change reached DynamoDB within --timeout %s (raise it for large scripts; --verbose shows what each part does): %w", pf.timeout, err)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "done in %s.\n\n", local.Millis(time.Since(started)))
@@ -213,16 +267,52 @@ func reportDifferences(diffs []local.Difference, items int, stdout io.Writer) er
 
 func keepRunning(ctx context.Context, p *local.Pipeline, stdout io.Writer) {
 	e := p.Endpoints()
+	fmt.Fprintf(stdout, "\nThe pipeline keeps running: change the source and watch DynamoDB follow.\n")
+	fmt.Fprintf(stdout, "In another shell, from this directory, paste:\n\n")
+	for _, v := range localEnvironment(e) {
+		fmt.Fprintf(stdout, "export %s=%s\n", v.name, shellQuote(v.value))
+	}
 	fmt.Fprintf(stdout, `
-The pipeline keeps running: change the source and watch DynamoDB follow.
-  mariadb -h %s -P %d -u %s orders
-  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s
-  export AWS_ENDPOINT_URL_KINESIS=%s AWS_ENDPOINT_URL_DYNAMODB=%s
-  aws dynamodb scan --table-name %s
-  aws kinesis list-shards --stream-name %s
+then, for example:
+
+  mariadb -h %s -P %d -u %s orders          # or: mysql ...; change orders and items by hand
+  go run ./cmd/etl load --orders 100 --items-per-order 2 --rate 20
+  go run ./cmd/etl verify --table %s --wait 1m
+  aws dynamodb scan --table-name %s --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB"
+  aws kinesis list-shards --stream-name %s --endpoint-url "$AWS_ENDPOINT_URL_KINESIS"
+
 Press Ctrl-C to stop it and remove everything.
-`, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.AccessKeyID, local.SecretAccessKey, local.Region,
-		e.Kinesis, e.DynamoDB, local.TableName, local.UnifiedStream)
+`, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.TableName, local.TableName, local.UnifiedStream)
 	<-ctx.Done()
 	fmt.Fprintln(stdout)
+}
+
+type envVar struct{ name, value string }
+
+// localEnvironment is what every client needs to reach the local pipeline:
+// the Region under both names (AWS CLI v1 reads only AWS_DEFAULT_REGION,
+// https://docs.aws.amazon.com/cli/v1/userguide/cli-configure-envvars.html;
+// the SDKs and CLI v2 read AWS_REGION first), the emulators' credentials,
+// the service-specific endpoints the SDKs and both CLIs honour
+// (https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-endpoints.html)
+// and the DSN etl reads.
+func localEnvironment(e local.Endpoints) []envVar {
+	return []envVar{
+		{"AWS_REGION", local.Region},
+		{"AWS_DEFAULT_REGION", local.Region},
+		{"AWS_ACCESS_KEY_ID", local.AccessKeyID},
+		{"AWS_SECRET_ACCESS_KEY", local.SecretAccessKey},
+		{"AWS_ENDPOINT_URL_KINESIS", e.Kinesis},
+		{"AWS_ENDPOINT_URL_DYNAMODB", e.DynamoDB},
+		{envDSN, fmt.Sprintf("%s@tcp(%s:%d)/", e.MariaDBUser, e.MariaDBHost, e.MariaDBPort)},
+	}
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe
+// characters (a DSN's parentheses would otherwise be syntax).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

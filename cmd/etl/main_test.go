@@ -28,12 +28,18 @@ func TestDispatch(t *testing.T) {
 		{name: "help lists the commands", args: []string{"help"}, code: 0, stdout: "Commands:"},
 		{name: "--help lists the commands", args: []string{"--help"}, code: 0, stdout: "etl <command>"},
 		{name: "an unknown command is a usage error", args: []string{"deploy"}, code: 2, stderr: `unknown command "deploy"`},
-		{name: "local --help documents its flags", args: []string{"local", "--help"}, code: 0, stderr: "-keep-running"},
-		{name: "help local is local --help", args: []string{"help", "local"}, code: 0, stderr: "-dump"},
-		{name: "local bench --help documents its flags", args: []string{"local", "bench", "--help"}, code: 0, stderr: "-items-per-order"},
+		{name: "local --help documents its flags on stdout", args: []string{"local", "--help"}, code: 0, stdout: "-keep-running"},
+		{name: "help local is local --help", args: []string{"help", "local"}, code: 0, stdout: "-dump"},
+		{name: "local bench --help documents its flags", args: []string{"local", "bench", "--help"}, code: 0, stdout: "-items-per-order"},
+		{name: "db --help goes to stdout", args: []string{"db", "--help"}, code: 0, stdout: "etl db setup"},
 		{name: "an unknown flag is a usage error", args: []string{"local", "--shard", "2"}, code: 2, stderr: "flag provided but not defined"},
 		{name: "a stray argument is a usage error", args: []string{"local", "extra"}, code: 2, stderr: `unexpected argument "extra"`},
-		{name: "bench refuses zero orders", args: []string{"local", "bench", "--orders", "0"}, code: 2, stderr: "must be positive"},
+		{name: "bench refuses zero orders, naming the flag", args: []string{"local", "bench", "--orders", "0"}, code: 2, stderr: "--orders 0: want 1 or more"},
+		{name: "too many shards are refused before anything starts", args: []string{"local", "--shards", "9"}, code: 2, stderr: "--shards 9: want 1 to 5"},
+		{name: "a zero batch size is refused, not replaced by the default", args: []string{"local", "--batch-size", "0"}, code: 2, stderr: "--batch-size 0: want 1 to 10000"},
+		{name: "a missing --sql file is refused before anything starts", args: []string{"local", "--sql", "/nonexistent/x.sql"}, code: 2, stderr: "--sql: open /nonexistent/x.sql"},
+		{name: "a missing --products file is refused before the bench starts", args: []string{"local", "bench", "--products", "/nonexistent/p.json"}, code: 2, stderr: "--products: open /nonexistent/p.json"},
+		{name: "load refuses a zero rate of progress reports", args: []string{"load", "--dsn", "u@tcp(127.0.0.1:1)/", "--progress", "0s"}, code: 2, stderr: "--progress 0s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -46,6 +52,16 @@ func TestDispatch(t *testing.T) {
 			}
 			if c.stderr != "" && !strings.Contains(stderr.String(), c.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", c.stderr, stderr.String())
+			}
+			if c.code == 2 && c.stderr != "" {
+				// A mistake is one line and a pointer to the help, not the
+				// whole usage; nothing was started.
+				if lines := strings.Count(stderr.String(), "\n"); lines != 2 || !strings.Contains(stderr.String(), "--help` for") {
+					t.Errorf("stderr is %d lines, want the error and a pointer to --help:\n%s", lines, stderr.String())
+				}
+				if strings.Contains(stdout.String(), "Starting") {
+					t.Errorf("the pipeline was started despite the bad flag:\n%s", stdout.String())
+				}
 			}
 		})
 	}
@@ -115,8 +131,8 @@ func TestLocalBench(t *testing.T) {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
 	}
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`Load: +60 transactions committed`),
-		regexp.MustCompile(`Throughput: +\d+ order items/s`),
+		regexp.MustCompile(`Offered: +60 transactions committed`),
+		regexp.MustCompile(`Achieved: +\d+ order items/s`),
 		regexp.MustCompile(`Latency: +avg [\d.]+ m?s, p50 .* p99 .* over 180 items`),
 		regexp.MustCompile(`Check: OrderEnriched matches the join of the source tables \(180 rows\)`),
 	} {
