@@ -195,3 +195,82 @@ func TestKeepRunningStopsOnInterrupt(t *testing.T) {
 		t.Errorf("MariaDB still answers at %s after Ctrl-C", addr)
 	}
 }
+
+// TestLocalKeepRunningPrintsAWorkingEnvironment pastes what --keep-running
+// prints into the environment, as a user would into another shell, and
+// runs etl load and etl verify against the local pipeline with it.
+func TestLocalKeepRunningPrintsAWorkingEnvironment(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"local", "--keep-running"}, &stdout, &stderr) }()
+	deadline := time.After(3 * time.Minute)
+	for !strings.Contains(stdout.String(), "Press Ctrl-C") {
+		select {
+		case code := <-done:
+			t.Fatalf("etl local exited with %d before keeping running:\n%s\n%s", code, stdout.String(), stderr.String())
+		case <-deadline:
+			t.Fatalf("no --keep-running instructions:\n%s", stdout.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	out := stdout.String()
+
+	env := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^export ([A-Z_]+)=(.*)$`).FindAllStringSubmatch(out, -1) {
+		env[m[1]] = strings.Trim(m[2], "'")
+	}
+	t.Run("the environment names the Region for AWS CLI v1 and v2 and the endpoints of both emulators", func(t *testing.T) {
+		for _, name := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL_DYNAMODB", envDSN} {
+			if env[name] == "" {
+				t.Errorf("no export of %s in:\n%s", name, out)
+			}
+		}
+		if env["AWS_REGION"] != env["AWS_DEFAULT_REGION"] {
+			t.Errorf("AWS_REGION %q and AWS_DEFAULT_REGION %q differ", env["AWS_REGION"], env["AWS_DEFAULT_REGION"])
+		}
+	})
+
+	// No shared AWS configuration of the machine may interfere.
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_PROFILE": "", "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
+	} {
+		t.Setenv(k, v)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	for _, line := range []string{
+		"go run ./cmd/etl load --orders 100 --items-per-order 2 --rate 20",
+		"go run ./cmd/etl verify --table OrderEnriched --wait 1m",
+	} {
+		if !strings.Contains(out, line) {
+			t.Fatalf("output lacks the command line %q:\n%s", line, out)
+		}
+	}
+	t.Run("the printed etl load and etl verify work unchanged against the local pipeline", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"load", "--orders", "100", "--items-per-order", "2", "--rate", "20"},
+			{"verify", "--table", "OrderEnriched", "--wait", "1m"},
+		} {
+			var o, e bytes.Buffer
+			if code := run(ctx, args, &o, &e); code != 0 {
+				t.Fatalf("etl %s: exit %d\n%s\n%s", strings.Join(args, " "), code, o.String(), e.String())
+			}
+		}
+	})
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("etl local did not stop after Ctrl-C")
+	}
+	if !strings.Contains(stdout.String(), "Stopped everything") {
+		t.Errorf("no clean stop:\n%s", stdout.String())
+	}
+}
