@@ -151,13 +151,14 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if script == "" {
 		script = filepath.Join(p.Root(), "sql", "orders-data-setup.sql")
 	}
-	fmt.Fprintf(stdout, "Replaying %s ... ", script)
-	n, err := p.RunSQL(ctx, script)
+	fmt.Fprintf(stdout, "Replaying %s on the source database, one transaction per statement:\n", script)
+	n, err := p.RunSQLSteps(ctx, script, func(st local.Step) {
+		fmt.Fprintf(stdout, "  line %3d  %-72s %s\n", st.Line, oneLine(st.SQL, 72), plural(st.Rows, "row"))
+	})
 	if err != nil {
-		fmt.Fprintln(stdout)
 		return err
 	}
-	fmt.Fprintf(stdout, "%d statements.\n", n)
+	fmt.Fprintf(stdout, "%d statements; the CDC reader turns each changed row into a DMS record on the stream.\n", n)
 
 	fmt.Fprint(stdout, "Waiting until every change has reached DynamoDB ... ")
 	started := time.Now()
@@ -179,6 +180,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "DynamoDB table %s (%d items):\n\n", local.TableName, len(items))
 	if err := local.WriteItemsTable(stdout, items); err != nil {
 		return err
+	}
+	if pf.products == "" {
+		fmt.Fprintln(stdout, "\nPRODUCT and PRICE come from reference-data/products.json, a generated catalogue\n(go run ./cmd/genproducts): a made-up list price per product, unrelated to what the order paid.")
 	}
 	fmt.Fprintln(stdout)
 	printActivity(p, stdout)
@@ -285,6 +289,22 @@ Press Ctrl-C to stop it and remove everything.
 `, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.TableName, local.TableName, local.UnifiedStream)
 	<-ctx.Done()
 	fmt.Fprintln(stdout)
+}
+
+// oneLine squeezes a statement onto one line of at most n characters.
+func oneLine(sql string, n int) string {
+	s := strings.Join(strings.Fields(sql), " ")
+	if len(s) > n {
+		s = s[:n-3] + "..."
+	}
+	return s
+}
+
+func plural(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 type envVar struct{ name, value string }

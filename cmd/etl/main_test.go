@@ -102,7 +102,11 @@ func TestLocalDemo(t *testing.T) {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
 	}
 	for _, want := range []*regexp.Regexp{
+		// What each statement of the sample did, before the result.
+		regexp.MustCompile("\n  line  48  DELETE FROM orders.order_item WHERE orderId = 1004 AND itemId = 512 +1 row\n"),
+		regexp.MustCompile("\n  line  20  INSERT INTO orders.order_item .* 14 rows\n"),
 		regexp.MustCompile(`DynamoDB table OrderEnriched \(12 items\)`),
+		regexp.MustCompile(`PRODUCT and PRICE come from reference-data/products.json, a generated catalogue`),
 		regexp.MustCompile(`\n1001 +1 +DELIVERED +959\.18 +2026-11-02 09:15:02\.120 +Maria Garcia, Seattle, WA +DELIVERED +2 +945\.18 +Handcrafted Marble Kettle +472\.59\n`),
 		regexp.MustCompile(`Commit-to-DynamoDB latency: avg \d+ ms.* over 12 items`),
 		regexp.MustCompile(`Check: OrderEnriched matches the join of the source tables \(12 rows\)`),

@@ -598,6 +598,12 @@ func (p *Pipeline) RunSQL(ctx context.Context, path string) (int, error) {
 	return RunScript(ctx, p.db, path, nil, p.commits.commit)
 }
 
+// RunSQLSteps is RunSQL that also reports each statement it ran, so a
+// reader can follow what the script did to the source.
+func (p *Pipeline) RunSQLSteps(ctx context.Context, path string, onStep func(Step)) (int, error) {
+	return runScript(ctx, p.db, path, nil, p.commits.commit, onStep)
+}
+
 // Close stops everything and deletes the database files. It is safe to
 // call more than once.
 func (p *Pipeline) Close() error {
