@@ -129,6 +129,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pf.register(fs)
 	sqlFile := fs.String("sql", "", "SQL file to replay against the source once the pipeline runs (default sql/orders-data-setup.sql)")
 	preload := fs.String("preload", "", "SQL file applied before the CDC reader starts, so its rows arrive as the full load")
+	trace := fs.Bool("trace", false, "print each source change as it passed each stage (commit, CDC record, join, DynamoDB write) with the time since its commit")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -141,6 +142,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	cfg := pf.config(stderr)
 	cfg.PreloadSQL = *preload
+	cfg.Trace = *trace
 	p, err := startPipeline(ctx, cfg, stdout)
 	if err != nil {
 		return err
@@ -172,6 +174,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stdout, "done in %s.\n\n", local.Millis(time.Since(started)))
+	if *trace {
+		printTrace(p.Trace(), stdout)
+	}
 
 	diffs, items, err := p.Verify(ctx)
 	if err != nil {
@@ -288,6 +293,24 @@ then, for example:
 Press Ctrl-C to stop it and remove everything.
 `, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.TableName, local.TableName, local.UnifiedStream)
 	<-ctx.Done()
+	fmt.Fprintln(stdout)
+}
+
+// printTrace prints one line per stage of every source change, timed from
+// the change's commit (or, for full-load rows, its first stage).
+func printTrace(changes []local.TracedChange, stdout io.Writer) {
+	fmt.Fprintln(stdout, "Trace: each source change, one line per stage it passed, with the time since its commit")
+	fmt.Fprintln(stdout, "(a change superseded by a later one in the same batch is joined but not written on its own):")
+	for _, c := range changes {
+		fmt.Fprintf(stdout, "  %s\n", c.What)
+		origin := c.Commit
+		if origin.IsZero() {
+			origin = c.Stages[0].At
+		}
+		for _, s := range c.Stages {
+			fmt.Fprintf(stdout, "    %-15s %+8.1f ms  %s\n", s.Stage, float64(s.At.Sub(origin).Microseconds())/1000, s.Detail)
+		}
+	}
 	fmt.Fprintln(stdout)
 }
 

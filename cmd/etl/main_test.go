@@ -278,3 +278,20 @@ func TestLocalKeepRunningPrintsAWorkingEnvironment(t *testing.T) {
 		t.Errorf("no clean stop:\n%s", stdout.String())
 	}
 }
+
+func TestLocalTraceShowsEachStageOfAChange(t *testing.T) {
+	skipShort(t)
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), []string{"local", "--trace"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	// The cancelled item of order 1004, from its commit to its deletion
+	// from OrderEnriched, one line per stage.
+	want := regexp.MustCompile(`\n  order 1004 item 512 delete\n` +
+		`(    (CDC record|source commit) +[-+][\d.]+ ms *\n){2}` +
+		`    joined +\+[\d.]+ ms *\n` +
+		`    DynamoDB write +\+[\d.]+ ms  order 1004 item 512 deleted\n`)
+	if !want.MatchString(stdout.String()) {
+		t.Errorf("no trace of the deleted item matching %s in:\n%s", want, stdout.String())
+	}
+}

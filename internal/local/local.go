@@ -80,6 +80,9 @@ type Config struct {
 	// is EnrichFunction or SinkFunction): tests use it to inject failures
 	// and watch invocations.
 	WrapHandler func(function string, h poller.Handler) poller.Handler
+	// Trace records when each source change passes each stage, for
+	// Pipeline.Trace.
+	Trace bool
 }
 
 // ErrPrerequisite is wrapped by errors about missing software; the
@@ -104,6 +107,7 @@ type Pipeline struct {
 	enrich, sink *mapping
 	deadLetters  *capture
 	commits      *commitLog
+	tracer       *tracer // nil unless Config.Trace
 
 	endpoints Endpoints
 	closeOnce sync.Once
@@ -132,6 +136,9 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger, deadLetters: &capture{log: cfg.Logger}, commits: newCommitLog()}
+	if cfg.Trace {
+		p.tracer = newTracer()
+	}
 	if err := p.start(ctx); err != nil {
 		if cerr := p.Close(); cerr != nil {
 			p.log.Warn("cleaning up after a failed start", "error", cerr)
@@ -317,7 +324,7 @@ func (p *Pipeline) startReader(ctx context.Context, user, password string) error
 		Stream:            UnifiedStream,
 		DecimalsAsNumbers: p.cfg.DecimalsAsNumbers,
 		Logger:            p.log,
-		OnRecord:          p.commits.record,
+		OnRecord:          p.onRecord,
 	})
 	if err != nil {
 		return err
@@ -339,6 +346,25 @@ func (p *Pipeline) startReader(ctx context.Context, user, password string) error
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func (p *Pipeline) onRecord(e binlog.Emitted) {
+	p.commits.record(e)
+	if p.tracer != nil {
+		p.tracer.record(e)
+	}
+}
+
+// wrapHandler applies the tracer (innermost, so it sees what the handler
+// itself did) and then Config.WrapHandler.
+func (p *Pipeline) wrapHandler(function string, h poller.Handler) poller.Handler {
+	if p.tracer != nil {
+		h = p.tracer.wrap(function, h)
+	}
+	if p.cfg.WrapHandler != nil {
+		h = p.cfg.WrapHandler(function, h)
+	}
+	return h
 }
 
 func (p *Pipeline) startMappings(ctx context.Context) error {
@@ -364,7 +390,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 	// Like a Lambda environment, each poller start builds its handler and
 	// clients afresh: a restarted enrich poller shares nothing with the
 	// one it replaces but the checkpoints.
-	p.enrich = &mapping{cfg: esm(EnrichFunction, UnifiedStream), wrap: p.cfg.WrapHandler, newHandler: func() (poller.Handler, error) {
+	p.enrich = &mapping{cfg: esm(EnrichFunction, UnifiedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
 		ref, err := enrich.NewReference("file://"+products, nil, enrich.WithLogger(p.log))
 		if err != nil {
 			return nil, err
@@ -382,7 +408,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 		}
 		return h.Handle, nil
 	}}
-	p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.cfg.WrapHandler, newHandler: func() (poller.Handler, error) {
+	p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
 		h, err := sink.New(sink.Config{TableName: TableName, Source: SinkFunction, Logger: p.log},
 			dynamodb.NewFromConfig(AWSConfig(p.endpoints.DynamoDB), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }),
 			p.deadLetters)
