@@ -18,6 +18,11 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := $(NODE_MAJOR)
 
+# Extra CDK context for synth and deploy, as key=value words:
+#   make synth CONTEXT="processor=kda-sql dataLake=false"
+CONTEXT ?=
+CDK_CONTEXT := $(foreach kv,$(CONTEXT),-c $(kv))
+
 .PHONY: help deps lambdas test unit bench lint synth demo deploy clean
 
 help: ## List the targets.
@@ -51,11 +56,11 @@ lint: ## gofmt, go vet, staticcheck and actionlint.
 demo: deps ## Run the whole pipeline locally on the sample data (MariaDB, kinesalite, dynalite).
 	$(GO) run ./cmd/etl local
 
-synth: deps ## Synthesize the three stacks into cdk.out/ (no AWS account needed).
-	npx cdk synth --quiet
+synth: deps ## Synthesize the three stacks into cdk.out/ (no AWS account needed); CONTEXT="key=value ..." overrides.
+	npx cdk synth --quiet $(CDK_CONTEXT)
 
 deploy: deps ## Deploy the three stacks to the account in your AWS credentials.
-	npx cdk deploy UnifiedStreamETLCommonStack UnifiedStreamETLDataStack UnifiedStreamETLProcessStack
+	npx cdk deploy $(CDK_CONTEXT) UnifiedStreamETLCommonStack UnifiedStreamETLDataStack UnifiedStreamETLProcessStack
 
 clean: ## Remove build output.
 	rm -rf build cdk.out

@@ -28,7 +28,9 @@ func main() {
 	err := run(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "cdk:", err)
+		// On its way out the jsii runtime sometimes reports its own exit
+		// without a newline; start on a fresh line so the error stands out.
+		fmt.Fprintln(os.Stderr, "\ncdk:", err)
 		os.Exit(1)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -32,9 +33,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *orders < 1 || *items < 1 || *workers < 1 || *rate < 0 {
-		fmt.Fprintln(stderr, "etl: --orders, --items-per-order and --workers must be positive and --rate not negative")
-		return errUsage
+	if err := firstInvalid(fs,
+		check{*orders < 1, fmt.Sprintf("--orders %d: want 1 or more", *orders)},
+		check{*items < 1, fmt.Sprintf("--items-per-order %d: want 1 or more", *items)},
+		check{*workers < 1, fmt.Sprintf("--workers %d: want 1 or more", *workers)},
+		check{*rate < 0, fmt.Sprintf("--rate %g: want 0 (as fast as possible) or more", *rate)},
+	); err != nil {
+		return err
+	}
+	if err := pf.validate(fs); err != nil {
+		return err
 	}
 
 	p, err := startPipeline(ctx, pf.config(stderr), stdout)
@@ -59,13 +67,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 	})
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("the load did not get through the pipeline within --timeout %s plus the load's own duration (raise --timeout or lower --rate): %w", pf.timeout, err)
+		}
 		return err
 	}
 	load := res.LastCommit.Sub(res.FirstCommit)
-	fmt.Fprintf(stdout, "\nLoad:        %d transactions committed in %s (%.0f orders/s, %.0f order items/s)\n",
+	// Offered is what the load generator committed; achieved is what came
+	// out of the pipeline. Achieved below offered means a queue built up.
+	fmt.Fprintf(stdout, "\nOffered:     %d transactions committed in %s (%.0f orders/s, %.0f order items/s)\n",
 		res.Orders, local.Millis(load), float64(res.Orders)/load.Seconds(), float64(res.Items)/load.Seconds())
 	fmt.Fprintf(stdout, "Pipeline:    the last item reached DynamoDB %s after the last commit\n", local.Millis(res.LastWrite.Sub(res.LastCommit)))
-	fmt.Fprintf(stdout, "Throughput:  %.0f order items/s end to end (first commit to last DynamoDB write)\n", res.Throughput)
+	fmt.Fprintf(stdout, "Achieved:    %.0f order items/s end to end (first commit to last DynamoDB write)\n", res.Throughput)
 	fmt.Fprintf(stdout, "Latency:     %s,\n             %s.\n", res.Latency, local.LatencyDefinition)
 	printActivity(p, stdout)
 	if err := writeDump(ctx, p, pf.dump, stdout); err != nil {

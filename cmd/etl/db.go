@@ -39,7 +39,7 @@ func runDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "seed":
 		return runDBSeed(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stderr, dbUsage)
+		fmt.Fprint(stdout, dbUsage)
 		return flag.ErrHelp
 	default:
 		fmt.Fprintf(stderr, "etl: unknown db command %q\n\n%s", args[0], dbUsage)
@@ -63,45 +63,44 @@ const setupDescription = `
 Applies sql/ordersdb-setup.sql, the script the deploy's schema-setup custom
 resource runs: the orders schema (orders.order, orders.order_item) and the
 replication user dms_user with the grants DMS needs. Every statement is
-idempotent, so running it again is safe; it also resets dms_user's password.
-It then logs in as dms_user and reads both tables, as DMS will.
+idempotent, so running it again is safe. It then logs in as dms_user and
+reads both tables, as DMS will, when it knows dms_user's password.
 
 dms_user's password: with --stack, the one in the stack's replication secret
 (what DMS uses). With a DSN, the one in the environment variable named by
---dms-password-env; without it, a new password is generated and printed once.
+--dms-password-env; without it, an existing dms_user keeps its password (a
+DMS task may be using it) and a new dms_user gets a generated password,
+printed once. --new-dms-password generates a new one for an existing user.
 ` + targetHelp
 
 func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("db setup", "db setup [flags]", setupDescription, stderr)
 	var df dbFlags
 	df.register(fs)
-	passwordEnv := fs.String("dms-password-env", "", "with a DSN: read dms_user's password from this environment `variable` (default: generate one and print it)")
+	passwordEnv := fs.String("dms-password-env", "", "with a DSN: set dms_user's password from this environment `variable` (default: keep an existing user's password, generate one for a new user)")
+	newPassword := fs.Bool("new-dms-password", false, "with a DSN: give an existing dms_user a new generated password, printed once (a DMS task using the old one stops working)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := df.check(fs); err != nil {
 		return err
 	}
-	if df.stack != "" && *passwordEnv != "" {
-		fmt.Fprintln(stderr, "etl: --dms-password-env is for a DSN; with --stack the password is the replication secret's, which DMS uses")
-		return errUsage
+	switch {
+	case df.stack != "" && (*passwordEnv != "" || *newPassword):
+		return usageError(fs, "--dms-password-env and --new-dms-password are for a DSN; with --stack the password is the replication secret's, which DMS uses")
+	case *passwordEnv != "" && *newPassword:
+		return usageError(fs, "give either --dms-password-env or --new-dms-password, not both")
 	}
 
 	t, err := df.target(ctx, df.stack != "")
 	if err != nil {
 		return err
 	}
-	var password, generated string
-	switch {
-	case t.Replication != nil:
-		password = t.Replication.Password
-	case *passwordEnv != "":
+	var password string
+	if *passwordEnv != "" {
 		if password = os.Getenv(*passwordEnv); password == "" {
 			return fmt.Errorf("--dms-password-env: environment variable %s is empty or not set", *passwordEnv)
 		}
-	default:
-		generated = ops.GeneratePassword()
-		password = generated
 	}
 
 	fmt.Fprintf(stdout, "Database: %s\n", t.Description)
@@ -110,9 +109,43 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.Close()
+
+	// What happens to dms_user's password, said afterwards.
+	var outcome, generated string
+	keep := false
+	switch {
+	case t.Replication != nil:
+		password = t.Replication.Password
+		outcome = "password is the one in the stack's replication secret."
+	case password != "":
+		outcome = "password is set from $" + *passwordEnv + "."
+	default:
+		exists, err := ops.ReplicationUserExists(ctx, db)
+		if err != nil {
+			return err
+		}
+		switch {
+		case exists && !*newPassword:
+			keep = true
+			outcome = "existing password is kept (--new-dms-password generates a new one)."
+		case exists:
+			generated = ops.GeneratePassword()
+			outcome = "password is changed to a new one, shown this once (store it now, e.g. in Secrets Manager, and give it to the DMS endpoint):\n  " + generated
+		default:
+			generated = ops.GeneratePassword()
+			outcome = "password, generated for the new user, shown this once (store it now, e.g. in Secrets Manager):\n  " + generated
+		}
+		password = generated
+	}
+
 	started := time.Now()
 	fmt.Fprintf(stdout, "Applying %s ... ", schemasetup.ScriptName)
-	n, err := ops.SetupSchema(ctx, t, db, password)
+	var n int
+	if keep {
+		n, err = ops.SetupSchemaKeepingPassword(ctx, db)
+	} else {
+		n, err = ops.SetupSchema(ctx, t, db, password)
+	}
 	if err != nil {
 		fmt.Fprintln(stdout)
 		if hint := ops.Hint(err); hint != "" {
@@ -121,13 +154,10 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stdout, "%d statements in %s.\n", n, since(started))
-	fmt.Fprintf(stdout, "Checked: %s logs in and reads orders.order and orders.order_item.\n", schemasetup.ReplicationUser)
-	switch {
-	case t.Replication != nil:
-		fmt.Fprintf(stdout, "%s's password is the one in the stack's replication secret.\n", schemasetup.ReplicationUser)
-	case generated != "":
-		fmt.Fprintf(stdout, "%s's password, generated, shown this once (store it now, e.g. in Secrets Manager):\n  %s\n", schemasetup.ReplicationUser, generated)
+	if !keep {
+		fmt.Fprintf(stdout, "Checked: %s logs in and reads orders.order and orders.order_item.\n", schemasetup.ReplicationUser)
 	}
+	fmt.Fprintf(stdout, "%s's %s\n", schemasetup.ReplicationUser, outcome)
 	return nil
 }
 

@@ -49,9 +49,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := df.check(fs); err != nil {
 		return err
 	}
-	if *orders < 1 || *items < 1 || *workers < 1 || *rate < 0 || *firstID < 0 || *progressEvery <= 0 {
-		fmt.Fprintln(stderr, "etl: --orders, --items-per-order, --workers and --progress must be positive, --rate and --first-order-id not negative")
-		return errUsage
+	if err := firstInvalid(fs,
+		check{*orders < 1, fmt.Sprintf("--orders %d: want 1 or more", *orders)},
+		check{*items < 1, fmt.Sprintf("--items-per-order %d: want 1 or more", *items)},
+		check{*workers < 1, fmt.Sprintf("--workers %d: want 1 or more", *workers)},
+		check{*rate < 0, fmt.Sprintf("--rate %g: want 0 (as fast as possible) or more", *rate)},
+		check{*firstID < 0, fmt.Sprintf("--first-order-id %d: want 0 (after the largest) or more", *firstID)},
+		check{*progressEvery <= 0, fmt.Sprintf("--progress %s: want a positive duration such as 5s", *progressEvery)},
+	); err != nil {
+		return err
 	}
 
 	catalogue := *products

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
@@ -45,6 +46,50 @@ func (f *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "verbose", false, "log what every component does")
 	fs.BoolVar(&f.keepRunning, "keep-running", false, "leave the pipeline running after the report, until Ctrl-C, and print its endpoints")
 	fs.StringVar(&f.dump, "dump", "", "write the final OrderEnriched content to this file as JSON (one object per item)")
+}
+
+// validate checks the shared flags before anything starts, with the limits
+// local mode and Lambda's event source mappings have; zero is out of range
+// like any other value.
+func (f *pipelineFlags) validate(fs *flag.FlagSet) error {
+	return firstInvalid(fs,
+		// kinesalite's default account limit is 10 shards for both streams.
+		check{f.shards < 1 || f.shards > 5, fmt.Sprintf("--shards %d: want 1 to 5", f.shards)},
+		check{f.batchSize < 1 || f.batchSize > 10000, fmt.Sprintf("--batch-size %d: want 1 to 10000 (Lambda's limit for Kinesis)", f.batchSize)},
+		check{f.window < 0 || f.window > 300*time.Second, fmt.Sprintf("--batch-window %s: want 0s to 5m (Lambda's limit)", f.window)},
+		check{f.parallel < 1 || f.parallel > 10, fmt.Sprintf("--parallelization-factor %d: want 1 to 10", f.parallel)},
+		check{f.timeout <= 0, fmt.Sprintf("--timeout %s: want a positive duration such as 10m", f.timeout)},
+		fileCheck("--products", f.products),
+	)
+}
+
+// check is one flag condition: bad, and the message naming the flag.
+type check struct {
+	bad bool
+	msg string
+}
+
+// firstInvalid reports the first bad check as a usage error.
+func firstInvalid(fs *flag.FlagSet, checks ...check) error {
+	for _, c := range checks {
+		if c.bad {
+			return usageError(fs, c.msg)
+		}
+	}
+	return nil
+}
+
+// fileCheck fails when a flag names a file that cannot be read.
+func fileCheck(flagName, path string) check {
+	if path == "" {
+		return check{}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return check{true, fmt.Sprintf("%s: %v", flagName, err)}
+	}
+	f.Close()
+	return check{}
 }
 
 func (f *pipelineFlags) config(stderr io.Writer) local.Config {
@@ -84,12 +129,20 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pf.register(fs)
 	sqlFile := fs.String("sql", "", "SQL file to replay against the source once the pipeline runs (default sql/orders-data-setup.sql)")
 	preload := fs.String("preload", "", "SQL file applied before the CDC reader starts, so its rows arrive as the full load")
+	trace := fs.Bool("trace", false, "print each source change as it passed each stage (commit, CDC record, join, DynamoDB write) with the time since its commit")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := pf.validate(fs); err != nil {
+		return err
+	}
+	if err := firstInvalid(fs, fileCheck("--sql", *sqlFile), fileCheck("--preload", *preload)); err != nil {
 		return err
 	}
 
 	cfg := pf.config(stderr)
 	cfg.PreloadSQL = *preload
+	cfg.Trace = *trace
 	p, err := startPipeline(ctx, cfg, stdout)
 	if err != nil {
 		return err
@@ -100,13 +153,14 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if script == "" {
 		script = filepath.Join(p.Root(), "sql", "orders-data-setup.sql")
 	}
-	fmt.Fprintf(stdout, "Replaying %s ... ", script)
-	n, err := p.RunSQL(ctx, script)
+	fmt.Fprintf(stdout, "Replaying %s on the source database, one transaction per statement:\n", script)
+	n, err := p.RunSQLSteps(ctx, script, func(st local.Step) {
+		fmt.Fprintf(stdout, "  line %3d  %-72s %s\n", st.Line, oneLine(st.SQL, 72), plural(st.Rows, "row"))
+	})
 	if err != nil {
-		fmt.Fprintln(stdout)
 		return err
 	}
-	fmt.Fprintf(stdout, "%d statements.\n", n)
+	fmt.Fprintf(stdout, "%d statements; the CDC reader turns each changed row into a DMS record on the stream.\n", n)
 
 	fmt.Fprint(stdout, "Waiting until every change has reached DynamoDB ... ")
 	started := time.Now()
@@ -114,9 +168,15 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	if err := p.WaitIdle(wctx); err != nil {
 		fmt.Fprintln(stdout)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("not every change reached DynamoDB within --timeout %s (raise it for large scripts; --verbose shows what each part does): %w", pf.timeout, err)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "done in %s.\n\n", local.Millis(time.Since(started)))
+	if *trace {
+		printTrace(p.Trace(), stdout)
+	}
 
 	diffs, items, err := p.Verify(ctx)
 	if err != nil {
@@ -125,6 +185,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "DynamoDB table %s (%d items):\n\n", local.TableName, len(items))
 	if err := local.WriteItemsTable(stdout, items); err != nil {
 		return err
+	}
+	if pf.products == "" {
+		fmt.Fprintln(stdout, "\nPRODUCT and PRICE come from reference-data/products.json, a generated catalogue\n(go run ./cmd/genproducts): a made-up list price per product, unrelated to what the order paid.")
 	}
 	fmt.Fprintln(stdout)
 	printActivity(p, stdout)
@@ -213,16 +276,86 @@ func reportDifferences(diffs []local.Difference, items int, stdout io.Writer) er
 
 func keepRunning(ctx context.Context, p *local.Pipeline, stdout io.Writer) {
 	e := p.Endpoints()
+	fmt.Fprintf(stdout, "\nThe pipeline keeps running: change the source and watch DynamoDB follow.\n")
+	fmt.Fprintf(stdout, "In another shell, from this directory, paste:\n\n")
+	for _, v := range localEnvironment(e) {
+		fmt.Fprintf(stdout, "export %s=%s\n", v.name, shellQuote(v.value))
+	}
 	fmt.Fprintf(stdout, `
-The pipeline keeps running: change the source and watch DynamoDB follow.
-  mariadb -h %s -P %d -u %s orders
-  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s
-  export AWS_ENDPOINT_URL_KINESIS=%s AWS_ENDPOINT_URL_DYNAMODB=%s
-  aws dynamodb scan --table-name %s
-  aws kinesis list-shards --stream-name %s
+then, for example:
+
+  mariadb -h %s -P %d -u %s orders          # or: mysql ...; change orders and items by hand
+  go run ./cmd/etl load --orders 100 --items-per-order 2 --rate 20
+  go run ./cmd/etl verify --table %s --wait 1m
+  aws dynamodb scan --table-name %s --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB"
+  aws kinesis list-shards --stream-name %s --endpoint-url "$AWS_ENDPOINT_URL_KINESIS"
+
 Press Ctrl-C to stop it and remove everything.
-`, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.AccessKeyID, local.SecretAccessKey, local.Region,
-		e.Kinesis, e.DynamoDB, local.TableName, local.UnifiedStream)
+`, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.TableName, local.TableName, local.UnifiedStream)
 	<-ctx.Done()
 	fmt.Fprintln(stdout)
+}
+
+// printTrace prints one line per stage of every source change, timed from
+// the change's commit (or, for full-load rows, its first stage).
+func printTrace(changes []local.TracedChange, stdout io.Writer) {
+	fmt.Fprintln(stdout, "Trace: each source change, one line per stage it passed, with the time since its commit")
+	fmt.Fprintln(stdout, "(a change superseded by a later one in the same batch is joined but not written on its own):")
+	for _, c := range changes {
+		fmt.Fprintf(stdout, "  %s\n", c.What)
+		origin := c.Commit
+		if origin.IsZero() {
+			origin = c.Stages[0].At
+		}
+		for _, s := range c.Stages {
+			fmt.Fprintf(stdout, "    %-15s %+8.1f ms  %s\n", s.Stage, float64(s.At.Sub(origin).Microseconds())/1000, s.Detail)
+		}
+	}
+	fmt.Fprintln(stdout)
+}
+
+// oneLine squeezes a statement onto one line of at most n characters.
+func oneLine(sql string, n int) string {
+	s := strings.Join(strings.Fields(sql), " ")
+	if len(s) > n {
+		s = s[:n-3] + "..."
+	}
+	return s
+}
+
+func plural(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+type envVar struct{ name, value string }
+
+// localEnvironment is what every client needs to reach the local pipeline:
+// the Region under both names (AWS CLI v1 reads only AWS_DEFAULT_REGION,
+// https://docs.aws.amazon.com/cli/v1/userguide/cli-configure-envvars.html;
+// the SDKs and CLI v2 read AWS_REGION first), the emulators' credentials,
+// the service-specific endpoints the SDKs and both CLIs honour
+// (https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-endpoints.html)
+// and the DSN etl reads.
+func localEnvironment(e local.Endpoints) []envVar {
+	return []envVar{
+		{"AWS_REGION", local.Region},
+		{"AWS_DEFAULT_REGION", local.Region},
+		{"AWS_ACCESS_KEY_ID", local.AccessKeyID},
+		{"AWS_SECRET_ACCESS_KEY", local.SecretAccessKey},
+		{"AWS_ENDPOINT_URL_KINESIS", e.Kinesis},
+		{"AWS_ENDPOINT_URL_DYNAMODB", e.DynamoDB},
+		{envDSN, fmt.Sprintf("%s@tcp(%s:%d)/", e.MariaDBUser, e.MariaDBHost, e.MariaDBPort)},
+	}
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe
+// characters (a DSN's parentheses would otherwise be syntax).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

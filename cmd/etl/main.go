@@ -11,12 +11,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // command is one subcommand. run gets the arguments after its name.
@@ -36,6 +39,9 @@ func register(c command) { commands[c.name] = c }
 var errUsage = errors.New("usage")
 
 func main() {
+	// The MySQL driver logs some connection failures itself, as raw lines
+	// on stderr, besides returning them as errors; the errors are reported.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -46,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
-				return exitCode(c.run(ctx, []string{"--help"}, stdout, stderr), stderr)
+				return exitCode(c.run(ctx, []string{"--help"}, stdout, stderr), stdout, stderr)
 			}
 		}
 		usage(stdout)
@@ -57,8 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "etl: unknown command %q\n\n", args[0])
-		usage(stderr)
+		fmt.Fprintf(stderr, "etl: unknown command %q\nRun `etl --help` for the commands.\n", args[0])
 		return 2
 	}
 	err := c.run(ctx, args[1:], stdout, stderr)
@@ -68,11 +73,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "etl: interrupted")
 		return 130
 	}
-	return exitCode(err, stderr)
+	return exitCode(err, stdout, stderr)
 }
 
-func exitCode(err error, stderr io.Writer) int {
+func exitCode(err error, stdout, stderr io.Writer) int {
+	var help helpRequest
 	switch {
+	case errors.As(err, &help):
+		// Help is what was asked for, so it goes to stdout (pipe it to less).
+		help.fs.SetOutput(stdout)
+		help.fs.Usage()
+		return 0
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
@@ -103,30 +114,47 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run `etl <command> --help` for a command's flags.")
 }
 
-// newFlagSet returns a flag set that prints its usage (a description, the
-// command line and the flags) to stderr and reports errors for exitCode.
+// newFlagSet returns a flag set whose usage is a description, the command
+// line and the flags. Mistakes go to stderr as one line (see parse); the
+// usage goes to stdout when asked for with -h or --help.
 func newFlagSet(name, synopsis, description string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: etl %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
+		fmt.Fprintf(fs.Output(), "Usage: etl %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parse parses args, mapping -h to flag.ErrHelp and mistakes to errUsage.
+// helpRequest is parse's answer to -h or --help: exitCode prints the flag
+// set's usage to stdout.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h helpRequest) Error() string        { return "help requested" }
+func (h helpRequest) Is(target error) bool { return target == flag.ErrHelp }
+
+// parse parses args. -h and --help become a helpRequest; a mistake is
+// reported by usageError as one line, not buried under the whole usage.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "etl: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package prints the usage after every error
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return helpRequest{fs}
+	case err != nil:
+		return usageError(fs, err.Error())
+	case fs.NArg() > 0:
+		return usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	return nil
+}
+
+// usageError prints msg, which should name the flag that fixes it, and a
+// pointer to the command's help, and returns errUsage (exit status 2).
+func usageError(fs *flag.FlagSet, msg string) error {
+	fmt.Fprintf(fs.Output(), "etl %s: %s\nRun `etl %s --help` for its flags.\n", fs.Name(), msg, fs.Name())
+	return errUsage
 }

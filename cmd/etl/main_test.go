@@ -28,12 +28,18 @@ func TestDispatch(t *testing.T) {
 		{name: "help lists the commands", args: []string{"help"}, code: 0, stdout: "Commands:"},
 		{name: "--help lists the commands", args: []string{"--help"}, code: 0, stdout: "etl <command>"},
 		{name: "an unknown command is a usage error", args: []string{"deploy"}, code: 2, stderr: `unknown command "deploy"`},
-		{name: "local --help documents its flags", args: []string{"local", "--help"}, code: 0, stderr: "-keep-running"},
-		{name: "help local is local --help", args: []string{"help", "local"}, code: 0, stderr: "-dump"},
-		{name: "local bench --help documents its flags", args: []string{"local", "bench", "--help"}, code: 0, stderr: "-items-per-order"},
+		{name: "local --help documents its flags on stdout", args: []string{"local", "--help"}, code: 0, stdout: "-keep-running"},
+		{name: "help local is local --help", args: []string{"help", "local"}, code: 0, stdout: "-dump"},
+		{name: "local bench --help documents its flags", args: []string{"local", "bench", "--help"}, code: 0, stdout: "-items-per-order"},
+		{name: "db --help goes to stdout", args: []string{"db", "--help"}, code: 0, stdout: "etl db setup"},
 		{name: "an unknown flag is a usage error", args: []string{"local", "--shard", "2"}, code: 2, stderr: "flag provided but not defined"},
 		{name: "a stray argument is a usage error", args: []string{"local", "extra"}, code: 2, stderr: `unexpected argument "extra"`},
-		{name: "bench refuses zero orders", args: []string{"local", "bench", "--orders", "0"}, code: 2, stderr: "must be positive"},
+		{name: "bench refuses zero orders, naming the flag", args: []string{"local", "bench", "--orders", "0"}, code: 2, stderr: "--orders 0: want 1 or more"},
+		{name: "too many shards are refused before anything starts", args: []string{"local", "--shards", "9"}, code: 2, stderr: "--shards 9: want 1 to 5"},
+		{name: "a zero batch size is refused, not replaced by the default", args: []string{"local", "--batch-size", "0"}, code: 2, stderr: "--batch-size 0: want 1 to 10000"},
+		{name: "a missing --sql file is refused before anything starts", args: []string{"local", "--sql", "/nonexistent/x.sql"}, code: 2, stderr: "--sql: open /nonexistent/x.sql"},
+		{name: "a missing --products file is refused before the bench starts", args: []string{"local", "bench", "--products", "/nonexistent/p.json"}, code: 2, stderr: "--products: open /nonexistent/p.json"},
+		{name: "load refuses a zero rate of progress reports", args: []string{"load", "--dsn", "u@tcp(127.0.0.1:1)/", "--progress", "0s"}, code: 2, stderr: "--progress 0s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -46,6 +52,16 @@ func TestDispatch(t *testing.T) {
 			}
 			if c.stderr != "" && !strings.Contains(stderr.String(), c.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", c.stderr, stderr.String())
+			}
+			if c.code == 2 && c.stderr != "" {
+				// A mistake is one line and a pointer to the help, not the
+				// whole usage; nothing was started.
+				if lines := strings.Count(stderr.String(), "\n"); lines != 2 || !strings.Contains(stderr.String(), "--help` for") {
+					t.Errorf("stderr is %d lines, want the error and a pointer to --help:\n%s", lines, stderr.String())
+				}
+				if strings.Contains(stdout.String(), "Starting") {
+					t.Errorf("the pipeline was started despite the bad flag:\n%s", stdout.String())
+				}
 			}
 		})
 	}
@@ -86,7 +102,11 @@ func TestLocalDemo(t *testing.T) {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
 	}
 	for _, want := range []*regexp.Regexp{
+		// What each statement of the sample did, before the result.
+		regexp.MustCompile("\n  line  48  DELETE FROM orders.order_item WHERE orderId = 1004 AND itemId = 512 +1 row\n"),
+		regexp.MustCompile("\n  line  20  INSERT INTO orders.order_item .* 14 rows\n"),
 		regexp.MustCompile(`DynamoDB table OrderEnriched \(12 items\)`),
+		regexp.MustCompile(`PRODUCT and PRICE come from reference-data/products.json, a generated catalogue`),
 		regexp.MustCompile(`\n1001 +1 +DELIVERED +959\.18 +2026-11-02 09:15:02\.120 +Maria Garcia, Seattle, WA +DELIVERED +2 +945\.18 +Handcrafted Marble Kettle +472\.59\n`),
 		regexp.MustCompile(`Commit-to-DynamoDB latency: avg \d+ ms.* over 12 items`),
 		regexp.MustCompile(`Check: OrderEnriched matches the join of the source tables \(12 rows\)`),
@@ -115,8 +135,8 @@ func TestLocalBench(t *testing.T) {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
 	}
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`Load: +60 transactions committed`),
-		regexp.MustCompile(`Throughput: +\d+ order items/s`),
+		regexp.MustCompile(`Offered: +60 transactions committed`),
+		regexp.MustCompile(`Achieved: +\d+ order items/s`),
 		regexp.MustCompile(`Latency: +avg [\d.]+ m?s, p50 .* p99 .* over 180 items`),
 		regexp.MustCompile(`Check: OrderEnriched matches the join of the source tables \(180 rows\)`),
 	} {
@@ -177,5 +197,101 @@ func TestKeepRunningStopsOnInterrupt(t *testing.T) {
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()
 		t.Errorf("MariaDB still answers at %s after Ctrl-C", addr)
+	}
+}
+
+// TestLocalKeepRunningPrintsAWorkingEnvironment pastes what --keep-running
+// prints into the environment, as a user would into another shell, and
+// runs etl load and etl verify against the local pipeline with it.
+func TestLocalKeepRunningPrintsAWorkingEnvironment(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"local", "--keep-running"}, &stdout, &stderr) }()
+	deadline := time.After(3 * time.Minute)
+	for !strings.Contains(stdout.String(), "Press Ctrl-C") {
+		select {
+		case code := <-done:
+			t.Fatalf("etl local exited with %d before keeping running:\n%s\n%s", code, stdout.String(), stderr.String())
+		case <-deadline:
+			t.Fatalf("no --keep-running instructions:\n%s", stdout.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	out := stdout.String()
+
+	env := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^export ([A-Z_]+)=(.*)$`).FindAllStringSubmatch(out, -1) {
+		env[m[1]] = strings.Trim(m[2], "'")
+	}
+	t.Run("the environment names the Region for AWS CLI v1 and v2 and the endpoints of both emulators", func(t *testing.T) {
+		for _, name := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL_DYNAMODB", envDSN} {
+			if env[name] == "" {
+				t.Errorf("no export of %s in:\n%s", name, out)
+			}
+		}
+		if env["AWS_REGION"] != env["AWS_DEFAULT_REGION"] {
+			t.Errorf("AWS_REGION %q and AWS_DEFAULT_REGION %q differ", env["AWS_REGION"], env["AWS_DEFAULT_REGION"])
+		}
+	})
+
+	// No shared AWS configuration of the machine may interfere.
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_PROFILE": "", "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
+	} {
+		t.Setenv(k, v)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	for _, line := range []string{
+		"go run ./cmd/etl load --orders 100 --items-per-order 2 --rate 20",
+		"go run ./cmd/etl verify --table OrderEnriched --wait 1m",
+	} {
+		if !strings.Contains(out, line) {
+			t.Fatalf("output lacks the command line %q:\n%s", line, out)
+		}
+	}
+	t.Run("the printed etl load and etl verify work unchanged against the local pipeline", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"load", "--orders", "100", "--items-per-order", "2", "--rate", "20"},
+			{"verify", "--table", "OrderEnriched", "--wait", "1m"},
+		} {
+			var o, e bytes.Buffer
+			if code := run(ctx, args, &o, &e); code != 0 {
+				t.Fatalf("etl %s: exit %d\n%s\n%s", strings.Join(args, " "), code, o.String(), e.String())
+			}
+		}
+	})
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("etl local did not stop after Ctrl-C")
+	}
+	if !strings.Contains(stdout.String(), "Stopped everything") {
+		t.Errorf("no clean stop:\n%s", stdout.String())
+	}
+}
+
+func TestLocalTraceShowsEachStageOfAChange(t *testing.T) {
+	skipShort(t)
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), []string{"local", "--trace"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	// The cancelled item of order 1004, from its commit to its deletion
+	// from OrderEnriched, one line per stage.
+	want := regexp.MustCompile(`\n  order 1004 item 512 delete\n` +
+		`(    (CDC record|source commit) +[-+][\d.]+ ms *\n){2}` +
+		`    joined +\+[\d.]+ ms *\n` +
+		`    DynamoDB write +\+[\d.]+ ms  order 1004 item 512 deleted\n`)
+	if !want.MatchString(stdout.String()) {
+		t.Errorf("no trace of the deleted item matching %s in:\n%s", want, stdout.String())
 	}
 }

@@ -52,29 +52,34 @@ func TestOperatorCommandUsage(t *testing.T) {
 		name   string
 		args   []string
 		code   int
+		stdout string // help, asked for, goes to stdout
 		stderr string
 	}{
 		{name: "db without a subcommand lists setup and seed", args: []string{"db"}, code: 2, stderr: "etl db seed"},
-		{name: "db --help lists setup and seed", args: []string{"db", "--help"}, code: 0, stderr: "etl db setup"},
+		{name: "db --help lists setup and seed", args: []string{"db", "--help"}, code: 0, stdout: "etl db setup"},
 		{name: "an unknown db subcommand is a usage error", args: []string{"db", "drop"}, code: 2, stderr: `unknown db command "drop"`},
-		{name: "db setup --help documents the target and password flags", args: []string{"db", "setup", "--help"}, code: 0, stderr: "-dms-password-env"},
-		{name: "help db lists setup and seed", args: []string{"help", "db"}, code: 0, stderr: "etl db seed"},
-		{name: "db seed --help documents --sql", args: []string{"db", "seed", "--help"}, code: 0, stderr: "-sql file"},
-		{name: "load --help documents the rate", args: []string{"load", "--help"}, code: 0, stderr: "-rate"},
-		{name: "verify --help documents the exit status", args: []string{"verify", "--help"}, code: 0, stderr: "Exits 0 when the table matches, 1 when it differs"},
+		{name: "db setup --help documents the target and password flags", args: []string{"db", "setup", "--help"}, code: 0, stdout: "-dms-password-env"},
+		{name: "help db lists setup and seed", args: []string{"help", "db"}, code: 0, stdout: "etl db seed"},
+		{name: "db seed --help documents --sql", args: []string{"db", "seed", "--help"}, code: 0, stdout: "-sql file"},
+		{name: "load --help documents the rate", args: []string{"load", "--help"}, code: 0, stdout: "-rate"},
+		{name: "verify --help documents the exit status", args: []string{"verify", "--help"}, code: 0, stdout: "Exits 0 when the table matches, 1 when it differs"},
 		{name: "a command without a database says how to name one", args: []string{"db", "setup"}, code: 2, stderr: "--stack " + ops.DataStack},
 		{name: "--dsn and --stack together are refused", args: []string{"db", "seed", "--dsn", "root@tcp(h)/", "--stack", "S"}, code: 2, stderr: "not both"},
 		{name: "--host without --stack is refused", args: []string{"load", "--dsn", "root@tcp(h)/", "--host", "127.0.0.1"}, code: 2, stderr: "go with --stack"},
 		{name: "a DMS password variable with --stack is refused", args: []string{"db", "setup", "--stack", "S", "--dms-password-env", "P"}, code: 2, stderr: "replication secret"},
 		{name: "verify without a table says how to name one", args: []string{"verify", "--dsn", "root@tcp(h)/"}, code: 2, stderr: "--process-stack " + ops.ProcessStack},
-		{name: "load refuses zero orders", args: []string{"load", "--dsn", "root@tcp(h)/", "--orders", "0"}, code: 2, stderr: "must be positive"},
+		{name: "load refuses zero orders", args: []string{"load", "--dsn", "root@tcp(h)/", "--orders", "0"}, code: 2, stderr: "--orders 0: want 1 or more"},
 		{name: "resend --help says what the records' version is", args: []string{"resend", "--help"}, code: 0, stderr: "database's UTC time from just before the snapshot"},
 		{name: "resend without a stream says how to name one", args: []string{"resend", "--dsn", "root@tcp(h)/"}, code: 2, stderr: "--common-stack " + ops.CommonStack},
+		{name: "--dms-password-env and --new-dms-password together are refused", args: []string{"db", "setup", "--dsn", "root@tcp(h)/", "--dms-password-env", "P", "--new-dms-password"}, code: 2, stderr: "not both"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, _, stderr := etl(c.args...)
+			code, stdout, stderr := etl(c.args...)
 			if code != c.code {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, c.code, stderr)
+			}
+			if !strings.Contains(stdout, c.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", c.stdout, stdout)
 			}
 			if !strings.Contains(stderr, c.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", c.stderr, stderr)
@@ -216,9 +221,44 @@ func TestOperatorCommands(t *testing.T) {
 		}
 	})
 
-	step("db setup without a password generates one and prints it once", func(t *testing.T) {
+	step("db setup without a password keeps the existing one and says so", func(t *testing.T) {
 		out := mustRun(t, "db", "setup")
-		m := regexp.MustCompile(`shown this once.*:\n  (\S+)\n`).FindStringSubmatch(out)
+		if !strings.Contains(out, "dms_user's existing password is kept") {
+			t.Errorf("output does not say the password was kept:\n%s", out)
+		}
+		if strings.Contains(out, "shown this once") {
+			t.Errorf("a password was generated for an existing user:\n%s", out)
+		}
+		if err := logIn(server.Addr(), "dms_user", "Env1ronmentPassw0rd"); err != nil {
+			t.Errorf("dms_user lost its password: %v", err)
+		}
+	})
+
+	step("db setup --new-dms-password changes it and prints the new one once", func(t *testing.T) {
+		out := mustRun(t, "db", "setup", "--new-dms-password")
+		m := regexp.MustCompile(`password is changed to a new one, shown this once.*:\n  (\S+)\n`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no new password in:\n%s", out)
+		}
+		if err := logIn(server.Addr(), "dms_user", m[1]); err != nil {
+			t.Errorf("dms_user cannot use the printed password: %v", err)
+		}
+		if err := logIn(server.Addr(), "dms_user", "Env1ronmentPassw0rd"); err == nil {
+			t.Error("dms_user still logs in with the old password")
+		}
+	})
+
+	step("db setup without a password generates one for a new dms_user and prints it once", func(t *testing.T) {
+		admin, err := sql.Open("mysql", server.DSN(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		if _, err := admin.Exec("DROP USER 'dms_user'@'%'"); err != nil {
+			t.Fatal(err)
+		}
+		out := mustRun(t, "db", "setup")
+		m := regexp.MustCompile(`generated for the new user, shown this once.*:\n  (\S+)\n`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("no generated password in:\n%s", out)
 		}

@@ -58,8 +58,7 @@ func (f *dbFlags) check(fs *flag.FlagSet) error {
 	default:
 		return nil
 	}
-	fmt.Fprintf(fs.Output(), "etl: %s\n", msg)
-	return errUsage
+	return usageError(fs, msg)
 }
 
 // target resolves the database; replication also reads dms_user's secret

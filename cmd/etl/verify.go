@@ -63,11 +63,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	switch {
 	case *table == "" && *processStack == "":
-		fmt.Fprintln(stderr, "etl: name the table: --table NAME, or --process-stack "+ops.ProcessStack)
-		return errUsage
+		return usageError(fs, "name the table: --table NAME, or --process-stack "+ops.ProcessStack)
 	case *limit < 0 || *wait < 0 || *interval <= 0 || *progressEvery <= 0:
-		fmt.Fprintln(stderr, "etl: --limit and --wait must not be negative, --interval and --progress must be positive")
-		return errUsage
+		return usageError(fs, "--limit and --wait must not be negative, --interval and --progress must be positive")
 	}
 
 	clients, err := loadAWSClients(ctx)

@@ -84,6 +84,9 @@ type Config struct {
 	// is EnrichFunction or SinkFunction): tests use it to inject failures
 	// and watch invocations.
 	WrapHandler func(function string, h poller.Handler) poller.Handler
+	// Trace records when each source change passes each stage, for
+	// Pipeline.Trace.
+	Trace bool
 }
 
 // ErrPrerequisite is wrapped by errors about missing software; the
@@ -108,6 +111,7 @@ type Pipeline struct {
 	enrich, sink *mapping
 	deadLetters  *capture
 	commits      *commitLog
+	tracer       *tracer // nil unless Config.Trace
 
 	endpoints Endpoints
 	closeOnce sync.Once
@@ -136,6 +140,9 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger, deadLetters: &capture{log: cfg.Logger}, commits: newCommitLog()}
+	if cfg.Trace {
+		p.tracer = newTracer()
+	}
 	if err := p.start(ctx); err != nil {
 		if cerr := p.Close(); cerr != nil {
 			p.log.Warn("cleaning up after a failed start", "error", cerr)
@@ -321,7 +328,7 @@ func (p *Pipeline) startReader(ctx context.Context, user, password string) error
 		Stream:            UnifiedStream,
 		DecimalsAsNumbers: p.cfg.DecimalsAsNumbers,
 		Logger:            p.log,
-		OnRecord:          p.commits.record,
+		OnRecord:          p.onRecord,
 	})
 	if err != nil {
 		return err
@@ -343,6 +350,25 @@ func (p *Pipeline) startReader(ctx context.Context, user, password string) error
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func (p *Pipeline) onRecord(e binlog.Emitted) {
+	p.commits.record(e)
+	if p.tracer != nil {
+		p.tracer.record(e)
+	}
+}
+
+// wrapHandler applies the tracer (innermost, so it sees what the handler
+// itself did) and then Config.WrapHandler.
+func (p *Pipeline) wrapHandler(function string, h poller.Handler) poller.Handler {
+	if p.tracer != nil {
+		h = p.tracer.wrap(function, h)
+	}
+	if p.cfg.WrapHandler != nil {
+		h = p.cfg.WrapHandler(function, h)
+	}
+	return h
 }
 
 func (p *Pipeline) startMappings(ctx context.Context) error {
@@ -368,7 +394,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 	// Like a Lambda environment, each poller start builds its handler and
 	// clients afresh: a restarted enrich poller shares nothing with the
 	// one it replaces but the checkpoints.
-	p.enrich = &mapping{cfg: esm(EnrichFunction, UnifiedStream), wrap: p.cfg.WrapHandler, newHandler: func() (poller.Handler, error) {
+	p.enrich = &mapping{cfg: esm(EnrichFunction, UnifiedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
 		ref, err := enrich.NewReference("file://"+products, nil, enrich.WithLogger(p.log))
 		if err != nil {
 			return nil, err
@@ -386,7 +412,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 		}
 		return h.Handle, nil
 	}}
-	p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.cfg.WrapHandler, newHandler: func() (poller.Handler, error) {
+	p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
 		h, err := sink.New(sink.Config{TableName: TableName, Source: SinkFunction, Logger: p.log},
 			dynamodb.NewFromConfig(AWSConfig(p.endpoints.DynamoDB), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }),
 			p.deadLetters)
@@ -605,6 +631,12 @@ func (p *Pipeline) DeadLetters() []dlq.Message { return p.deadLetters.all() }
 // time of every transaction it commits.
 func (p *Pipeline) RunSQL(ctx context.Context, path string) (int, error) {
 	return RunScript(ctx, p.db, path, nil, p.commits.commit)
+}
+
+// RunSQLSteps is RunSQL that also reports each statement it ran, so a
+// reader can follow what the script did to the source.
+func (p *Pipeline) RunSQLSteps(ctx context.Context, path string, onStep func(Step)) (int, error) {
+	return runScript(ctx, p.db, path, nil, p.commits.commit, onStep)
 }
 
 // Close stops everything and deletes the database files. It is safe to

@@ -24,6 +24,18 @@ type Commit struct {
 // is the commit time latency is measured from. setup statements run first
 // on the same connection (for session variables the script needs).
 func RunScript(ctx context.Context, db *sql.DB, path string, setup []string, onCommit func(Commit)) (int, error) {
+	return runScript(ctx, db, path, setup, onCommit, nil)
+}
+
+// Step is one statement a script ran: where it starts, its text and how
+// many rows it changed.
+type Step struct {
+	Line int
+	SQL  string
+	Rows int64
+}
+
+func runScript(ctx context.Context, db *sql.DB, path string, setup []string, onCommit func(Commit), onStep func(Step)) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
@@ -47,10 +59,15 @@ func RunScript(ctx context.Context, db *sql.DB, path string, setup []string, onC
 		return 0, err
 	}
 	for i, st := range stmts {
-		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
+		res, err := conn.ExecContext(ctx, st.SQL)
+		if err != nil {
 			return i, fmt.Errorf("%s:%d: %w", path, st.Line, err)
 		}
 		at := time.Now()
+		if onStep != nil {
+			rows, _ := res.RowsAffected()
+			onStep(Step{Line: st.Line, SQL: st.SQL, Rows: rows})
+		}
 		gtid, err := lastGTID(ctx, conn)
 		if err != nil {
 			return i, err

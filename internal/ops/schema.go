@@ -12,6 +12,7 @@ import (
 
 	"github.com/unified-streaming-etl/etl/internal/customresource/schemasetup"
 	"github.com/unified-streaming-etl/etl/internal/sqlscript"
+	etlsql "github.com/unified-streaming-etl/etl/sql"
 )
 
 // SetupSchema applies sql/ordersdb-setup.sql (the schema the deploy's
@@ -111,4 +112,46 @@ func Hint(err error) string {
 		return "the user lacks a privilege the script needs: connect as the database's admin user"
 	}
 	return ""
+}
+
+// ReplicationUserExists reports whether the script's replication user
+// (dms_user@'%') exists. It reads mysql.user, which an administrative
+// account may read (the RDS master user can).
+func ReplicationUserExists(ctx context.Context, db *sql.DB) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = '%'", schemasetup.ReplicationUser).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look for %s in mysql.user: %w", schemasetup.ReplicationUser, err)
+	}
+	return n > 0, nil
+}
+
+// SetupSchemaKeepingPassword applies sql/ordersdb-setup.sql to a database
+// where dms_user already exists without changing its password, which a
+// running DMS task may be using: it leaves out the script's ALTER USER
+// (the only statement that changes an existing user's password; CREATE
+// USER IF NOT EXISTS leaves an existing user alone) and gives the script
+// a throwaway @dms_password. Nothing can log in as dms_user to check it,
+// since its password is not known here.
+func SetupSchemaKeepingPassword(ctx context.Context, db *sql.DB) (int, error) {
+	stmts, err := sqlscript.Split(etlsql.OrdersDBSetup)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", schemasetup.ScriptName, err)
+	}
+	kept := stmts[:0:0]
+	for _, st := range stmts {
+		if !strings.Contains(strings.ToUpper(st.SQL), "ALTER USER") {
+			kept = append(kept, st)
+		}
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET @dms_password = ?", GeneratePassword()); err != nil {
+		return 0, fmt.Errorf("set @dms_password: %w", err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SET @dms_password = NULL") }()
+	return sqlscript.Exec(ctx, conn, schemasetup.ScriptName, kept)
 }
