@@ -108,7 +108,7 @@ func TestLocalDemo(t *testing.T) {
 		regexp.MustCompile(`DynamoDB table OrderEnriched \(12 items\)`),
 		regexp.MustCompile(`PRODUCT and PRICE come from reference-data/products.json, a generated catalogue`),
 		regexp.MustCompile(`\n1001 +1 +DELIVERED +959\.18 +2026-11-02 09:15:02\.120 +Maria Garcia, Seattle, WA +DELIVERED +2 +945\.18 +Handcrafted Marble Kettle +472\.59\n`),
-		regexp.MustCompile(`Commit-to-DynamoDB latency: avg \d+ ms.* over 12 items`),
+		regexp.MustCompile(`Commit-to-DynamoDB latency: avg (\d+ ms|\d+\.\d+ s).* over 12 items`),
 		regexp.MustCompile(`Check: OrderEnriched matches the join of the source tables \(12 rows\)`),
 		regexp.MustCompile(`Stopped everything and removed the database files\.`),
 	} {

@@ -87,8 +87,12 @@ func rekeyOp(h *history) []string {
 			"AND EXISTS (SELECT 1 FROM orders.`order` WHERE orderId = %d) ORDER BY itemId DESC LIMIT 1", other, id, other))
 	default:
 		// The foreign key lets an order be renumbered only without items.
+		// The new number is drawn from twice the history's range, so that
+		// about half the attempts find it free however the concurrent
+		// transactions interleave, and renumbered orders stay in the join.
+		to := h.firstID + h.rng.IntN(2*h.orders)
 		return append([]string{fmt.Sprintf("DELETE FROM orders.order_item WHERE orderId = %d", id)},
-			counted("order orderId", fmt.Sprintf("UPDATE IGNORE orders.`order` SET orderId = %d WHERE orderId = %d", other, id))...)
+			counted("order orderId", fmt.Sprintf("UPDATE IGNORE orders.`order` SET orderId = %d WHERE orderId = %d", to, id))...)
 	}
 }
 

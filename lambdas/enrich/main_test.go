@@ -61,7 +61,7 @@ func TestBootstrapJoinsARealEvent(t *testing.T) {
 	api.Invoke(event)
 	fn := lambdatest.Start(t, bin, api, "UnifiedStreamETL-enrich",
 		"AWS_ENDPOINT_URL_DYNAMODB="+ddbURL, "AWS_ENDPOINT_URL_KINESIS="+kinURL,
-		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "REFERENCE_DATA_URI=file://"+products)
+		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file://"+products)
 	answer := api.Next(t, fn)
 
 	t.Run("answers with an empty batchItemFailures list", func(t *testing.T) {
@@ -84,7 +84,7 @@ func TestBootstrapWithoutReferenceDataFailsInit(t *testing.T) {
 	bin := lambdatest.Build(t, ".")
 	api := lambdatest.NewRuntimeAPI(t, "UnifiedStreamETL-enrich")
 	fn := lambdatest.Start(t, bin, api, "UnifiedStreamETL-enrich",
-		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "REFERENCE_DATA_URI=file:///nonexistent/products.json")
+		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file:///nonexistent/products.json")
 	if err := fn.Wait(t); err == nil {
 		t.Fatal("the function started without its reference data")
 	}
@@ -101,7 +101,7 @@ func TestBootstrapWithAnEmptyCatalogueFailsInit(t *testing.T) {
 	}
 	api := lambdatest.NewRuntimeAPI(t, "UnifiedStreamETL-enrich")
 	fn := lambdatest.Start(t, bin, api, "UnifiedStreamETL-enrich",
-		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "REFERENCE_DATA_URI=file://"+empty)
+		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file://"+empty)
 	if err := fn.Wait(t); err == nil {
 		t.Fatal("the function started with an empty catalogue")
 	}
