@@ -5,74 +5,29 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/unified-streaming-etl/etl/internal/enrich/enrichtest"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/refdata"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 	"github.com/unified-streaming-etl/etl/internal/testenv"
 )
 
-// testClock is the handler's clock in tests that let time pass.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
-// expireState does what DynamoDB's TTL does once it has caught up: it
-// deletes every row of the table whose "ttl" (epoch seconds) is not after
-// now. It returns how many rows it deleted.
-// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
+// expireState deletes the join state DynamoDB's TTL would have deleted
+// by now (dynalite has no TTL) and returns how many rows it deleted.
 func expireState(t testing.TB, db *dynamodb.Client, table string, now time.Time) int {
 	t.Helper()
-	ctx := context.Background()
-	deleted := 0
-	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: &table, ConsistentRead: aws.Bool(true)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, item := range page.Items {
-			n, ok := item[attrTTL].(*ddbtypes.AttributeValueMemberN)
-			if !ok {
-				continue
-			}
-			ttl, err := strconv.ParseInt(n.Value, 10, 64)
-			if err != nil {
-				t.Fatalf("row %s: ttl %q: %v", rowKey(item), n.Value, err)
-			}
-			if ttl > now.Unix() {
-				continue
-			}
-			if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: key(pkOf(item), strAttr(item, attrSK))}); err != nil {
-				t.Fatal(err)
-			}
-			deleted++
-		}
+	n, err := enrichtest.ExpireState(context.Background(), db, table, now)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return deleted
+	return n
 }
 
 // liveStateRows counts the rows of the state table that are not
@@ -104,7 +59,7 @@ func liveStateRows(t testing.TB, db *dynamodb.Client, table string) int {
 type agedPipeline struct {
 	db                   *dynamodb.Client
 	stateTable, outTable string
-	clock                *testClock
+	clock                *enrichtest.Clock
 	enrich               *Handler
 	sink                 *sink.Handler
 	out                  *fakeStream
@@ -114,7 +69,7 @@ type agedPipeline struct {
 func newAgedPipeline(t *testing.T, db *dynamodb.Client, name string, products refdata.Catalogue, start time.Time) *agedPipeline {
 	t.Helper()
 	ctx := context.Background()
-	p := &agedPipeline{db: db, stateTable: name + "State", outTable: name + "Enriched", clock: &testClock{now: start}, out: &fakeStream{}}
+	p := &agedPipeline{db: db, stateTable: name + "State", outTable: name + "Enriched", clock: enrichtest.NewClock(start), out: &fakeStream{}}
 	if err := CreateStateTable(ctx, db, p.stateTable); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +177,7 @@ func TestJoinStaysExactAfterStateExpiry(t *testing.T) {
 			live := liveStateRows(t, db, p.stateTable)
 
 			// Time passes; DynamoDB deletes what has expired.
-			now := p.clock.advance(time.Duration(gap) * day)
+			now := p.clock.Advance(time.Duration(gap) * day)
 			h.src.clock = h.src.clock.Add(time.Duration(gap) * day)
 			expired := expireState(t, db, p.stateTable, now)
 			tombstones := 0 // items 12-15 and order 5

@@ -400,6 +400,13 @@ func (h *Handler) emit(ctx context.Context, groups []*group) int {
 			recs = append(recs, outRecord{group: gi, key: pk, data: data})
 		}
 	}
+	return len(recs) - h.putAll(ctx, h.cfg.OutputStream, recs, groups, func(err error) error { return err })
+}
+
+// putAll puts recs on stream in chunks, in parallel, and fails the group
+// of every record that could not be put with wrap(the call's error). It
+// returns how many records were not put.
+func (h *Handler) putAll(ctx context.Context, stream string, recs []outRecord, groups []*group, wrap func(error) error) int {
 	chunks := chunkRecords(recs)
 	type result struct {
 		failed []int
@@ -407,17 +414,16 @@ func (h *Handler) emit(ctx context.Context, groups []*group) int {
 	}
 	results := make([]result, len(chunks))
 	h.parallel(len(chunks), func(i int) {
-		results[i].failed, results[i].err = h.putRecords(ctx, h.cfg.OutputStream, chunks[i])
+		results[i].failed, results[i].err = h.putRecords(ctx, stream, chunks[i])
 	})
-
-	written := len(recs)
+	failed := 0
 	for i, res := range results {
 		for _, j := range res.failed {
-			groups[chunks[i][j].group].fail(res.err)
+			groups[chunks[i][j].group].fail(wrap(res.err))
 		}
-		written -= len(res.failed)
+		failed += len(res.failed)
 	}
-	return written
+	return failed
 }
 
 // store writes the new state of every order that was joined: the rows the

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/unified-streaming-etl/etl/internal/enrich/enrichtest"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/refdata"
 	"github.com/unified-streaming-etl/etl/internal/retry"
@@ -423,7 +424,7 @@ func TestEnrichAndSinkConvergeToTheSQLJoin(t *testing.T) {
 			}
 
 			h := newHistory(rng, products)
-			clock := &testClock{now: h.src.clock}
+			clock := enrichtest.NewClock(h.src.clock)
 
 			flaky := &lockedRand{r: rand.New(rand.NewPCG(seed, 0xf1a7))}
 			out := &fakeStream{
@@ -446,7 +447,7 @@ func TestEnrichAndSinkConvergeToTheSQLJoin(t *testing.T) {
 			for i, phase := range phases {
 				if phase.gap > 0 {
 					h.src.clock = h.src.clock.Add(phase.gap)
-					expired += expireState(t, db, stateTable, clock.advance(phase.gap))
+					expired += expireState(t, db, stateTable, clock.Advance(phase.gap))
 				}
 				for range phase.steps {
 					h.step(i == 0)

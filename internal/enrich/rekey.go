@@ -76,20 +76,9 @@ func (h *Handler) forward(ctx context.Context, groups []*group) {
 	if len(recs) == 0 {
 		return
 	}
-	chunks := chunkRecords(recs)
-	type result struct {
-		failed []int
-		err    error
-	}
-	results := make([]result, len(chunks))
-	h.parallel(len(chunks), func(i int) {
-		results[i].failed, results[i].err = h.putRecords(ctx, h.cfg.SourceStream, chunks[i])
+	h.putAll(ctx, h.cfg.SourceStream, recs, groups, func(err error) error {
+		return fmt.Errorf("forward the old key's delete: %w", err)
 	})
-	for i, res := range results {
-		for _, j := range res.failed {
-			groups[chunks[i][j].group].fail(fmt.Errorf("forward the old key's delete: %w", res.err))
-		}
-	}
 }
 
 // oldKeyRecord renders the delete of a moved row's old key as the DMS

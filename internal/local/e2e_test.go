@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/unified-streaming-etl/etl/internal/enrich/enrichtest"
 	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/ops"
 	"github.com/unified-streaming-etl/etl/internal/order"
@@ -351,7 +351,7 @@ func flaky(seed uint64, failures *atomic.Int64) func(string, poller.Handler) pol
 func TestRandomHistoriesConverge(t *testing.T) {
 	t.Run("a full load and concurrent histories with Lambda's defaults, weeks and months apart", func(t *testing.T) {
 		pre := newHistory(1, 1, 40)
-		clock := &clock{now: time.Now()}
+		clock := enrichtest.NewClock(time.Now())
 		p := startPipeline(t, local.Config{PreloadSQL: script(t, pre.transactions(600)), Now: clock.Now})
 		expired := 0
 		day := 24 * time.Hour
@@ -365,7 +365,7 @@ func TestRandomHistoriesConverge(t *testing.T) {
 			ops  int
 		}{{2, 8 * day, 2000}, {3, 30 * day, 2000}, {4, 400 * day, 150}} {
 			waitIdle(t, p)
-			expired += expireJoinState(t, p, clock.advance(stretch.gap))
+			expired += expireJoinState(t, p, clock.Advance(stretch.gap))
 			h := newHistory(stretch.seed, 1, 40)
 			apply(t, p.DB(), h.transactions(stretch.ops), 4)
 			waitIdle(t, p)
@@ -466,59 +466,15 @@ func TestEnrichRestartStillConverges(t *testing.T) {
 	}
 }
 
-// clock is the enrich handler's clock in tests that let time pass.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
-
-// expireJoinState does what DynamoDB's TTL does (dynalite has none): it
-// deletes every join-state row whose "ttl" (epoch seconds) is not after
-// now, and returns how many it deleted.
-// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
+// expireJoinState deletes the join state DynamoDB's TTL would have
+// deleted by now (dynalite has no TTL) and returns how many rows it deleted.
 func expireJoinState(t *testing.T, p *local.Pipeline, now time.Time) int {
 	t.Helper()
-	ctx := context.Background()
-	deleted := 0
-	pages := dynamodb.NewScanPaginator(p.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(local.StateTable), ConsistentRead: aws.Bool(true)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, item := range page.Items {
-			n, ok := item["ttl"].(*types.AttributeValueMemberN)
-			if !ok {
-				continue
-			}
-			ttl, err := strconv.ParseInt(n.Value, 10, 64)
-			if err != nil {
-				t.Fatalf("ttl %q: %v", n.Value, err)
-			}
-			if ttl > now.Unix() {
-				continue
-			}
-			key := map[string]types.AttributeValue{"pk": item["pk"], "sk": item["sk"]}
-			if _, err := p.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(local.StateTable), Key: key}); err != nil {
-				t.Fatal(err)
-			}
-			deleted++
-		}
+	n, err := enrichtest.ExpireState(context.Background(), p.DynamoDB, local.StateTable, now)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return deleted
+	return n
 }
 
 // TestResendBackfillsLostJoinState is the upgrade path from the versions
