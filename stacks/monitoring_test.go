@@ -262,8 +262,8 @@ func TestDataStackAlarmsOnTheReplicationTasksCDCLatency(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.DataStackName)
 			alarms := alarmsOf(t, tmpl)
-			if len(alarms) != 2 {
-				t.Errorf("%d alarms in the data stack, want the two DMS latency alarms", len(alarms))
+			if len(alarms) != 3 {
+				t.Errorf("%d alarms in the data stack, want the two DMS latency alarms and the reconnection alarm", len(alarms))
 			}
 			task := logicalID(t, tmpl, "AWS::DMS::ReplicationTask", nil)
 			for id, metric := range map[string]string{"DmsSourceLatencyAlarm": "CDCLatencySource", "DmsTargetLatencyAlarm": "CDCLatencyTarget"} {
