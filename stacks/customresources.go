@@ -3,6 +3,7 @@ package stacks
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -288,6 +289,12 @@ type dmsTaskControlProps struct {
 	// guarded resource will be modified: the guarded ones and what they
 	// reference but cannot see change (the CA certificate).
 	watched []awscdk.CfnResource
+	// instance is the replication instance the task runs on. Replacing it
+	// replaces the task, so its replacement-forcing properties count in
+	// the digest: the stopper then stops the old task while the control
+	// policy still names it (the policy follows the task, which follows
+	// the stopper).
+	instance awsdms.CfnReplicationInstance
 	// startAfter must be complete before the task starts (the schema).
 	startAfter []constructs.IConstruct
 	retention  awslogs.RetentionDays
@@ -353,7 +360,11 @@ func newDMSTaskControl(scope constructs.Construct, p dmsTaskControlProps) dmsTas
 		queryInterval: DMSTaskPollInterval, totalTimeout: DMSTaskTimeout,
 		retention: p.retention,
 	})
-	digest := definitionDigest(stack, p.watched...)
+	defs := resourceDefs(stack, p.watched...)
+	if p.instance != nil {
+		defs = append(defs, replacementDef(stack, p.instance))
+	}
+	digest := digestOf(defs)
 	stopper := awscdk.NewCustomResource(scope, jsii.String("DmsTaskStopper"), &awscdk.CustomResourceProps{
 		ServiceToken: provider.ServiceToken(),
 		ResourceType: jsii.String(ResourceTypeTaskStopper),
@@ -385,9 +396,38 @@ func newDMSTaskControl(scope constructs.Construct, p dmsTaskControlProps) dmsTas
 	return dmsTaskControl{Stopper: stopper, Lifecycle: lifecycle}
 }
 
-// definitionDigest is the SHA-256 of the resources' CloudFormation types
-// and properties as they will be synthesized (references stay symbolic).
-func definitionDigest(stack awscdk.Stack, resources ...awscdk.CfnResource) string {
+// ReplicationInstanceReplacedBy are the AWS::DMS::ReplicationInstance
+// properties whose change replaces the instance (Update requires:
+// Replacement), and with it the task that references it.
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-dms-replicationinstance.html
+var ReplicationInstanceReplacedBy = []string{
+	"AvailabilityZone", "KmsKeyId", "PubliclyAccessible", "ReplicationInstanceIdentifier",
+	"ReplicationSubnetGroupIdentifier", "ResourceIdentifier",
+}
+
+// replacementDef is the instance's logical ID, type and the properties
+// among ReplicationInstanceReplacedBy it sets, as digestOf sees them: a
+// change that modifies the instance in place (its class, its engine
+// version) leaves the task running.
+func replacementDef(stack awscdk.Stack, instance awsdms.CfnReplicationInstance) any {
+	all, _ := stack.Resolve(instance.CfnProperties()).(map[string]any)
+	key := map[string]any{}
+	for _, name := range ReplicationInstanceReplacedBy {
+		// CfnProperties names them in camelCase.
+		if v, ok := all[strings.ToLower(name[:1])+name[1:]]; ok {
+			key[name] = v
+		}
+	}
+	return map[string]any{
+		"LogicalId":             stack.Resolve(stack.GetLogicalId(instance)),
+		"Type":                  *instance.CfnResourceType(),
+		"ReplacementProperties": key,
+	}
+}
+
+// resourceDefs are the resources' CloudFormation types and properties as
+// they will be synthesized (references stay symbolic), for digestOf.
+func resourceDefs(stack awscdk.Stack, resources ...awscdk.CfnResource) []any {
 	defs := make([]any, len(resources))
 	for i, r := range resources {
 		defs[i] = map[string]any{
@@ -396,6 +436,11 @@ func definitionDigest(stack awscdk.Stack, resources ...awscdk.CfnResource) strin
 			"Properties": stack.Resolve(r.CfnProperties()),
 		}
 	}
+	return defs
+}
+
+// digestOf is the SHA-256 of the definitions.
+func digestOf(defs []any) string {
 	sum := sha256.Sum256([]byte(mustJSON(defs)))
 	return hex.EncodeToString(sum[:])
 }

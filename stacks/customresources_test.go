@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/unified-streaming-etl/etl/stacks"
@@ -457,6 +458,80 @@ func TestDMSRolesHandlerMayOnlyReadCreateAndEquipTheTwoDMSRoles(t *testing.T) {
 		}
 		if !found {
 			t.Error("no waiter polls the roles every 15 s until IAM has propagated them")
+		}
+	})
+}
+
+// dataStackDigest builds a data stack for cfg in an app of its own, its
+// key the common stack's or, with otherKey, another, and returns the digest its
+// task resources carry.
+func dataStackDigest(t *testing.T, cfg stacks.Config, otherKey bool) string {
+	t.Helper()
+	lambdaDir, err := fakeFunctions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	common := stacks.NewCommonStack(app, stacks.CommonStackName, stacks.CommonStackProps{Config: cfg})
+	key := awskms.IKey(common.Key)
+	if otherKey {
+		key = awskms.NewKey(common.Stack, jsii.String("AnotherKey"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)})
+	}
+	data, err := stacks.NewDataStack(app, stacks.DataStackName, stacks.DataStackProps{
+		Config:          cfg,
+		OrderStream:     common.OrderStream,
+		Key:             key,
+		AlarmTopic:      common.AlarmTopic,
+		LambdaDir:       lambdaDir,
+		RDSCAPackageDir: "../" + stacks.RDSCAPackageDir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := customResource(t, assertions.Template_FromStack(data.Stack, nil), stacks.ResourceTypeTaskStopper)
+	return props(stop)["ConfigurationSha256"].(string)
+}
+
+// Replacing the replication instance (a new KMS key, say: KmsKeyId
+// requires replacement) replaces the task that references it. DMS cannot
+// delete a running task, and once the new task exists the control policy
+// names only the new one, so the old task must be stopped before: by the
+// stopper, while the policy still names the old task.
+func TestDMSTaskIsStoppedBeforeAReplacedInstanceReplacesIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds stacks; skipped with -short")
+	}
+	defaults := dataStackDigest(t, stacks.DefaultConfig(), false)
+	t.Run("a replacement of the instance reaches the stopper", func(t *testing.T) {
+		if got := dataStackDigest(t, stacks.DefaultConfig(), true); got == defaults {
+			t.Error("the digest ignores a change that replaces the replication instance: the old task would still run when CloudFormation deletes it")
+		}
+	})
+	t.Run("an in-place change of the instance does not", func(t *testing.T) {
+		cfg := stacks.DefaultConfig()
+		cfg.DMSInstanceClass = "dms.r5.large"
+		if got := dataStackDigest(t, cfg, false); got != defaults {
+			t.Error("a new instance class (modified in place) would stop the task")
+		}
+	})
+	t.Run("the stop comes before the replacement and is allowed", func(t *testing.T) {
+		tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+		task, taskDef := only(t, tmpl, "AWS::DMS::ReplicationTask", nil)
+		instance, _ := only(t, tmpl, "AWS::DMS::ReplicationInstance", nil)
+		stopper, stop := customResource(t, tmpl, stacks.ResourceTypeTaskStopper)
+		if mustMarshal(t, props(taskDef)["ReplicationInstanceArn"]) != mustMarshal(t, ref(instance)) || !slices.Contains(dependsOn(taskDef), stopper) {
+			t.Errorf("task on %v, DependsOn %v; want the instance and the stopper first", props(taskDef)["ReplicationInstanceArn"], dependsOn(taskDef))
+		}
+		if len(dependsOn(stop)) != 0 || strings.Contains(mustMarshal(t, props(stop)), `"Ref":"`+task+`"`) {
+			t.Error("the stopper waits for the task; it must run before the task is replaced")
+		}
+		// The control policy names the task by reference, so CloudFormation
+		// updates it to the new task only after the stopper ran.
+		_, policy := only(t, tmpl, "AWS::IAM::Policy", map[string]any{"PolicyDocument": map[string]any{"Statement": []any{
+			match(map[string]any{"Action": []any{"dms:StartReplicationTask", "dms:StopReplicationTask"}}),
+		}}})
+		if got := mustMarshal(t, props(policy)["PolicyDocument"].(map[string]any)["Statement"].([]any)[0].(map[string]any)["Resource"]); got != mustMarshal(t, ref(task)) {
+			t.Errorf("task control allowed on %s, want the task by reference", got)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -11,8 +12,10 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -26,6 +29,11 @@ const DMSUser = "dms_user"
 
 // DBAdminUser is the RDS master user name.
 const DBAdminUser = "admin"
+
+// DMSTaskLogGroupPrefix starts the name of the log group DMS writes task
+// logs to: dms-tasks-<replication instance identifier>.
+// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Monitoring.html#CHAP_Monitoring.ManagingLogs
+const DMSTaskLogGroupPrefix = "dms-tasks-"
 
 // DMSPasswordExcludeCharacters are left out of every generated database
 // password, the first ones and every rotated one: CDK's default set for RDS
@@ -81,7 +89,13 @@ type DataStack struct {
 	// around CloudFormation's changes (customresources.go).
 	TaskStopper   awscdk.CustomResource
 	TaskLifecycle awscdk.CustomResource
-	// Alarms watch the task's CDC latency.
+	// TaskLogs is the log group DMS writes the task's logs to.
+	TaskLogs awslogs.LogGroup
+	// Reconnect stops and resumes the task after every rotation of
+	// ReplicationSecret, so that DMS logs in with the new password.
+	Reconnect awslambda.Function
+	// Alarms watch the task's CDC latency and its reconnection after a
+	// rotation.
 	Alarms []awscloudwatch.IAlarm
 }
 
@@ -97,7 +111,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 			KeyRDSCABundleFile, *env.Region, *env.Region, *env.Region)
 	}
 	assets := map[string]string{}
-	for _, name := range []string{FunctionSchemaSetup, FunctionDMSTask, FunctionDMSRoles} {
+	for _, name := range []string{FunctionSchemaSetup, FunctionDMSTask, FunctionDMSRoles, FunctionDMSReconnect} {
 		if assets[name], err = functionAsset(props.LambdaDir, name); err != nil {
 			return nil, err
 		}
@@ -193,7 +207,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		Reason: jsii.String("EngineVersion is a major version (" + cfg.DBEngineVersion + "), which RDS accepts and resolves to its current default minor version."),
 	})
 	s.DatabaseSecret = s.Database.Secret()
-	s.Database.AddRotationSingleUser(&awsrds.RotationSingleUserOptions{
+	adminRotation := s.Database.AddRotationSingleUser(&awsrds.RotationSingleUserOptions{
 		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
 		ExcludeCharacters:  jsii.String(DMSPasswordExcludeCharacters),
 		Endpoint:           secretsEndpoint,
@@ -210,7 +224,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	// always names dms_user, the account sql/ordersdb-setup.sql creates and
 	// the schema setup re-applies. (Multi-user rotation would alternate with
 	// a dms_user_clone account the script knows nothing about.)
-	awssecretsmanager.NewSecretRotation(stack, jsii.String("ReplicationSecretRotation"), &awssecretsmanager.SecretRotationProps{
+	replicationRotation := awssecretsmanager.NewSecretRotation(stack, jsii.String("ReplicationSecretRotation"), &awssecretsmanager.SecretRotationProps{
 		Application:        awssecretsmanager.SecretRotationApplication_MYSQL_ROTATION_SINGLE_USER(),
 		Secret:             s.ReplicationSecret,
 		Target:             s.Database,
@@ -246,7 +260,22 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		ReplicationSubnetGroupDescription: jsii.String("Isolated subnets of the unified streaming ETL VPC."),
 		SubnetIds:                         s.Vpc.SelectSubnets(isolated).SubnetIds,
 	})
+	// DMS writes task logs to a log group named after the instance, which
+	// it creates without a retention unless it exists. The stack names the
+	// instance (after its own unique ID, so no two stacks collide) to
+	// create that group first, with the configured retention.
+	// https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Monitoring.html#CHAP_Monitoring.ManagingLogs
+	instanceID := awscdk.Fn_Join(jsii.String("-"), &[]*string{
+		jsii.String("etl"),
+		awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), stack.StackId(), nil)),
+	})
+	s.TaskLogs = awslogs.NewLogGroup(stack, jsii.String("ReplicationTaskLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(DMSTaskLogGroupPrefix), instanceID}),
+		Retention:     cfg.logRetention(),
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
 	s.ReplicationInstance = awsdms.NewCfnReplicationInstance(stack, jsii.String("ReplicationInstance"), &awsdms.CfnReplicationInstanceProps{
+		ReplicationInstanceIdentifier:    instanceID,
 		ReplicationInstanceClass:         jsii.String(cfg.DMSInstanceClass),
 		AllocatedStorage:                 jsii.Number(DMSAllocatedStorageGiB),
 		EngineVersion:                    optionalString(cfg.DMSEngineVersion),
@@ -268,6 +297,8 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 			dependent.Node().AddDependency(ep)
 		}
 	}
+
+	s.ReplicationInstance.Node().AddDependency(s.TaskLogs)
 
 	certificate := awsdms.NewCfnCertificate(stack, jsii.String("DatabaseCaCertificate"), &awsdms.CfnCertificateProps{
 		CertificatePem: jsii.String(caBundle.pem),
@@ -368,13 +399,24 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		task:       s.ReplicationTask,
 		guarded:    []awscdk.CfnResource{s.ReplicationTask, s.SourceEndpoint, s.TargetEndpoint},
 		watched:    []awscdk.CfnResource{s.ReplicationTask, s.SourceEndpoint, s.TargetEndpoint, certificate},
+		instance:   s.ReplicationInstance,
 		startAfter: []constructs.IConstruct{s.OrdersSchema},
 		retention:  cfg.logRetention(),
 	})
 	s.TaskStopper, s.TaskLifecycle = control.Stopper, control.Lifecycle
+	s.Reconnect = newTaskReconnect(stack, taskReconnectProps{
+		assetDir:  assets[FunctionDMSReconnect],
+		secret:    s.ReplicationSecret,
+		task:      s.ReplicationTask,
+		retention: cfg.logRetention(),
+	})
 	if props.AlarmTopic != nil {
-		s.Alarms = append(s.Alarms, newDMSAlarms(stack, s.ReplicationTask, props.AlarmTopic, cfg)...)
+		// The reconnection stops and resumes the task too: a planned stop.
+		s.Alarms = append(s.Alarms, newDMSAlarms(stack, s.ReplicationTask, props.AlarmTopic, cfg, s.Reconnect)...)
+		s.Alarms = append(s.Alarms, newReconnectAlarm(stack, s.Reconnect, props.AlarmTopic))
 	}
+	// The log groups Lambda would otherwise create without a retention.
+	giveCDKFunctionsRetention(stack, cfg.logRetention(), adminRotation, replicationRotation)
 
 	outputs := []struct {
 		id, description string
@@ -464,4 +506,78 @@ func suppressDataFindings(s *DataStack, cfg Config) {
 		})
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(s.Database, &dbFindings, jsii.Bool(true))
+}
+
+// giveCDKFunctionsRetention gives a retention to the log groups of the
+// functions CDK adds to the data stack without one: the secret rotation
+// applications' functions (deployed from the Serverless Application
+// Repository) and the provider that restricts the VPC's default security
+// group. Lambda creates those groups at the first invocation, keeping logs
+// forever, and in a stack deployed before they may exist already, so a
+// LogGroup resource could not take them over: CDK's LogRetention sets the
+// retention, creating the group if it is missing, and deletes it with the
+// stack. Its own function, new in any stack, gets a log group of the
+// stack's.
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html
+func giveCDKFunctionsRetention(stack awscdk.Stack, retention awslogs.RetentionDays, rotations ...awssecretsmanager.SecretRotation) {
+	var retentions []awscdk.CfnResource
+	setRetention := func(id string, functionName *string) {
+		r := awslogs.NewLogRetention(stack, jsii.String(id), &awslogs.LogRetentionProps{
+			LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("/aws/lambda/"), functionName}),
+			Retention:     retention,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		retentions = append(retentions, r.Node().DefaultChild().(awscdk.CfnResource))
+	}
+	for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		if r, ok := c.(awscdk.CfnResource); ok && *r.CfnResourceType() == "AWS::Lambda::Function" &&
+			strings.Contains(*r.Node().Path(), "VpcRestrictDefaultSGCustomResourceProvider") {
+			setRetention("VpcRestrictDefaultSGProviderLogRetention", r.Ref())
+		}
+	}
+	for _, rotation := range rotations {
+		// The rotation application (AWS::Serverless::Application) outputs
+		// its function's ARN, whose last field is the function's name.
+		app, ok := rotation.Node().DefaultChild().(awssam.CfnApplication)
+		if !ok {
+			panic("stacks: a secret rotation without its serverless application") // aws-cdk-lib's construct changed
+		}
+		arn := app.GetAtt(jsii.String("Outputs.RotationLambdaARN"), awscdk.ResolutionTypeHint_STRING).ToString()
+		setRetention(*rotation.Node().Id()+"LogRetention", awscdk.Fn_Select(jsii.Number(6), awscdk.Fn_Split(jsii.String(":"), arn, nil)))
+	}
+	// LogRetention's singleton function.
+	for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		r, ok := c.(awscdk.CfnResource)
+		if !ok || *r.CfnResourceType() != "AWS::Lambda::Function" || !strings.HasPrefix(*r.Node().Path(), *stack.Node().Path()+"/LogRetention") {
+			continue
+		}
+		group := awslogs.NewLogGroup(stack, jsii.String("LogRetentionFunctionLogs"), &awslogs.LogGroupProps{
+			LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("/aws/lambda/"), r.Ref()}),
+			Retention:     retention,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		for _, lr := range retentions {
+			lr.Node().AddDependency(group)
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(r.Node().Scope(), &[]*cdknag.NagPackSuppression{
+			{
+				Id:        jsii.String("AwsSolutions-IAM4"),
+				Reason:    jsii.String("CDK's LogRetention function (aws-cdk-lib) uses AWSLambdaBasicExecutionRole for its own logs."),
+				AppliesTo: &[]interface{}{jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")},
+			},
+			{
+				Id: jsii.String("AwsSolutions-IAM5"),
+				Reason: jsii.String("Generated by CDK's LogRetention (aws-cdk-lib): retention actions on each managed /aws/lambda/<function> group, named by its ARN with the :* " +
+					"suffix CloudWatch Logs ARNs take, and the CloudWatch Logs actions aws-cdk-lib grants its handler on '*'."),
+				AppliesTo: &[]interface{}{
+					jsii.String("Resource::*"),
+					&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws\/lambda\/.*:\*$/g`)},
+				},
+			},
+			{
+				Id:     jsii.String("AwsSolutions-L1"),
+				Reason: jsii.String("CDK's LogRetention function's runtime is chosen by aws-cdk-lib and moves forward with CDK upgrades."),
+			},
+		}, jsii.Bool(true))
+	}
 }

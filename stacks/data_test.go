@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -510,4 +511,152 @@ func TestOrderTableMappingsMarshalToDMSRuleSyntax(t *testing.T) {
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("table mappings = %s\nwant (testdata/table-mappings.json) %s", got, want)
 	}
+}
+
+func TestDataStackLogGroupsAllHaveTheConfiguredRetention(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, customized} {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			tmpl := s.template(stacks.DataStackName)
+			groups := resources(tmpl, "AWS::Logs::LogGroup", nil)
+			for id, g := range groups {
+				if got := props(g)["RetentionInDays"]; got != float64(s.cfg.LogRetentionDays) {
+					t.Errorf("log group %s keeps logs %v days, want %d", id, got, s.cfg.LogRetentionDays)
+				}
+			}
+			// Where each function logs: its own group, or the group Lambda
+			// creates, /aws/lambda/<name>, made beforehand or given a
+			// retention by CDK's LogRetention (for groups that may exist
+			// from before).
+			kept := func(fnName string) bool {
+				for _, g := range groups {
+					name := mustMarshal(t, props(g)["LogGroupName"])
+					if strings.Contains(name, `"/aws/lambda/"`) && strings.Contains(name, fnName) {
+						return true
+					}
+				}
+				for _, r := range resources(tmpl, "Custom::LogRetention", nil) {
+					name := mustMarshal(t, props(r)["LogGroupName"])
+					if strings.Contains(name, `"/aws/lambda/"`) && strings.Contains(name, fnName) && mustMarshal(t, props(r)["RetentionInDays"]) == fmt.Sprint(s.cfg.LogRetentionDays) {
+						return true
+					}
+				}
+				return false
+			}
+			functions := 0
+			for id, fn := range resources(tmpl, "AWS::Lambda::Function", nil) {
+				functions++
+				logging, _ := props(fn)["LoggingConfig"].(map[string]any)
+				group, _ := logging["LogGroup"].(map[string]any)
+				if ref, _ := group["Ref"].(string); groups[ref] != nil {
+					continue
+				}
+				if !kept(mustMarshal(t, ref(id))) {
+					t.Errorf("function %s logs to a log group without the configured retention", id)
+				}
+			}
+			// The rotation functions come from the Serverless Application
+			// Repository; their names are the applications' outputs.
+			apps := resources(tmpl, "AWS::Serverless::Application", nil)
+			for id := range apps {
+				if !kept(mustMarshal(t, map[string]any{"Fn::GetAtt": []any{id, "Outputs.RotationLambdaARN"}})) {
+					t.Errorf("rotation application %s's function logs to a log group without the configured retention", id)
+				}
+			}
+			if functions < 8 || len(apps) != 2 {
+				t.Errorf("%d functions and %d rotation applications: the test looks at too little", functions, len(apps))
+			}
+		})
+	}
+}
+
+func TestDataStackCreatesTheDMSTaskLogGroupBeforeTheInstance(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	instanceID, instance := only(t, tmpl, "AWS::DMS::ReplicationInstance", nil)
+	ident := props(instance)["ReplicationInstanceIdentifier"]
+	if _, literal := ident.(string); ident == nil || literal {
+		t.Fatalf("ReplicationInstanceIdentifier = %v, want one derived from the stack (DMS names the task log group after it)", ident)
+	}
+	var group string
+	for id, g := range resources(tmpl, "AWS::Logs::LogGroup", nil) {
+		name := mustMarshal(t, props(g)["LogGroupName"])
+		if strings.Contains(name, `"`+stacks.DMSTaskLogGroupPrefix+`"`) && strings.Contains(name, mustMarshal(t, ident)) {
+			group = id
+		}
+	}
+	if group == "" {
+		t.Fatalf("no log group named %s<instance identifier>", stacks.DMSTaskLogGroupPrefix)
+	}
+	if !slices.Contains(dependsOn(resources(tmpl, "AWS::DMS::ReplicationInstance", nil)[instanceID]), group) {
+		t.Errorf("the instance (and its task) may log before %s exists, and DMS would create it without retention", group)
+	}
+}
+
+func TestReplicationTaskReconnectsAfterEveryRotationOfItsSecret(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	task, _ := only(t, tmpl, "AWS::DMS::ReplicationTask", nil)
+	secret := ref(logicalID(t, tmpl, "AWS::SecretsManager::SecretTargetAttachment", map[string]any{"SecretId": ref(logicalID(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": map[string]any{"SecretStringTemplate": `{"username":"dms_user"}`}}))}))
+	fnID, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{"REPLICATION_TASK_ARN": ref(task)}}})
+
+	t.Run("a rule matches a successful rotation of the DMS user's secret only", func(t *testing.T) {
+		_, rule := only(t, tmpl, "AWS::Events::Rule", nil)
+		p := props(rule)
+		want := map[string]any{
+			"source":      []any{"aws.secretsmanager"},
+			"detail-type": []any{"AWS Service Event via CloudTrail"},
+			"detail": map[string]any{
+				"eventSource":         []any{"secretsmanager.amazonaws.com"},
+				"eventName":           []any{"RotationSucceeded"},
+				"additionalEventData": map[string]any{"SecretId": []any{secret}},
+			},
+		}
+		if got := mustMarshal(t, p["EventPattern"]); got != mustMarshal(t, want) {
+			t.Errorf("event pattern %s\nwant %s", got, mustMarshal(t, want))
+		}
+		if got := mustMarshal(t, p["Targets"]); !strings.Contains(got, mustMarshal(t, getAtt(fnID, "Arn"))) || p["State"] != "ENABLED" {
+			t.Errorf("rule targets %s (state %v), want the reconnect function", got, p["State"])
+		}
+	})
+	t.Run("the function may stop and resume that task only", func(t *testing.T) {
+		statements := policyOf(t, tmpl, fnID)
+		for _, a := range []string{"dms:StartReplicationTask", "dms:StopReplicationTask"} {
+			if !allows(t, statements, a, mustMarshal(t, ref(task))) {
+				t.Errorf("the function may not %s the task", a)
+			}
+		}
+		for _, st := range statements {
+			res := mustMarshal(t, st["Resource"])
+			for _, a := range asList(st["Action"]) {
+				if a == "dms:StartReplicationTask" || a == "dms:StopReplicationTask" {
+					if res != mustMarshal(t, ref(task)) {
+						t.Errorf("%s on %s, want the task only", a, res)
+					}
+				}
+			}
+		}
+		if mustMarshal(t, props(fn)["Timeout"]) != "900" {
+			t.Errorf("timeout %v, want 15 minutes to stop and resume the task", props(fn)["Timeout"])
+		}
+	})
+	t.Run("an alarm fires when the task does not come back", func(t *testing.T) {
+		var p map[string]any
+		for _, a := range resources(tmpl, "AWS::CloudWatch::Alarm", nil) {
+			if strings.Contains(mustMarshal(t, props(a)["Metrics"]), `"Metric":{"Dimensions":[{"Name":"FunctionName","Value":{"Ref":"`+fnID+`"}}],"MetricName":"Errors","Namespace":"AWS/Lambda"}`) {
+				p = props(a)
+			}
+		}
+		if p == nil {
+			t.Fatalf("no alarm on the Errors of %s", fnID)
+		}
+		if p["Threshold"] != float64(1) || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || p["TreatMissingData"] != "notBreaching" || p["EvaluationPeriods"] != float64(1) {
+			t.Errorf("alarm %v, want one failed reconnection of %s", p, fnID)
+		}
+		if len(asList(p["AlarmActions"])) != 1 {
+			t.Errorf("alarm actions %v, want the alarm topic", p["AlarmActions"])
+		}
+		_, cfg := only(t, tmpl, "AWS::Lambda::EventInvokeConfig", nil)
+		if props(cfg)["MaximumRetryAttempts"] != float64(stacks.DMSReconnectRetries) {
+			t.Errorf("retries %v, want %d", props(cfg)["MaximumRetryAttempts"], stacks.DMSReconnectRetries)
+		}
+	})
 }

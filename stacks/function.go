@@ -35,6 +35,8 @@ const (
 	FunctionDMSTask     = "dms-task"
 	FunctionKDAStart    = "kda-start"
 	FunctionDMSRoles    = "dms-roles"
+	// FunctionDMSReconnect reconnects the DMS task after a rotation.
+	FunctionDMSReconnect = "dms-reconnect"
 )
 
 // functionAsset returns the asset directory of a built function, or an

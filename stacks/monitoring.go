@@ -190,7 +190,10 @@ const DMSPlannedStopGrace = 20 * time.Minute
 // A task that does not come back from a planned stop still notifies once
 // the grace period ends, as a composite alarm still in ALARM then performs
 // its actions.
-func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, topic awssns.ITopic, cfg Config) []awscloudwatch.IAlarm {
+// planned are further functions (besides the task-control function) whose
+// invocations stop and resume the task on purpose, such as the
+// reconnection after a password rotation.
+func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, topic awssns.ITopic, cfg Config, planned ...awslambda.IFunction) []awscloudwatch.IAlarm {
 	limit := cfg.Alarms.DMSLatencySeconds
 	sustained := int(SustainedAlarmPeriods * CountAlarmPeriod / time.Minute)
 	newSignal := func(id, description string, metric awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator, missing awscloudwatch.TreatMissingData) awscloudwatch.Alarm {
@@ -237,7 +240,7 @@ func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, to
 	controlling := awscloudwatch.NewAlarm(scope, jsii.String("DmsTaskControlActiveAlarm"), &awscloudwatch.AlarmProps{
 		AlarmDescription: jsii.String("Not a fault, notifies no one: in ALARM while the pipeline's task-control function stops, starts or resumes the DMS task " +
 			"(on a deployment that changes the task or its endpoints), which suppresses DmsTaskAlarm's notifications for that planned stop."),
-		Metric:             handler.MetricInvocations(metricOptions("Sum", time.Minute, "task-control invocations")),
+		Metric:             plannedStops(append([]awslambda.IFunction{handler}, planned...)),
 		Threshold:          jsii.Number(1),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 		EvaluationPeriods:  jsii.Number(1),
@@ -268,6 +271,27 @@ func newDMSAlarms(scope constructs.Construct, task awsdms.CfnReplicationTask, to
 		alarms = append(alarms, a)
 	}
 	return append(alarms, controlling)
+}
+
+// plannedStops is the number of invocations, per minute, of the functions
+// that stop and resume the DMS task on purpose.
+func plannedStops(fns []awslambda.IFunction) awscloudwatch.IMetric {
+	if len(fns) == 1 {
+		return fns[0].MetricInvocations(metricOptions("Sum", time.Minute, "task-control invocations"))
+	}
+	using := map[string]awscloudwatch.IMetric{}
+	terms := make([]string, len(fns))
+	for i, fn := range fns {
+		id := fmt.Sprintf("f%d", i)
+		using[id] = fn.MetricInvocations(metricOptions("Sum", time.Minute, ""))
+		terms[i] = fmt.Sprintf("FILL(%s, 0)", id)
+	}
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String(strings.Join(terms, " + ")),
+		UsingMetrics: &using,
+		Label:        jsii.String("task-control invocations"),
+		Period:       awscdk.Duration_Minutes(jsii.Number(1)),
+	})
 }
 
 // processMonitoring is what the process stack's alarms and dashboard

@@ -306,16 +306,31 @@ func TestDataStackAlarmsOnTheReplicationTaskButNotOnItsPlannedStops(t *testing.T
 				t.Errorf("DmsTaskSilentAlarm query %q does not watch the task's CDCLatencySource", q.expression)
 			}
 
-			// The suppressor: in ALARM while the task-control function runs.
+			// The suppressor: in ALARM while the task-control function or the
+			// reconnection after a password rotation runs: both stop and
+			// resume the task on purpose.
 			control, ok := alarms["DmsTaskControlActiveAlarm"]
 			if !ok {
 				t.Fatal("no DmsTaskControlActiveAlarm")
 			}
-			handler := logicalID(t, tmpl, "AWS::Lambda::Function", map[string]any{"Description": assertions.Match_StringLikeRegexp(ptr("starts, stops and resumes the DMS replication task"))})
+			planned := []string{
+				logicalID(t, tmpl, "AWS::Lambda::Function", map[string]any{"Description": assertions.Match_StringLikeRegexp(ptr("starts, stops and resumes the DMS replication task"))}),
+				logicalID(t, tmpl, "AWS::Lambda::Function", map[string]any{"Description": assertions.Match_StringLikeRegexp(ptr("stops and resumes the replication task so that it logs in with the new password"))}),
+			}
 			cq := queryOf(t, control)
-			if len(cq.metrics) != 1 || cq.metrics[0].namespace != "AWS/Lambda" || cq.metrics[0].name != "Invocations" || cq.metrics[0].stat != "Sum" ||
-				cq.metrics[0].dimensions != `[{"Name":"FunctionName","Value":{"Ref":"`+handler+`"}}]` {
-				t.Errorf("DmsTaskControlActiveAlarm watches %+v, want the Invocations of the task-control function %s", cq.metrics, handler)
+			var watched []string
+			for _, m := range cq.metrics {
+				if m.namespace == "AWS/Lambda" && m.name == "Invocations" && m.stat == "Sum" {
+					watched = append(watched, m.dimensions)
+				}
+			}
+			if len(watched) != len(planned) || cq.expression != "FILL(f0, 0) + FILL(f1, 0)" {
+				t.Errorf("DmsTaskControlActiveAlarm watches %+v (%q), want the sum of the Invocations of %v", cq.metrics, cq.expression, planned)
+			}
+			for i, fn := range planned {
+				if i < len(watched) && watched[i] != `[{"Name":"FunctionName","Value":{"Ref":"`+fn+`"}}]` {
+					t.Errorf("DmsTaskControlActiveAlarm metric %d has dimensions %s, want function %s", i, watched[i], fn)
+				}
 			}
 			cp := props(control)
 			if cp["Threshold"] != 1.0 || cp["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || cp["TreatMissingData"] != "notBreaching" {
@@ -349,8 +364,8 @@ func TestDataStackAlarmsOnTheReplicationTaskButNotOnItsPlannedStops(t *testing.T
 					t.Errorf("extension period %v, want %v", p["ActionsSuppressorExtensionPeriod"], stacks.DMSPlannedStopGrace.Seconds())
 				}
 			}
-			if len(alarms) != 4 {
-				t.Errorf("%d alarms in the data stack, want the two latency alarms, the silent alarm and the control alarm", len(alarms))
+			if len(alarms) != 5 {
+				t.Errorf("%d alarms in the data stack, want the two latency alarms, the silent alarm, the control alarm and the reconnection alarm", len(alarms))
 			}
 		})
 	}

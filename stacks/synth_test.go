@@ -333,7 +333,7 @@ func fakeFunctions() (string, error) {
 		return "", err
 	}
 	for _, name := range []string{stacks.FunctionSink, stacks.FunctionEnrich, stacks.FunctionPreprocess,
-		stacks.FunctionSchemaSetup, stacks.FunctionDMSTask, stacks.FunctionKDAStart, stacks.FunctionDMSRoles} {
+		stacks.FunctionSchemaSetup, stacks.FunctionDMSTask, stacks.FunctionKDAStart, stacks.FunctionDMSRoles, stacks.FunctionDMSReconnect} {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			return "", err
 		}

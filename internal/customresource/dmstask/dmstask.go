@@ -18,6 +18,10 @@
 //     DMS refuses while the task runs; the lifecycle resource starts it
 //     again afterwards.
 //
+// Outside CloudFormation, Handler.OnRotation (lambdas/dms-reconnect) takes
+// the same steps to stop and resume the task after its source secret was
+// rotated, so that DMS logs in with the new password.
+//
 // During an update rollback the roles swap: the lifecycle resource, rolled
 // back first, stops the task so that CloudFormation can modify it back,
 // and the stopper, rolled back last, starts it again (without failing the
