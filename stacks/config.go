@@ -57,6 +57,7 @@ const (
 	KeyDynamoReadCapacity     = "dynamoReadCapacity"
 	KeyDynamoWriteCapacity    = "dynamoWriteCapacity"
 	KeyCreateDMSServiceRoles  = "createDmsServiceRoles"
+	KeyRetainLegacyDMSRoles   = "retainLegacyDmsRoles"
 	KeyVPCCIDR                = "vpcCidr"
 	KeyJoinStateTombstoneDays = "joinStateTombstoneDays"
 	KeyLogRetentionDays       = "logRetentionDays"
@@ -78,7 +79,7 @@ var ContextKeys = []string{
 	KeyDBEngineVersion, KeyDBInstanceClass, KeyDBAllocatedStorageGiB, KeyDBMultiAZ,
 	KeyDBDeletionProtection, KeyDMSInstanceClass, KeyDMSEngineVersion, KeyBatchSize,
 	KeyParallelization, KeyDynamoBilling, KeyDynamoReadCapacity, KeyDynamoWriteCapacity,
-	KeyCreateDMSServiceRoles, KeyVPCCIDR, KeyJoinStateTombstoneDays, KeyLogRetentionDays,
+	KeyCreateDMSServiceRoles, KeyRetainLegacyDMSRoles, KeyVPCCIDR, KeyJoinStateTombstoneDays, KeyLogRetentionDays,
 	KeyRDSCABundleFile, KeyDataLake, KeyAlarmEmail, KeyAlarmIteratorAgeSeconds,
 	KeyAlarmDMSLatencySeconds, KeyAlarmLambdaErrors, KeyAlarmThrottles, KeyAlarmDurationPercent,
 	KeyAlarmDynamoCapacityPercent,
@@ -119,6 +120,7 @@ type Config struct {
 	DynamoReadCapacity     int // provisioned mode only
 	DynamoWriteCapacity    int // provisioned mode only
 	CreateDMSServiceRoles  bool
+	RetainLegacyDMSRoles   bool // one upgrade deploy only: see DefaultRetainLegacyDMSRoles
 	VPCCIDR                netip.Prefix
 	JoinStateTombstoneDays int // how long a deleted row's tombstone stays in join state
 	LogRetentionDays       int
@@ -175,6 +177,7 @@ func DefaultConfig() Config {
 		DynamoReadCapacity:     DefaultDynamoReadCapacity,
 		DynamoWriteCapacity:    DefaultDynamoWriteCapacity,
 		CreateDMSServiceRoles:  DefaultCreateDMSServiceRoles,
+		RetainLegacyDMSRoles:   DefaultRetainLegacyDMSRoles,
 		VPCCIDR:                netip.MustParsePrefix(DefaultVPCCIDR),
 		JoinStateTombstoneDays: DefaultJoinStateTombstoneDays,
 		LogRetentionDays:       DefaultLogRetentionDays,
@@ -338,6 +341,7 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 	p.intRange(KeyDynamoReadCapacity, 1, 40000, &c.DynamoReadCapacity)
 	p.intRange(KeyDynamoWriteCapacity, 1, 40000, &c.DynamoWriteCapacity)
 	p.boolean(KeyCreateDMSServiceRoles, &c.CreateDMSServiceRoles)
+	p.boolean(KeyRetainLegacyDMSRoles, &c.RetainLegacyDMSRoles)
 	p.cidr(KeyVPCCIDR, &c.VPCCIDR)
 	p.tombstoneRetention(&c) // after streamRetentionHours, which it depends on
 	p.logRetention(KeyLogRetentionDays, &c.LogRetentionDays)

@@ -123,6 +123,34 @@ func newDMSServiceRoles(scope constructs.Construct, assetDir string, retention a
 	return out
 }
 
+// legacyDMSRoleIDs are the construct IDs under which data stacks before
+// the dms-roles custom resource declared the DMS service roles.
+var legacyDMSRoleIDs = map[string]string{"dms-vpc-role": "DmsVpcRole", "dms-cloudwatch-logs-role": "DmsCloudWatchLogsRole"}
+
+// retainLegacyDMSRoles declares the service roles exactly as those stacks
+// did (same construct IDs, so the same logical IDs, name, trust and
+// policy), with DeletionPolicy Retain: deployed once, it lets the next
+// deploy drop them from the stack without deleting them
+// (DefaultRetainLegacyDMSRoles says why).
+func retainLegacyDMSRoles(stack awscdk.Stack) []constructs.IConstruct {
+	var out []constructs.IConstruct
+	for _, r := range DMSServiceRoles {
+		role := awsiam.NewRole(stack, jsii.String(legacyDMSRoleIDs[r.Name]), &awsiam.RoleProps{
+			RoleName:        jsii.String(r.Name),
+			AssumedBy:       awsiam.NewServicePrincipal(jsii.String("dms.amazonaws.com"), nil),
+			ManagedPolicies: &[]awsiam.IManagedPolicy{awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String(r.Policy))},
+		})
+		role.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN)
+		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+			Id:        jsii.String("AwsSolutions-IAM4"),
+			Reason:    jsii.String("Declared only for the one upgrade deploy that retains a role older stacks created; DMS requires exactly this AWS managed policy."),
+			AppliesTo: &[]interface{}{jsii.String("Policy::arn:<AWS::Partition>:iam::aws:policy/" + r.Policy)},
+		}}, nil)
+		out = append(out, role)
+	}
+	return out
+}
+
 // SchemaSetupTLSMode is how the schema setup verifies the database: the
 // whole chain and the host name, against the CA bundle DMS uses.
 const SchemaSetupTLSMode = schemasetup.TLSVerifyFull

@@ -177,11 +177,13 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		SecurityGroups: &[]awsec2.ISecurityGroup{dbSG},
 		Port:           jsii.Number(mysqlPort),
 		ParameterGroup: params,
-		// The schema setup logs in with it; the same exclusions as the DMS
-		// user's keep one password policy for the database.
-		Credentials: awsrds.Credentials_FromGeneratedSecret(jsii.String(DBAdminUser), &awsrds.CredentialsBaseOptions{
-			ExcludeCharacters: jsii.String(DMSPasswordExcludeCharacters),
-		}),
+		// DMS never logs in as the admin, so its first password keeps
+		// CDK's default exclusions: changing the generation settings of a
+		// deployed secret makes CloudFormation generate a new value, which
+		// the database's master password (a dynamic reference resolved
+		// only when the instance itself changes) would not follow.
+		// Rotations use DMSPasswordExcludeCharacters like dms_user's.
+		Credentials:             awsrds.Credentials_FromGeneratedSecret(jsii.String(DBAdminUser), nil),
 		StorageEncrypted:        jsii.Bool(true),
 		StorageEncryptionKey:    props.Key,
 		StorageType:             awsrds.StorageType_GP3,
@@ -245,6 +247,9 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	var serviceRoles []constructs.IConstruct
 	if cfg.CreateDMSServiceRoles {
 		serviceRoles = newDMSServiceRoles(stack, assets[FunctionDMSRoles], cfg.logRetention())
+	}
+	if cfg.RetainLegacyDMSRoles {
+		serviceRoles = append(serviceRoles, retainLegacyDMSRoles(stack)...)
 	}
 
 	dmsSG := awsec2.NewSecurityGroup(stack, jsii.String("ReplicationSecurityGroup"), &awsec2.SecurityGroupProps{

@@ -202,7 +202,9 @@ func TestDataStackPasswordsNeverHoldCharactersDMSRejects(t *testing.T) {
 			}
 		}
 	}
-	for _, user := range []string{stacks.DBAdminUser, stacks.DMSUser} {
+	// Only the user DMS logs in as: the admin's first password is left as
+	// deployed (see NewDataStack), its rotations are checked below.
+	for _, user := range []string{stacks.DMSUser} {
 		t.Run("the generated password of "+user, func(t *testing.T) {
 			_, secret := only(t, tmpl, "AWS::SecretsManager::Secret", map[string]any{
 				"GenerateSecretString": map[string]any{"SecretStringTemplate": `{"username":"` + user + `"}`},
@@ -657,6 +659,46 @@ func TestReplicationTaskReconnectsAfterEveryRotationOfItsSecret(t *testing.T) {
 		_, cfg := only(t, tmpl, "AWS::Lambda::EventInvokeConfig", nil)
 		if props(cfg)["MaximumRetryAttempts"] != float64(stacks.DMSReconnectRetries) {
 			t.Errorf("retries %v, want %d", props(cfg)["MaximumRetryAttempts"], stacks.DMSReconnectRetries)
+		}
+	})
+}
+
+// Data stacks deployed before the dms-roles custom resource declared the
+// service roles as AWS::IAM::Role resources under these logical IDs (CDK's
+// ID for the paths DmsVpcRole/Resource and DmsCloudWatchLogsRole/Resource).
+// A template without them makes CloudFormation delete the roles, so the
+// upgrade deploy must declare them again, unchanged, and retained.
+func TestUpgradeDeployRetainsTheServiceRolesOlderStacksDeclared(t *testing.T) {
+	legacy := map[string]struct{ name, policy string }{
+		"DmsVpcRoleD1DE47F7":            {"dms-vpc-role", "service-role/AmazonDMSVPCManagementRole"},
+		"DmsCloudWatchLogsRole186DDAAD": {"dms-cloudwatch-logs-role", "service-role/AmazonDMSCloudWatchLogsRole"},
+	}
+	t.Run("with retainLegacyDmsRoles=true, the same roles are declared and retained", func(t *testing.T) {
+		tmpl := synth(t, upgradingRoles).template(stacks.DataStackName)
+		roles := resources(tmpl, "AWS::IAM::Role", nil)
+		for id, want := range legacy {
+			role, ok := roles[id]
+			if !ok {
+				t.Errorf("no role %s (%s): CloudFormation would delete the one the stack created", id, want.name)
+				continue
+			}
+			if role["DeletionPolicy"] != "Retain" || role["UpdateReplacePolicy"] != "Retain" {
+				t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want Retain", id, role["DeletionPolicy"], role["UpdateReplacePolicy"])
+			}
+			p := mustMarshal(t, props(role))
+			for _, part := range []string{`"RoleName":"` + want.name + `"`, `"Service":"dms.amazonaws.com"`, `:iam::aws:policy/` + want.policy} {
+				if !strings.Contains(p, part) {
+					t.Errorf("%s lacks %s: %s", id, part, p)
+				}
+			}
+		}
+	})
+	t.Run("by default they are not declared", func(t *testing.T) {
+		roles := resources(synth(t, lambdaProcessor).template(stacks.DataStackName), "AWS::IAM::Role", nil)
+		for id := range legacy {
+			if _, ok := roles[id]; ok {
+				t.Errorf("role %s is declared by default", id)
+			}
 		}
 	})
 }

@@ -84,6 +84,17 @@ const (
 	// roles; both roles must then exist before the deployment.
 	DefaultCreateDMSServiceRoles = true
 
+	// DefaultRetainLegacyDMSRoles is off. Data stacks deployed before the
+	// roles were ensured by a custom resource declared them as
+	// AWS::IAM::Role resources (logical IDs DmsVpcRole…, DmsCloudWatchLogsRole…),
+	// which CloudFormation deletes when a template no longer has them —
+	// and DMS stops working. Upgrading such a stack takes one deploy with
+	// retainLegacyDmsRoles=true, which declares them again unchanged with
+	// DeletionPolicy Retain, then deploys without it: CloudFormation then
+	// removes them from the stack and keeps the roles (README, "Upgrading").
+	// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
+	DefaultRetainLegacyDMSRoles = false
+
 	// DefaultVPCCIDR is a private range unlikely to collide with the default
 	// VPC (172.31.0.0/16) or the common 10.0.0.0/16.
 	DefaultVPCCIDR = "10.64.0.0/16"

@@ -105,10 +105,14 @@ const (
 	kdaProcessor    variant = "processor=kda-sql"
 	// customized changes every default that alters the templates' shape.
 	customized variant = "non-default settings"
+	// upgradingRoles is the one deploy that upgrades a data stack whose
+	// template declared the DMS service roles.
+	upgradingRoles variant = "retainLegacyDmsRoles=true"
 )
 
 var variantContext = map[variant]map[string]any{
 	lambdaProcessor: {},
+	upgradingRoles:  {stacks.KeyRetainLegacyDMSRoles: true},
 	kdaProcessor:    {stacks.KeyProcessor: string(stacks.ProcessorKDASQL)},
 	customized: {
 		stacks.KeyUnifiedStreamShards:        "on-demand",
