@@ -1,6 +1,6 @@
 -- Kinesis Data Analytics for SQL application code (processor=kda-sql).
 --
--- Input: SOURCE_SQL_STREAM_001, the flat CDC records (design §3.3) produced
+-- Input: SOURCE_SQL_STREAM_001, the flat CDC records (docs/design.md §3.3) produced
 -- by the preprocess Lambda, one row per order or order_item change.
 -- Reference table: "products" (productId, productName, productPrice), loaded
 -- from reference-data/products.json in S3.

@@ -1,4 +1,4 @@
--- Schema of the order service and the DMS replication user (design §3.1).
+-- Schema of the order service and the DMS replication user (docs/design.md §3.1).
 --
 -- Safe to run again: every statement is idempotent. Runs on RDS MySQL 8.0/8.4
 -- and on plain MySQL or MariaDB (local mode); RDS-only calls are skipped there.

@@ -23,7 +23,7 @@ import (
 // streams.
 type Processor string
 
-// The processors (design §1).
+// The processors (docs/design.md §1).
 const (
 	ProcessorLambda Processor = "lambda"
 	ProcessorKDASQL Processor = "kda-sql"

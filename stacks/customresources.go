@@ -58,7 +58,7 @@ const (
 )
 
 // DMSServiceRole is an account-wide role DMS requires under this exact
-// name, with this AWS managed policy (aws-facts.md §3).
+// name, with this AWS managed policy (docs/aws-facts.md §3).
 // https://docs.aws.amazon.com/dms/latest/userguide/security-iam.html#CHAP_Security.APIRole
 type DMSServiceRole struct {
 	ID, Name, Policy string

@@ -355,7 +355,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 			// https://docs.aws.amazon.com/dms/latest/APIReference/API_KinesisSettings.html
 			MessageFormat: jsii.String(DMSMessageFormat),
 			// Commit timestamp and transaction position: the record version
-			// of design §3.6.
+			// of docs/design.md §3.6.
 			IncludeTransactionDetails: jsii.Bool(true),
 			IncludePartitionValue:     jsii.Bool(true),
 			// Keys are plain orderId values so both tables share shards.

@@ -65,7 +65,7 @@ const (
 	DefaultDMSEngineVersion = MinDMSEngineVersionForMySQL84
 
 	// DefaultBatchSize and DefaultParallelizationFactor are the original
-	// project's tested event source mapping settings (design §5).
+	// project's tested event source mapping settings (docs/design.md §5.3).
 	DefaultBatchSize             = 500
 	DefaultParallelizationFactor = 5
 
@@ -273,7 +273,7 @@ const (
 )
 
 // Lambda sizing. Memory also buys CPU; the timeouts leave room for the
-// in-invocation retries with backoff of design §5.
+// in-invocation retries with backoff of docs/design.md §5.2.
 const (
 	SinkMemoryMiB       = 512
 	SinkTimeout         = time.Minute

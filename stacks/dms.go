@@ -43,7 +43,7 @@ type MappingParameters struct {
 const DMSMessageFormat = "json-unformatted"
 
 // PartitionColumn is the column both tables are partitioned by, so an order
-// and its items land on the same shard, in commit order (design §3.6).
+// and its items land on the same shard, in commit order (docs/design.md §3.6).
 const PartitionColumn = "orderId"
 
 // OrderTableMappings selects orders.order and orders.order_item and maps

@@ -179,7 +179,7 @@ func newDeadLetterQueue(scope constructs.Construct, id string, key awskms.IKey) 
 	return queue
 }
 
-// streamEventSource is the event source mapping of design §5 for a Kinesis
+// streamEventSource is the event source mapping of docs/design.md §5.3 for a Kinesis
 // stream: TRIM_HORIZON (so the full load is not skipped), the configured
 // batch size and parallelization, bisect on error, bounded retries and
 // record age, partial batch responses, and failures to the queue.

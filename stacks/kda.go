@@ -19,10 +19,10 @@ type Column struct {
 	SQLType string
 }
 
-// FlatRecordColumns is the KDA input schema: the flat CDC record of design
-// §3.3 that the preprocess Lambda emits (order.Change). Types match the
-// streams declared in sql/kda-orders-setup.sql. sourceTimestamp carries
-// microseconds, finer than KDA's TIMESTAMP, so it stays a string.
+// FlatRecordColumns is the KDA input schema: the flat CDC record of
+// docs/design.md §3.3 that the preprocess Lambda emits (order.Change). Types
+// match the streams declared in sql/kda-orders-setup.sql. sourceTimestamp
+// carries microseconds, finer than KDA's TIMESTAMP, so it stays a string.
 var FlatRecordColumns = []Column{
 	{"recordType", "VARCHAR(16)"},
 	{"operation", "VARCHAR(8)"},

@@ -104,7 +104,7 @@ type wantAlarm struct {
 }
 
 // expectedProcessAlarms lists the process stack's alarms for a
-// configuration: design §7's metrics for what the configuration deploys.
+// configuration: docs/design.md §7.5's metrics for what the configuration deploys.
 func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 	a := cfg.Alarms
 	age := float64(a.IteratorAgeSeconds * 1000)

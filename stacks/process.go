@@ -70,9 +70,9 @@ type ProcessStack struct {
 	awscdk.Stack
 	// ReferenceBucket holds products.json.
 	ReferenceBucket awss3.Bucket
-	// EnrichedStream carries enriched order-item records (design §3.4).
+	// EnrichedStream carries enriched order-item records (docs/design.md §3.4).
 	EnrichedStream awskinesis.Stream
-	// OrderEnrichedTable is the pipeline's result (design §3.5).
+	// OrderEnrichedTable is the pipeline's result (docs/design.md §3.5).
 	OrderEnrichedTable awsdynamodb.Table
 	Sink               awslambda.Function
 	SinkDLQ            awssqs.Queue

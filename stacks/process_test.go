@@ -257,7 +257,7 @@ func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
 	}
 }
 
-// assertEventSource checks the event source mapping of design §5 from
+// assertEventSource checks the event source mapping of docs/design.md §5.3 from
 // source to function fn, failing over to queue dlq.
 func assertEventSource(t *testing.T, s *synthesized, tmpl assertions.Template, fn string, source any, dlq string) map[string]any {
 	t.Helper()

@@ -1,8 +1,8 @@
 // Package binlog is the local stand-in for AWS DMS: a change-data-capture
 // reader that takes a consistent snapshot of the source tables (the full
 // load), then follows the MySQL/MariaDB binlog (ROW, FULL) and writes every
-// row change to Kinesis as the JSON record DMS writes (design §3.2,
-// aws-facts.md §1), partitioned by a column so that an order and its items
+// row change to Kinesis as the JSON record DMS writes (docs/design.md §3.2,
+// docs/aws-facts.md §1), partitioned by a column so that an order and its items
 // share a shard.
 //
 // Records of one partition key reach Kinesis in commit order. Metadata

@@ -26,7 +26,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/testenv"
 )
 
-// schema is the source schema of design §3.1, plus a table and a schema
+// schema is the source schema of docs/design.md §3.1, plus a table and a schema
 // that are not captured.
 var schema = []string{
 	"CREATE DATABASE orders",

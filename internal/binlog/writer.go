@@ -24,7 +24,7 @@ type Kinesis interface {
 	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
 }
 
-// Kinesis PutRecords limits (aws-facts.md §6).
+// Kinesis PutRecords limits (docs/aws-facts.md §6).
 const (
 	maxBatchRecords = 500
 	maxBatchBytes   = 5 << 20

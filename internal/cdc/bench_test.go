@@ -25,7 +25,7 @@ func benchRecords(b *testing.B) map[string][][]byte {
 }
 
 // BenchmarkDecodeAppendFlat measures the preprocess path: decode a DMS
-// record, normalise it and encode the flat record (design §9).
+// record, normalise it and encode the flat record (docs/design.md §9).
 func BenchmarkDecodeAppendFlat(b *testing.B) {
 	for _, format := range []string{"json-unformatted", "json"} {
 		recs := benchRecords(b)[format]
@@ -44,7 +44,7 @@ func BenchmarkDecodeAppendFlat(b *testing.B) {
 	}
 }
 
-// BenchmarkNaiveMapRoundTrip is the baseline design §9 compares against:
+// BenchmarkNaiveMapRoundTrip is the baseline docs/design.md §9 compares against:
 // unmarshal into a map, reshape into a flat map, marshal.
 func BenchmarkNaiveMapRoundTrip(b *testing.B) {
 	for _, format := range []string{"json-unformatted", "json"} {

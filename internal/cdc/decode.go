@@ -28,8 +28,8 @@ var ErrControl = errors.New("control record")
 // control records.
 var ErrTruncate = errors.New("TRUNCATE TABLE of a source table")
 
-// Decode turns one DMS Kinesis record (design §3.2) into a flat change
-// (design §3.3). It returns an error wrapping ErrNotData for records that
+// Decode turns one DMS Kinesis record (docs/design.md §3.2) into a flat change
+// (docs/design.md §3.3). It returns an error wrapping ErrNotData for records that
 // are not order or order-item row changes, and any other error for
 // malformed input, with a message that says precisely what is wrong.
 //
@@ -72,7 +72,7 @@ const (
 	numColumns
 )
 
-// columnNames spell the columns as the source tables do (design §3.1).
+// columnNames spell the columns as the source tables do (docs/design.md §3.1).
 var columnNames = [numColumns]string{
 	colOrderID:       "orderId",
 	colOrderAmount:   "orderAmount",

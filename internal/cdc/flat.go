@@ -7,7 +7,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/order"
 )
 
-// AppendFlat appends the flat-record JSON of c (design §3.3) to dst and
+// AppendFlat appends the flat-record JSON of c (docs/design.md §3.3) to dst and
 // returns the extended buffer. The bytes are those json.Marshal writes for
 // c, less its HTML escaping: members in the order of order.Change's fields,
 // nil fields omitted, decimals as exact JSON numbers. json.Unmarshal into an

@@ -1,5 +1,5 @@
 // Package cdc reads and writes AWS DMS change records as DMS puts them on a
-// Kinesis stream (design §3.2, aws-facts.md §1).
+// Kinesis stream (docs/design.md §3.2, docs/aws-facts.md §1).
 package cdc
 
 import "encoding/json"

@@ -1,4 +1,4 @@
-// Package dlq sets aside records that can never be processed (design §5):
+// Package dlq sets aside records that can never be processed (docs/design.md §5.1):
 // each one becomes a Message that says why it failed and where it came
 // from, and carries the record itself so that nothing is lost.
 package dlq

@@ -1,7 +1,7 @@
-// Package enrich is the Go join processor (design §4): a Kinesis handler
+// Package enrich is the Go join processor (docs/design.md §4): a Kinesis handler
 // that reads DMS change records from the unified order stream, joins
 // orders with their items and the product catalogue, and writes enriched
-// order-item records (design §3.4) to the enriched stream. Join state lives
+// order-item records (docs/design.md §3.4) to the enriched stream. Join state lives
 // in a DynamoDB table so that an item still joins an order that arrived
 // days earlier.
 //

@@ -1,4 +1,4 @@
-// Package join is the order ⋈ order_item join of design §4 as pure state
+// Package join is the order ⋈ order_item join of docs/design.md §4.1 as pure state
 // transitions, with no I/O: a Partition holds what the join knows about one
 // order (its row and its item rows) and Apply folds one change into it,
 // returning the enriched rows the change completes or changes.

@@ -67,7 +67,7 @@ type Latency struct {
 // client that issued it (the replayer or load generator; on this machine's
 // clock). The write time is the item's updatedAt, which the sink stamps
 // when it starts writing the batch. An enriched row's version is that of
-// the newer of its two sides (design §3.6), so its latency is measured
+// the newer of its two sides (docs/design.md §3.6), so its latency is measured
 // from the commit of whichever change — order or item — made the row what
 // it is.
 func (p *Pipeline) Latency(items []sink.Item) Latency {

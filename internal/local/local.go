@@ -1,4 +1,4 @@
-// Package local runs the whole pipeline on one machine (design §8):
+// Package local runs the whole pipeline on one machine (docs/design.md §8):
 // MariaDB as the source, a CDC reader standing in for DMS, kinesalite for
 // both streams, dynalite for DynamoDB, and the enrich and sink handlers
 // driven by pollers with Lambda's event-source semantics. It is what
@@ -63,7 +63,7 @@ type Config struct {
 	// Shards is the shard count of both streams; default 2.
 	Shards int
 	// BatchSize, BatchWindow and ParallelizationFactor configure both event
-	// source mappings; defaults 500, 0 and 5 (design §5).
+	// source mappings; defaults 500, 0 and 5 (docs/design.md §5.3).
 	BatchSize             int
 	BatchWindow           time.Duration
 	ParallelizationFactor int

@@ -1,5 +1,5 @@
 // Package ops is what the etl operator commands do against a deployed
-// pipeline or any MySQL-compatible orders database (design §7): find the
+// pipeline or any MySQL-compatible orders database (docs/design.md §7.6): find the
 // database and the OrderEnriched table from stack outputs and secrets,
 // connect over verified TLS, apply the SQL scripts, and compare
 // OrderEnriched with the join of the source tables.

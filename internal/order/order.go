@@ -1,6 +1,7 @@
 // Package order holds the records that flow between the pipeline's parts:
-// the flat CDC record (design §3.3), the enriched order-item record (§3.4)
-// and the product reference data. Every other package speaks these types.
+// the flat CDC record (docs/design.md §3.3), the enriched order-item record
+// (docs/design.md §3.4) and the product reference data. Every other package
+// speaks these types.
 package order
 
 import "time"
@@ -36,7 +37,7 @@ const (
 	SourceTimestampLayout = "2006-01-02 15:04:05.000000"
 )
 
-// Change is the flat CDC record (design §3.3): one row change of either
+// Change is the flat CDC record (docs/design.md §3.3): one row change of either
 // source table. Fields that do not belong to RecordType are nil and are
 // omitted from JSON.
 type Change struct {
@@ -111,7 +112,7 @@ func (c *Change) OldKeyDelete() Change {
 	return d
 }
 
-// Enriched is the enriched order-item record (design §3.4): the columns of
+// Enriched is the enriched order-item record (docs/design.md §3.4): the columns of
 // ORDER_ITEM_ENRICHED_STREAM in sql/kda-orders-setup.sql, plus productPrice,
 // op and version from the Go processor. Records from the KDA application
 // lack op and version.
@@ -147,5 +148,5 @@ type Product struct {
 }
 
 // VersionOf turns a source commit time into a record version: microseconds
-// since the Unix epoch (design §3.6).
+// since the Unix epoch (docs/design.md §3.6).
 func VersionOf(t time.Time) int64 { return t.UnixMicro() }

@@ -1,6 +1,6 @@
 // Package poller drives a Kinesis handler the way a Lambda event source
 // mapping does, so that local mode and the end-to-end tests run the
-// handlers under the semantics they get in AWS (aws-facts.md §5):
+// handlers under the semantics they get in AWS (docs/aws-facts.md §5):
 //
 //   - one reader per shard, starting at TRIM_HORIZON (or where a previous
 //     poller of the same mapping checkpointed);
@@ -63,7 +63,7 @@ type Config struct {
 	Region, Account string
 
 	// BatchSize is the most records per invocation; default 500, the
-	// pipeline's setting (design §5).
+	// pipeline's setting (docs/design.md §5.3).
 	BatchSize int
 	// BatchWindow is how long to gather records before invoking with a
 	// batch smaller than BatchSize; 0 invokes with what one poll returned.

@@ -93,7 +93,7 @@ func BenchmarkPreprocessInvokeEncodingJSON(b *testing.B) {
 	reportRecords(b)
 }
 
-// BenchmarkPreprocessNaiveMap is the baseline of design §9: the same event
+// BenchmarkPreprocessNaiveMap is the baseline of docs/design.md §9: the same event
 // with each record going through a map[string]any round trip (unmarshal,
 // reshape into a flat map, marshal).
 func BenchmarkPreprocessNaiveMap(b *testing.B) {

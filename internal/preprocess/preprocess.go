@@ -1,6 +1,6 @@
 // Package preprocess is the input-preprocessing Lambda of the KDA SQL
-// application (design §1, processor=kda-sql): it turns each DMS record on
-// the order stream into the flat record of design §3.3, which the
+// application (docs/design.md §1, processor=kda-sql): it turns each DMS record on
+// the order stream into the flat record of docs/design.md §3.3, which the
 // application's input schema maps column by column.
 package preprocess
 
@@ -24,7 +24,7 @@ const (
 )
 
 // Event is the request KDA for SQL sends its preprocessing Lambda
-// (aws-facts.md §4). aws-lambda-go has no type for it.
+// (docs/aws-facts.md §4). aws-lambda-go has no type for it.
 type Event struct {
 	InvocationID   string        `json:"invocationId"`
 	ApplicationARN string        `json:"applicationArn"`

@@ -14,7 +14,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/order"
 )
 
-// Attribute names of an OrderEnriched item (design §3.5). The enriched
+// Attribute names of an OrderEnriched item (docs/design.md §3.5). The enriched
 // attributes keep the record's field names.
 const (
 	AttrOrderID       = "orderId"

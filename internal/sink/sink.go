@@ -1,5 +1,5 @@
 // Package sink writes enriched order-items from a Kinesis stream to the
-// DynamoDB table OrderEnriched (design §3.4–§3.6, §5).
+// DynamoDB table OrderEnriched (docs/design.md §3.4–§3.6, §5).
 //
 // Every write is conditional on the item's version, so replays and
 // retries never put older data over newer; a write that loses that race

@@ -1,4 +1,4 @@
-// Command enrich is the join processor Lambda (design §4): DMS change
+// Command enrich is the join processor Lambda (docs/design.md §4): DMS change
 // records from the unified order stream in, enriched order-item records to
 // the enriched stream out, join state in DynamoDB. It only wires clients;
 // the logic is in internal/enrich.

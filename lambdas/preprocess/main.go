@@ -1,6 +1,6 @@
 // Command preprocess is the input-preprocessing Lambda of the KDA SQL
 // application (processor=kda-sql): it turns the DMS records on the order
-// stream into flat records (design §3.3). Build it as bootstrap for
+// stream into flat records (docs/design.md §3.3). Build it as bootstrap for
 // provided.al2023 with -tags lambda.norpc.
 package main
 

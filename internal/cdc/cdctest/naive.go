@@ -2,7 +2,7 @@ package cdctest
 
 import "encoding/json"
 
-// NaiveFlat is the baseline design §9 measures the flattening against: a
+// NaiveFlat is the baseline docs/design.md §9 measures the flattening against: a
 // DMS record turned into a flat record the obvious way, unmarshalled into
 // a map, reshaped into a flat map and marshalled again.
 func NaiveFlat(rec []byte) ([]byte, error) {

@@ -2,7 +2,7 @@
 // it, including the values it skips, so that whatever it accepts is valid
 // JSON. The cdc decoder and the preprocess Lambda's event reader are built
 // on it: both need only a few members of each object and must beat
-// encoding/json by a wide margin (design §9).
+// encoding/json by a wide margin (docs/design.md §9).
 package jsonscan
 
 import (
