@@ -481,7 +481,7 @@ const autoDeleteObjectsProvider = "Custom::S3AutoDeleteObjectsCustomResourceProv
 func customerKeyStream() *cdknag.NagPackSuppression {
 	return &cdknag.NagPackSuppression{
 		Id: jsii.String("AwsSolutions-KDS3"),
-		Reason: jsii.String("Deliberate: one customer managed key protects every store of the pipeline (design §6), " +
+		Reason: jsii.String("Deliberate: one customer managed key protects every store of the pipeline (docs/design.md §6), " +
 			"so its key policy and CloudTrail govern access to the change data; the per-request KMS cost is accepted."),
 	}
 }
