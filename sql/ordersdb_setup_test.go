@@ -3,6 +3,7 @@ package sql_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -62,9 +63,16 @@ func TestOrdersDBSetupWithoutPassword(t *testing.T) {
 		return ""
 	}
 	clientArgs := []string{"-h", server.Host(), "-P", strconv.Itoa(server.Port()), "-u", server.User()}
+	// The client reads the password from MYSQL_PWD, which keeps it off the
+	// command line.
+	command := func(t *testing.T, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, client(t), args...)
+		cmd.Env = append(os.Environ(), "MYSQL_PWD="+server.Password())
+		return cmd
+	}
 
 	t.Run("the client's SOURCE, which goes on after errors, creates nothing", func(t *testing.T) {
-		out, _ := exec.CommandContext(ctx, client(t), append(clientArgs, "-e", "SOURCE "+script)...).CombinedOutput()
+		out, _ := command(t, append(clientArgs, "-e", "SOURCE "+script)...).CombinedOutput()
 		if !strings.Contains(string(out), "Set @dms_password before running ordersdb-setup.sql") {
 			t.Errorf("output does not say why it stopped:\n%s", out)
 		}
@@ -72,7 +80,7 @@ func TestOrdersDBSetupWithoutPassword(t *testing.T) {
 	})
 
 	t.Run("a < redirect fails and creates nothing", func(t *testing.T) {
-		cmd := exec.CommandContext(ctx, client(t), clientArgs...)
+		cmd := command(t, clientArgs...)
 		cmd.Stdin = strings.NewReader(etlsql.OrdersDBSetup)
 		out, err := cmd.CombinedOutput()
 		if err == nil {
@@ -98,7 +106,7 @@ func TestOrdersDBSetupWithoutPassword(t *testing.T) {
 	})
 
 	t.Run("an empty password counts as none", func(t *testing.T) {
-		out, _ := exec.CommandContext(ctx, client(t), append(clientArgs, "-e", "SET @dms_password = '';\nSOURCE "+script)...).CombinedOutput()
+		out, _ := command(t, append(clientArgs, "-e", "SET @dms_password = '';\nSOURCE "+script)...).CombinedOutput()
 		if !strings.Contains(string(out), "Set @dms_password before running ordersdb-setup.sql") {
 			t.Errorf("output does not say why it stopped:\n%s", out)
 		}
@@ -106,7 +114,7 @@ func TestOrdersDBSetupWithoutPassword(t *testing.T) {
 	})
 
 	t.Run("setting the password in the same session then running it again works", func(t *testing.T) {
-		out, err := exec.CommandContext(ctx, client(t), append(clientArgs, "-e", "SOURCE "+script+"\nSET @dms_password = 'x-Secret-1';\nSOURCE "+script)...).CombinedOutput()
+		out, err := command(t, append(clientArgs, "-e", "SOURCE "+script+"\nSET @dms_password = 'x-Secret-1';\nSOURCE "+script)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%v:\n%s", err, out)
 		}
