@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +60,11 @@ type Config struct {
 	TempDir string
 	// Output receives the server's log; nil keeps only its tail for errors.
 	Output io.Writer
-	// ExtraArgs are appended to mariadbd's command line.
+	// ExtraArgs are appended to mariadbd's command line. An argument
+	// --name=/absolute/path that names an existing file (a TLS key or
+	// certificate) is given to the server as a copy in its private
+	// directory, owned by the account it runs as, which may not be able to
+	// read the original.
 	ExtraArgs []string
 }
 
@@ -186,6 +191,40 @@ func (r runAs) own(path string) error {
 	return nil
 }
 
+// serverFiles rewrites every --name=/path argument that names an existing
+// file to a 0600 copy in dir/conf that the server account owns.
+func (r runAs) serverFiles(dir string, args []string) ([]string, error) {
+	if r.uid < 0 {
+		return args, nil
+	}
+	out := slices.Clone(args)
+	conf := filepath.Join(dir, "conf")
+	for i, arg := range args {
+		name, path, ok := strings.Cut(arg, "=")
+		if !ok || !strings.HasPrefix(name, "--") || !filepath.IsAbs(path) {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // not a file (or not one to read): passed on as given
+		}
+		if _, err := os.Stat(conf); os.IsNotExist(err) {
+			if err := r.privateDir(conf); err != nil {
+				return nil, err
+			}
+		}
+		copyPath := filepath.Join(conf, strconv.Itoa(i)+"-"+filepath.Base(path))
+		if err := os.WriteFile(copyPath, b, 0o600); err != nil {
+			return nil, fmt.Errorf("mariadb: %w", err)
+		}
+		if err := r.own(copyPath); err != nil {
+			return nil, err
+		}
+		out[i] = name + "=" + copyPath
+	}
+	return out, nil
+}
+
 // newPassword is a random root password of hex digits: nothing in it needs
 // quoting in SQL, a DSN or a shell.
 func newPassword() string {
@@ -256,6 +295,11 @@ func start(ctx context.Context, cfg Config, bins paths, dir string) (*Server, er
 	if err := as.own(initFile); err != nil {
 		return nil, err
 	}
+	extra, err := as.serverFiles(dir, cfg.ExtraArgs)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ExtraArgs = extra
 	var lastErr error
 	for range startAttempts {
 		port, err := childproc.FreePort()
