@@ -73,7 +73,7 @@ dms_user's password: with --stack, the one in the stack's replication secret
 (what DMS uses). With a DSN, the one in the environment variable named by
 --dms-password-env; without it, an existing dms_user keeps its password (a
 DMS task may be using it) and a new dms_user gets a generated password,
-written to the new file named by --dms-password-file (mode 0600; passwords
+written to the new file named by --generated-dms-password-file (mode 0600; passwords
 are never printed). --new-dms-password generates a new one for an existing
 user, written the same way.
 ` + targetHelp
@@ -83,8 +83,8 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var df dbFlags
 	df.register(fs)
 	passwordEnv := fs.String("dms-password-env", "", "with a DSN: set dms_user's password from this environment `variable` (default: keep an existing user's password, generate one for a new user)")
-	newPassword := fs.Bool("new-dms-password", false, "with a DSN: give an existing dms_user a new generated password, written to --dms-password-file (a DMS task using the old one stops working)")
-	passwordFile := fs.String("dms-password-file", "", "with a DSN: write a generated dms_user password to this new `file`, created with mode 0600 (required when one is generated; it is never printed)")
+	newPassword := fs.Bool("new-dms-password", false, "with a DSN: give an existing dms_user a new generated password, written to --generated-dms-password-file (a DMS task using the old one stops working)")
+	passwordFile := fs.String("generated-dms-password-file", "", "with a DSN: write a generated dms_user password to this new `file`, created with mode 0600 (required when one is generated; it is never printed)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -95,13 +95,13 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case df.stack != "" && (*passwordEnv != "" || *newPassword):
 		return usageError(fs, "--dms-password-env and --new-dms-password are for a DSN; with --stack the password is the replication secret's, which DMS uses")
 	case df.stack != "" && *passwordFile != "":
-		return usageError(fs, "--dms-password-file is for a DSN; with --stack the password stays in the replication secret")
+		return usageError(fs, "--generated-dms-password-file is for a DSN; with --stack the password stays in the replication secret")
 	case *passwordEnv != "" && *newPassword:
 		return usageError(fs, "give either --dms-password-env or --new-dms-password, not both")
 	case *passwordEnv != "" && *passwordFile != "":
-		return usageError(fs, "--dms-password-file receives a generated password; with --dms-password-env none is generated")
+		return usageError(fs, "--generated-dms-password-file receives a generated password; with --dms-password-env none is generated")
 	case *newPassword && *passwordFile == "":
-		return usageError(fs, "--new-dms-password needs --dms-password-file FILE: the generated password goes to that new file (mode 0600), never to the terminal")
+		return usageError(fs, "--new-dms-password needs --generated-dms-password-file FILE: the generated password goes to that new file (mode 0600), never to the terminal")
 	}
 
 	t, err := df.target(ctx, df.stack != "")
@@ -141,13 +141,13 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			keep = true
 			outcome = "existing password is kept (--new-dms-password generates a new one)."
 		case !exists && *passwordFile == "":
-			return fmt.Errorf("%s does not exist yet and needs a password: pass --dms-password-env VAR, or --dms-password-file FILE for a generated one (nothing was changed)", schemasetup.ReplicationUser)
+			return fmt.Errorf("%s does not exist yet and needs a password: pass --dms-password-env VAR, or --generated-dms-password-file FILE for a generated one (nothing was changed)", schemasetup.ReplicationUser)
 		default:
 			generated = ops.GeneratePassword()
 			// Written before the script runs: a password the database
 			// holds must never exist only in this process.
 			if err := writePasswordFile(*passwordFile, generated); err != nil {
-				return fmt.Errorf("--dms-password-file: %w (nothing was changed)", err)
+				return fmt.Errorf("--generated-dms-password-file: %w (nothing was changed)", err)
 			}
 			what := "password, generated for the new user,"
 			if exists {

@@ -72,8 +72,8 @@ func TestOperatorCommandUsage(t *testing.T) {
 		{name: "resend --help says what the records' version is", args: []string{"resend", "--help"}, code: 0, stderr: "database's UTC time from just before the snapshot"},
 		{name: "resend without a stream says how to name one", args: []string{"resend", "--dsn", "root@tcp(h)/"}, code: 2, stderr: "--common-stack " + ops.CommonStack},
 		{name: "a password in --dsn is refused, pointing to the variable", args: []string{"load", "--dsn", "root:Secret1@tcp(127.0.0.1:3306)/"}, code: 2, stderr: "Put the DSN in $" + envDSN},
-		{name: "--new-dms-password without a file for it is refused", args: []string{"db", "setup", "--dsn", "root@tcp(127.0.0.1:3306)/", "--new-dms-password"}, code: 2, stderr: "--dms-password-file"},
-		{name: "a password file with --stack is refused", args: []string{"db", "setup", "--stack", "S", "--dms-password-file", "f"}, code: 2, stderr: "replication secret"},
+		{name: "--new-dms-password without a file for it is refused", args: []string{"db", "setup", "--dsn", "root@tcp(127.0.0.1:3306)/", "--new-dms-password"}, code: 2, stderr: "--generated-dms-password-file"},
+		{name: "a password file with --stack is refused", args: []string{"db", "setup", "--stack", "S", "--generated-dms-password-file", "f"}, code: 2, stderr: "replication secret"},
 		{name: "the TLS waiver with --stack is refused", args: []string{"db", "seed", "--stack", "S", "--insecure-skip-tls-for-non-loopback"}, code: 2, stderr: "always verified"},
 		{name: "another host without verified TLS is refused", args: []string{"db", "seed", "--dsn", "root@tcp(db.example.com:3306)/"}, code: 1, stderr: "--insecure-skip-tls-for-non-loopback"},
 		{name: "--dms-password-env and --new-dms-password together are refused", args: []string{"db", "setup", "--dsn", "root@tcp(h)/", "--dms-password-env", "P", "--new-dms-password"}, code: 2, stderr: "not both"},
@@ -266,7 +266,7 @@ func TestOperatorCommands(t *testing.T) {
 
 	step("db setup --new-dms-password changes it and writes the new one to a 0600 file, not the terminal", func(t *testing.T) {
 		file := filepath.Join(dir, "new-dms-password")
-		out := mustRun(t, "db", "setup", "--new-dms-password", "--dms-password-file", file)
+		out := mustRun(t, "db", "setup", "--new-dms-password", "--generated-dms-password-file", file)
 		if !strings.Contains(out, "password is changed to a new one, which is in "+file+" (mode 0600)") {
 			t.Errorf("output does not say where the password is:\n%s", out)
 		}
@@ -275,7 +275,7 @@ func TestOperatorCommands(t *testing.T) {
 			t.Errorf("dms_user cannot use the password in the file: %v", err)
 		}
 		// A second run must not overwrite the first password's file.
-		code, _, stderr := etl("db", "setup", "--new-dms-password", "--dms-password-file", file)
+		code, _, stderr := etl("db", "setup", "--new-dms-password", "--generated-dms-password-file", file)
 		if code != 1 || !strings.Contains(stderr, "already exists") {
 			t.Errorf("second run into the same file: exit code %d, stderr:\n%s", code, stderr)
 		}
@@ -297,14 +297,14 @@ func TestOperatorCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, _, stderr := etl("db", "setup")
-		if code != 1 || !strings.Contains(stderr, "--dms-password-file FILE") {
+		if code != 1 || !strings.Contains(stderr, "--generated-dms-password-file FILE") {
 			t.Errorf("without a file: exit code %d, stderr:\n%s", code, stderr)
 		}
 		if err := logIn(server.Addr(), "dms_user", "anything"); err == nil || !strings.Contains(err.Error(), "1045") {
 			t.Errorf("after the refused run: %v, want no dms_user (access denied)", err)
 		}
 		file := filepath.Join(dir, "dms-password")
-		out := mustRun(t, "db", "setup", "--dms-password-file", file)
+		out := mustRun(t, "db", "setup", "--generated-dms-password-file", file)
 		pw := readPasswordFile(t, file, out)
 		if err := logIn(server.Addr(), "dms_user", pw); err != nil {
 			t.Errorf("dms_user cannot use the password in the file: %v", err)
