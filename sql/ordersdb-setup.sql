@@ -5,26 +5,44 @@
 --
 -- Before running, set the replication user's password in the session:
 --   SET @dms_password = '<from Secrets Manager>';
--- `etl db setup` does this for you. With no password set the script stops
--- with an error rather than create a user with an empty password.
+-- `etl db setup` does this for you. With no password set, or one holding a
+-- quote, a backslash or a NUL character, the script stops with an error
+-- before changing anything.
 
--- Stop before changing anything when no password was set. Programs and
--- `mysql < file` stop at the SIGNAL below; the client's SOURCE command goes
--- on after errors, so the session is first made read-only, which makes
--- every later statement that would change something fail instead (DDL and
--- account changes are refused in a read-only transaction:
+-- String literals must mean what they say: with NO_BACKSLASH_ESCAPES in the
+-- session's sql_mode a backslash is an ordinary character, and the QUOTE()d
+-- password below could end its literal early and inject SQL
+-- (https://dev.mysql.com/doc/refman/8.0/en/sql-mode.html#sqlmode_no_backslash_escapes).
+-- The session's mode is kept, less that flag, and restored at the end.
+SET @etl_saved_sql_mode = @@SESSION.sql_mode;
+SET SESSION sql_mode = TRIM(BOTH ',' FROM
+  REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','));
+
+-- Stop before changing anything when no password was set, or when it holds
+-- a character that could leave its string literal (quotes, backslash, NUL;
+-- written as CHAR() so that no literal here depends on the sql_mode).
+-- Programs and `mysql < file` stop at the SIGNAL below; the client's SOURCE
+-- command goes on after errors, so the session is first made read-only,
+-- which makes every later statement that would change something fail
+-- instead (DDL and account changes are refused in a read-only transaction:
 -- https://dev.mysql.com/doc/refman/8.0/en/set-transaction.html). With a
--- password the session is made read-write again, so a second SOURCE after
--- `SET @dms_password` works.
+-- usable password the session is made read-write again, so a second SOURCE
+-- after `SET @dms_password` works.
 SET @dms_password = NULLIF(@dms_password, '');
-SET @dms_password_mode = IF(@dms_password IS NULL,
-  'SET SESSION TRANSACTION READ ONLY', 'SET SESSION TRANSACTION READ WRITE');
+SET @dms_password_problem = CASE
+  WHEN @dms_password IS NULL THEN 'none'
+  WHEN LOCATE(CHAR(39), @dms_password) > 0 OR LOCATE(CHAR(34), @dms_password) > 0
+    OR LOCATE(CHAR(92), @dms_password) > 0 OR LOCATE(CHAR(0), @dms_password) > 0 THEN 'unsafe'
+  ELSE NULL END;
+SET @dms_password_mode = IF(@dms_password_problem IS NULL,
+  'SET SESSION TRANSACTION READ WRITE', 'SET SESSION TRANSACTION READ ONLY');
 PREPARE dms_password_mode_stmt FROM @dms_password_mode;
 EXECUTE dms_password_mode_stmt;
 DEALLOCATE PREPARE dms_password_mode_stmt;
-SET @dms_password_check = IF(@dms_password IS NULL,
-  'SIGNAL SQLSTATE ''45000'' SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql (nothing was changed; the session stays read-only until then)''',
-  'DO 0');
+SET @dms_password_check = CASE @dms_password_problem
+  WHEN 'none' THEN 'SIGNAL SQLSTATE ''45000'' SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql (nothing was changed; the session stays read-only until then)'''
+  WHEN 'unsafe' THEN 'SIGNAL SQLSTATE ''45000'' SET MESSAGE_TEXT = ''@dms_password must not contain quotes, backslashes or NUL characters: choose another password (nothing was changed; the session stays read-only until then)'''
+  ELSE 'DO 0' END;
 PREPARE dms_password_check_stmt FROM @dms_password_check;
 EXECUTE dms_password_check_stmt;
 DEALLOCATE PREPARE dms_password_check_stmt;
@@ -95,3 +113,5 @@ SET @rds_retention_sql = IF(
 PREPARE rds_retention_stmt FROM @rds_retention_sql;
 EXECUTE rds_retention_stmt;
 DEALLOCATE PREPARE rds_retention_stmt;
+
+SET SESSION sql_mode = @etl_saved_sql_mode;

@@ -11,6 +11,7 @@ import (
 
 	"github.com/unified-streaming-etl/etl/internal/customresource/schemasetup"
 	"github.com/unified-streaming-etl/etl/internal/ops"
+	"github.com/unified-streaming-etl/etl/internal/privatefile"
 	etlsql "github.com/unified-streaming-etl/etl/sql"
 )
 
@@ -49,15 +50,17 @@ func runDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 const targetHelp = `
 The database is either any MySQL or MariaDB, named by a go-sql-driver/mysql
-DSN (--dsn, or better the variable ETL_MYSQL_DSN so that the password stays
-off the command line; --password-env reads the password from another
-variable), or the deployed one: --stack UnifiedStreamETLDataStack reads the
+DSN in the variable ETL_MYSQL_DSN (--dsn takes one without a password:
+command lines show in the process list; --password-env reads the password
+from another variable), or the deployed one: --stack UnifiedStreamETLDataStack reads the
 database endpoint and admin secret from the stack's outputs and Secrets
 Manager (standard AWS credentials and Region) and connects over TLS verified
 with the RDS CA bundle. The database is in private subnets: open a port
 forward to its endpoint first (AWS Systems Manager Session Manager, or SSH
 through a host in the VPC) and add --host 127.0.0.1 --port <local port>; the
-certificate is still checked for the endpoint's name.`
+certificate is still checked for the endpoint's name. A DSN naming another
+host needs verified TLS (tls=true in the DSN, or --ca-bundle), unless
+--insecure-skip-tls-for-non-loopback accepts the risk.`
 
 const setupDescription = `
 Applies sql/ordersdb-setup.sql, the script the deploy's schema-setup custom
@@ -70,7 +73,9 @@ dms_user's password: with --stack, the one in the stack's replication secret
 (what DMS uses). With a DSN, the one in the environment variable named by
 --dms-password-env; without it, an existing dms_user keeps its password (a
 DMS task may be using it) and a new dms_user gets a generated password,
-printed once. --new-dms-password generates a new one for an existing user.
+written to the new file named by --generated-dms-password-file (mode 0600; passwords
+are never printed). --new-dms-password generates a new one for an existing
+user, written the same way.
 ` + targetHelp
 
 func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,7 +83,8 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var df dbFlags
 	df.register(fs)
 	passwordEnv := fs.String("dms-password-env", "", "with a DSN: set dms_user's password from this environment `variable` (default: keep an existing user's password, generate one for a new user)")
-	newPassword := fs.Bool("new-dms-password", false, "with a DSN: give an existing dms_user a new generated password, printed once (a DMS task using the old one stops working)")
+	newPassword := fs.Bool("new-dms-password", false, "with a DSN: give an existing dms_user a new generated password, written to --generated-dms-password-file (a DMS task using the old one stops working)")
+	passwordFile := fs.String("generated-dms-password-file", "", "with a DSN: write a generated dms_user password to this new `file`, created with mode 0600 (required when one is generated; it is never printed)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -88,8 +94,14 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case df.stack != "" && (*passwordEnv != "" || *newPassword):
 		return usageError(fs, "--dms-password-env and --new-dms-password are for a DSN; with --stack the password is the replication secret's, which DMS uses")
+	case df.stack != "" && *passwordFile != "":
+		return usageError(fs, "--generated-dms-password-file is for a DSN; with --stack the password stays in the replication secret")
 	case *passwordEnv != "" && *newPassword:
 		return usageError(fs, "give either --dms-password-env or --new-dms-password, not both")
+	case *passwordEnv != "" && *passwordFile != "":
+		return usageError(fs, "--generated-dms-password-file receives a generated password; with --dms-password-env none is generated")
+	case *newPassword && *passwordFile == "":
+		return usageError(fs, "--new-dms-password needs --generated-dms-password-file FILE: the generated password goes to that new file (mode 0600), never to the terminal")
 	}
 
 	t, err := df.target(ctx, df.stack != "")
@@ -128,12 +140,20 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case exists && !*newPassword:
 			keep = true
 			outcome = "existing password is kept (--new-dms-password generates a new one)."
-		case exists:
-			generated = ops.GeneratePassword()
-			outcome = "password is changed to a new one, shown this once (store it now, e.g. in Secrets Manager, and give it to the DMS endpoint):\n  " + generated
+		case !exists && *passwordFile == "":
+			return fmt.Errorf("%s does not exist yet and needs a password: pass --dms-password-env VAR, or --generated-dms-password-file FILE for a generated one (nothing was changed)", schemasetup.ReplicationUser)
 		default:
 			generated = ops.GeneratePassword()
-			outcome = "password, generated for the new user, shown this once (store it now, e.g. in Secrets Manager):\n  " + generated
+			// Written before the script runs: a password the database
+			// holds must never exist only in this process.
+			if err := writePasswordFile(*passwordFile, generated); err != nil {
+				return fmt.Errorf("--generated-dms-password-file: %w (nothing was changed)", err)
+			}
+			what := "password, generated for the new user,"
+			if exists {
+				what = "password is changed to a new one, which"
+			}
+			outcome = fmt.Sprintf("%s is in %s (mode 0600): store it in Secrets Manager for the DMS endpoint, then delete the file.", what, *passwordFile)
 		}
 		password = generated
 	}
@@ -148,6 +168,10 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if err != nil {
 		fmt.Fprintln(stdout)
+		if generated != "" {
+			// The script may have set it before it failed.
+			err = fmt.Errorf("%w\n(the generated password for %s is in %s)", err, schemasetup.ReplicationUser, *passwordFile)
+		}
 		if hint := ops.Hint(err); hint != "" {
 			return fmt.Errorf("%w\n(%s)", err, hint)
 		}
@@ -159,6 +183,19 @@ func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "%s's %s\n", schemasetup.ReplicationUser, outcome)
 	return nil
+}
+
+// writePasswordFile writes password to a new owner-only file.
+func writePasswordFile(path, password string) error {
+	f, err := privatefile.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(f, password+"\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 const seedDescription = `

@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/unified-streaming-etl/etl/internal/local"
+	"github.com/unified-streaming-etl/etl/internal/privatefile"
 )
 
 func init() {
@@ -45,7 +50,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the pipeline to handle everything")
 	fs.BoolVar(&f.verbose, "verbose", false, "log what every component does")
 	fs.BoolVar(&f.keepRunning, "keep-running", false, "leave the pipeline running after the report, until Ctrl-C, and print its endpoints")
-	fs.StringVar(&f.dump, "dump", "", "write the final OrderEnriched content to this file as JSON (one object per item)")
+	fs.StringVar(&f.dump, "dump", "", "write the final OrderEnriched content to this file as JSON (one object per item; created 0600)")
 }
 
 // validate checks the shared flags before anything starts, with the limits
@@ -243,15 +248,9 @@ func writeDump(ctx context.Context, p *local.Pipeline, path string, stdout io.Wr
 	if path == "" {
 		return nil
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := p.Dump(ctx, f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	// The dump holds customers' names and addresses: owner-only, and a
+	// link planted at the path is replaced rather than followed.
+	if err := privatefile.Write(path, func(w io.Writer) error { return p.Dump(ctx, w) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Wrote %s.\n", path)
@@ -284,14 +283,14 @@ func keepRunning(ctx context.Context, p *local.Pipeline, stdout io.Writer) {
 	fmt.Fprintf(stdout, `
 then, for example:
 
-  mariadb -h %s -P %d -u %s orders          # or: mysql ...; change orders and items by hand
+  MYSQL_PWD=%s mariadb -h %s -P %d -u %s orders   # or mysql; change orders and items by hand
   go run ./cmd/etl load --orders 100 --items-per-order 2 --rate 20
   go run ./cmd/etl verify --table %s --wait 1m
   aws dynamodb scan --table-name %s --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB"
   aws kinesis list-shards --stream-name %s --endpoint-url "$AWS_ENDPOINT_URL_KINESIS"
 
 Press Ctrl-C to stop it and remove everything.
-`, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.TableName, local.TableName, local.UnifiedStream)
+`, e.MariaDBPassword, e.MariaDBHost, e.MariaDBPort, e.MariaDBUser, local.TableName, local.TableName, local.UnifiedStream)
 	<-ctx.Done()
 	fmt.Fprintln(stdout)
 }
@@ -347,8 +346,17 @@ func localEnvironment(e local.Endpoints) []envVar {
 		{"AWS_SECRET_ACCESS_KEY", local.SecretAccessKey},
 		{"AWS_ENDPOINT_URL_KINESIS", e.Kinesis},
 		{"AWS_ENDPOINT_URL_DYNAMODB", e.DynamoDB},
-		{envDSN, fmt.Sprintf("%s@tcp(%s:%d)/", e.MariaDBUser, e.MariaDBHost, e.MariaDBPort)},
+		{envDSN, localDSN(e)},
 	}
+}
+
+// localDSN is the DSN of the local MariaDB's root account, with the
+// password the server was given at start.
+func localDSN(e local.Endpoints) string {
+	c := mysql.NewConfig()
+	c.User, c.Passwd = e.MariaDBUser, e.MariaDBPassword
+	c.Net, c.Addr = "tcp", net.JoinHostPort(e.MariaDBHost, strconv.Itoa(e.MariaDBPort))
+	return c.FormatDSN()
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but safe

@@ -12,6 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/unified-streaming-etl/etl/internal/local"
 )
 
 func TestDispatch(t *testing.T) {
@@ -115,6 +119,10 @@ func TestLocalDemo(t *testing.T) {
 		if !want.MatchString(out) {
 			t.Errorf("output does not match %s:\n%s", want, out)
 		}
+	}
+	// The dump holds names and addresses: owner-only.
+	if fi, err := os.Lstat(dump); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("dump file mode %v (%v), want -rw-------", fi.Mode(), err)
 	}
 	b, err := os.ReadFile(dump)
 	if err != nil {
@@ -293,5 +301,22 @@ func TestLocalTraceShowsEachStageOfAChange(t *testing.T) {
 		`    DynamoDB write +\+[\d.]+ ms  order 1004 item 512 deleted\n`)
 	if !want.MatchString(stdout.String()) {
 		t.Errorf("no trace of the deleted item matching %s in:\n%s", want, stdout.String())
+	}
+}
+
+func TestLocalEnvironmentDSNCarriesThePassword(t *testing.T) {
+	e := local.Endpoints{MariaDBHost: "127.0.0.1", MariaDBPort: 33061, MariaDBUser: "root", MariaDBPassword: "0123abcd"}
+	var dsn string
+	for _, v := range localEnvironment(e) {
+		if v.name == envDSN {
+			dsn = v.value
+		}
+	}
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", envDSN, dsn, err)
+	}
+	if c.User != "root" || c.Passwd != "0123abcd" || c.Net != "tcp" || c.Addr != "127.0.0.1:33061" {
+		t.Errorf("%s=%q parses as %s:%s@%s(%s), want root:0123abcd@tcp(127.0.0.1:33061)", envDSN, dsn, c.User, c.Passwd, c.Net, c.Addr)
 	}
 }

@@ -71,6 +71,11 @@ func TestOperatorCommandUsage(t *testing.T) {
 		{name: "load refuses zero orders", args: []string{"load", "--dsn", "root@tcp(h)/", "--orders", "0"}, code: 2, stderr: "--orders 0: want 1 or more"},
 		{name: "resend --help says what the records' version is", args: []string{"resend", "--help"}, code: 0, stdout: "database's UTC time from just before the snapshot"},
 		{name: "resend without a stream says how to name one", args: []string{"resend", "--dsn", "root@tcp(h)/"}, code: 2, stderr: "--common-stack " + ops.CommonStack},
+		{name: "a password in --dsn is refused, pointing to the variable", args: []string{"load", "--dsn", "root:Secret1@tcp(127.0.0.1:3306)/"}, code: 2, stderr: "Put the DSN in $" + envDSN},
+		{name: "--new-dms-password without a file for it is refused", args: []string{"db", "setup", "--dsn", "root@tcp(127.0.0.1:3306)/", "--new-dms-password"}, code: 2, stderr: "--generated-dms-password-file"},
+		{name: "a password file with --stack is refused", args: []string{"db", "setup", "--stack", "S", "--generated-dms-password-file", "f"}, code: 2, stderr: "replication secret"},
+		{name: "the TLS waiver with --stack is refused", args: []string{"db", "seed", "--stack", "S", "--insecure-skip-tls-for-non-loopback"}, code: 2, stderr: "always verified"},
+		{name: "another host without verified TLS is refused", args: []string{"db", "seed", "--dsn", "root@tcp(db.example.com:3306)/"}, code: 1, stderr: "--insecure-skip-tls-for-non-loopback"},
 		{name: "--dms-password-env and --new-dms-password together are refused", args: []string{"db", "setup", "--dsn", "root@tcp(h)/", "--dms-password-env", "P", "--new-dms-password"}, code: 2, stderr: "not both"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -226,7 +231,7 @@ func TestOperatorCommands(t *testing.T) {
 		if !strings.Contains(out, "dms_user's existing password is kept") {
 			t.Errorf("output does not say the password was kept:\n%s", out)
 		}
-		if strings.Contains(out, "shown this once") {
+		if strings.Contains(out, "mode 0600") {
 			t.Errorf("a password was generated for an existing user:\n%s", out)
 		}
 		if err := logIn(server.Addr(), "dms_user", "Env1ronmentPassw0rd"); err != nil {
@@ -234,21 +239,55 @@ func TestOperatorCommands(t *testing.T) {
 		}
 	})
 
-	step("db setup --new-dms-password changes it and prints the new one once", func(t *testing.T) {
-		out := mustRun(t, "db", "setup", "--new-dms-password")
-		m := regexp.MustCompile(`password is changed to a new one, shown this once.*:\n  (\S+)\n`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no new password in:\n%s", out)
+	// readPasswordFile returns a generated password from its file, which
+	// must be owner-only, and checks that the output does not show it.
+	readPasswordFile := func(t *testing.T, path, out string) string {
+		t.Helper()
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := logIn(server.Addr(), "dms_user", m[1]); err != nil {
-			t.Errorf("dms_user cannot use the printed password: %v", err)
+		if fi.Mode() != 0o600 {
+			t.Errorf("%s has mode %v, want -rw-------", path, fi.Mode())
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw := strings.TrimSpace(string(b))
+		if len(pw) < 20 {
+			t.Fatalf("%s holds %d characters, want a generated password", path, len(pw))
+		}
+		if strings.Contains(out, pw) {
+			t.Errorf("the output shows the generated password:\n%s", out)
+		}
+		return pw
+	}
+
+	step("db setup --new-dms-password changes it and writes the new one to a 0600 file, not the terminal", func(t *testing.T) {
+		file := filepath.Join(dir, "new-dms-password")
+		out := mustRun(t, "db", "setup", "--new-dms-password", "--generated-dms-password-file", file)
+		if !strings.Contains(out, "password is changed to a new one, which is in "+file+" (mode 0600)") {
+			t.Errorf("output does not say where the password is:\n%s", out)
+		}
+		pw := readPasswordFile(t, file, out)
+		if err := logIn(server.Addr(), "dms_user", pw); err != nil {
+			t.Errorf("dms_user cannot use the password in the file: %v", err)
+		}
+		// A second run must not overwrite the first password's file.
+		code, _, stderr := etl("db", "setup", "--new-dms-password", "--generated-dms-password-file", file)
+		if code != 1 || !strings.Contains(stderr, "already exists") {
+			t.Errorf("second run into the same file: exit code %d, stderr:\n%s", code, stderr)
+		}
+		if err := logIn(server.Addr(), "dms_user", pw); err != nil {
+			t.Errorf("the refused second run changed the password: %v", err)
 		}
 		if err := logIn(server.Addr(), "dms_user", "Env1ronmentPassw0rd"); err == nil {
 			t.Error("dms_user still logs in with the old password")
 		}
 	})
 
-	step("db setup without a password generates one for a new dms_user and prints it once", func(t *testing.T) {
+	step("db setup generates a password for a new dms_user into a 0600 file, and without a file changes nothing", func(t *testing.T) {
 		admin, err := sql.Open("mysql", server.DSN(""))
 		if err != nil {
 			t.Fatal(err)
@@ -257,13 +296,18 @@ func TestOperatorCommands(t *testing.T) {
 		if _, err := admin.Exec("DROP USER 'dms_user'@'%'"); err != nil {
 			t.Fatal(err)
 		}
-		out := mustRun(t, "db", "setup")
-		m := regexp.MustCompile(`generated for the new user, shown this once.*:\n  (\S+)\n`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no generated password in:\n%s", out)
+		code, _, stderr := etl("db", "setup")
+		if code != 1 || !strings.Contains(stderr, "--generated-dms-password-file FILE") {
+			t.Errorf("without a file: exit code %d, stderr:\n%s", code, stderr)
 		}
-		if err := logIn(server.Addr(), "dms_user", m[1]); err != nil {
-			t.Errorf("dms_user cannot use the printed password: %v", err)
+		if err := logIn(server.Addr(), "dms_user", "anything"); err == nil || !strings.Contains(err.Error(), "1045") {
+			t.Errorf("after the refused run: %v, want no dms_user (access denied)", err)
+		}
+		file := filepath.Join(dir, "dms-password")
+		out := mustRun(t, "db", "setup", "--generated-dms-password-file", file)
+		pw := readPasswordFile(t, file, out)
+		if err := logIn(server.Addr(), "dms_user", pw); err != nil {
+			t.Errorf("dms_user cannot use the password in the file: %v", err)
 		}
 	})
 

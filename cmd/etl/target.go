@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/unified-streaming-etl/etl/internal/rdsca"
 	"github.com/unified-streaming-etl/etl/internal/repo"
 
@@ -29,16 +31,18 @@ type dbFlags struct {
 	port        int
 	caBundle    string
 	serverName  string
+	insecure    bool
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.dsn, "dsn", "", "the database as a go-sql-driver/mysql `DSN`, user:password@tcp(host:3306)/ (default $"+envDSN+", which keeps the password off the command line)")
+	fs.StringVar(&f.dsn, "dsn", "", "the database as a go-sql-driver/mysql `DSN` without a password, user@tcp(host:3306)/ (default $"+envDSN+", which may hold one: user:password@tcp(host:3306)/)")
 	fs.StringVar(&f.passwordEnv, "password-env", "", "read the DSN user's password from this environment `variable` instead of the DSN")
 	fs.StringVar(&f.stack, "stack", "", "the deployed data `stack` ("+ops.DataStack+"): connect as its admin user, from its outputs and secret, over TLS verified with the RDS CA")
 	fs.StringVar(&f.host, "host", "", "with --stack: dial this `host` instead of the database endpoint, e.g. 127.0.0.1 at the local end of a port forward")
 	fs.IntVar(&f.port, "port", 0, "with --stack: dial this `port` (the local end of a port forward)")
 	fs.StringVar(&f.caBundle, "ca-bundle", "", "PEM `file` of the CAs the server certificate must chain to (default with --stack: the RDS CAs of "+rdsca.PackageDir+")")
 	fs.StringVar(&f.serverName, "tls-server-name", "", "the `name` the server certificate must carry (default: the database endpoint, or the DSN's host)")
+	fs.BoolVar(&f.insecure, "insecure-skip-tls-for-non-loopback", false, "INSECURE: allow a DSN naming another host without verified TLS (tls=true or --ca-bundle), so that anyone on the network path can read the password and data")
 }
 
 // check reports flag combinations that cannot work, before any work.
@@ -47,6 +51,10 @@ func (f *dbFlags) check(fs *flag.FlagSet) error {
 	switch {
 	case f.stack != "" && f.dsn != "":
 		msg = "give either --dsn or --stack, not both"
+	case f.dsn != "" && dsnHasPassword(f.dsn):
+		msg = "--dsn must not hold a password: command lines show in the process list and the shell history. Put the DSN in $" + envDSN + " instead, or the password in a variable named by --password-env"
+	case f.stack != "" && f.insecure:
+		msg = "--insecure-skip-tls-for-non-loopback is for --dsn; with --stack TLS is always verified"
 	case f.stack != "" && f.passwordEnv != "":
 		msg = "--password-env is for --dsn; with --stack the password comes from the stack's admin secret"
 	case f.stack == "" && (f.host != "" || f.port != 0):
@@ -61,6 +69,13 @@ func (f *dbFlags) check(fs *flag.FlagSet) error {
 	return usageError(fs, msg)
 }
 
+// dsnHasPassword reports whether dsn carries a password. A DSN that does
+// not parse is left to the parser's own error later.
+func dsnHasPassword(dsn string) bool {
+	cfg, err := mysql.ParseDSN(dsn)
+	return err == nil && cfg.Passwd != ""
+}
+
 // target resolves the database; replication also reads dms_user's secret
 // (stack targets only).
 func (f *dbFlags) target(ctx context.Context, replication bool) (ops.Target, error) {
@@ -72,7 +87,7 @@ func (f *dbFlags) target(ctx context.Context, replication bool) (ops.Target, err
 		}
 		bundle = b
 	}
-	tlsOpts := ops.TLSOptions{CABundle: bundle, ServerName: f.serverName}
+	tlsOpts := ops.TLSOptions{CABundle: bundle, ServerName: f.serverName, InsecureSkipTLSForNonLoopback: f.insecure}
 	if f.stack == "" {
 		dsn := f.dsn
 		if dsn == "" {

@@ -87,7 +87,8 @@ func (e *env) start(t *testing.T, mutate func(*binlog.Config)) *binlog.Reader {
 	t.Helper()
 	cfg := binlog.Config{
 		Host: e.server.Host(), Port: e.server.Port(), User: e.server.User(),
-		Kinesis: e.kinesis, Stream: e.stream,
+		Password: e.server.Password(),
+		Kinesis:  e.kinesis, Stream: e.stream,
 	}
 	if mutate != nil {
 		mutate(&cfg)

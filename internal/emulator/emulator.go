@@ -6,6 +6,7 @@ package emulator
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -168,14 +169,30 @@ var abortGuard = "data:text/javascript," + url.PathEscape(
 		`if (err && (err.code === "ECONNRESET" || err.message === "aborted")) return;`+
 		`console.error(err); process.exit(1); });`)
 
-func launch(ctx context.Context, node, bin string, cfg Config, port int) (*Emulator, error) {
-	args := []string{"--port", strconv.Itoa(port)}
-	if cfg.Name == Dynalite {
-		// kinesalite has no --host flag and listens on every interface.
-		args = append(args, "--host", "127.0.0.1")
+// kinesaliteLocal starts kinesalite on loopback only: its command line has
+// no host option and listens on every interface, so the wrapper binds the
+// address through the module's API. It is embedded, and passed to node -e,
+// so that the tool finds it wherever it runs from.
+//
+//go:embed kinesalite-local.js
+var kinesaliteLocal string
+
+// command is the node command line that runs the emulator on 127.0.0.1:port
+// with abortGuard loaded first.
+func command(node, bin string, name string, port int) *exec.Cmd {
+	args := []string{"--import", abortGuard}
+	if name == Dynalite {
+		args = append(args, bin, "--port", strconv.Itoa(port), "--host", "127.0.0.1")
+	} else {
+		// node_modules/.bin/kinesalite links to the package's cli.js.
+		pkg := filepath.Join(filepath.Dir(filepath.Dir(bin)), Kinesalite)
+		args = append(args, "-e", kinesaliteLocal, "--", pkg, strconv.Itoa(port))
 	}
-	// Run the emulator's script under node with abortGuard loaded first.
-	cmd := exec.Command(node, append([]string{"--import", abortGuard, bin}, args...)...)
+	return exec.Command(node, args...)
+}
+
+func launch(ctx context.Context, node, bin string, cfg Config, port int) (*Emulator, error) {
+	cmd := command(node, bin, cfg.Name, port)
 	// If this process dies without Stop, the kernel kills the emulator:
 	// in-memory storage needs no clean shutdown.
 	cmd.SysProcAttr = childproc.SysProcAttr(childproc.Kill)

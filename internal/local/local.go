@@ -119,12 +119,14 @@ type Pipeline struct {
 
 // Endpoints say where the local services listen.
 type Endpoints struct {
-	MariaDBHost   string
-	MariaDBPort   int
-	MariaDBUser   string
-	MariaDBSocket string
-	Kinesis       string
-	DynamoDB      string
+	MariaDBHost string
+	MariaDBPort int
+	MariaDBUser string
+	// MariaDBPassword is MariaDBUser's password, random for each run.
+	MariaDBPassword string
+	MariaDBSocket   string
+	Kinesis         string
+	DynamoDB        string
 }
 
 // Start brings up the pipeline: MariaDB, kinesalite and dynalite on free
@@ -279,6 +281,7 @@ func (p *Pipeline) startServers(ctx context.Context) error {
 	}
 	p.endpoints.MariaDBHost, p.endpoints.MariaDBPort = p.server.Host(), p.server.Port()
 	p.endpoints.MariaDBUser, p.endpoints.MariaDBSocket = p.server.User(), p.server.Socket()
+	p.endpoints.MariaDBPassword = p.server.Password()
 	db, err := sql.Open("mysql", p.server.DSN(""))
 	if err != nil {
 		return err

@@ -2,19 +2,29 @@
 // packages: its own data directory, a free loopback port, a private socket,
 // and the binlog configured the way DMS needs it on RDS (ROW, FULL). Local
 // mode and the end-to-end tests use it as the source database.
+//
+// The server is locked down for a shared machine: it listens on 127.0.0.1
+// only, root has a random password (no account is open without one),
+// SELECT ... INTO OUTFILE and LOAD DATA INFILE are confined to a private
+// directory, and when this process runs as root the server runs as the
+// unprivileged "mysql" account the distribution package creates.
 package mariadb
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,13 +60,18 @@ type Config struct {
 	TempDir string
 	// Output receives the server's log; nil keeps only its tail for errors.
 	Output io.Writer
-	// ExtraArgs are appended to mariadbd's command line.
+	// ExtraArgs are appended to mariadbd's command line. An argument
+	// --name=/absolute/path that names an existing file (a TLS key or
+	// certificate) is given to the server as a copy in its private
+	// directory, owned by the account it runs as, which may not be able to
+	// read the original.
 	ExtraArgs []string
 }
 
 // Server is a running private MariaDB.
 type Server struct {
 	dir      string
+	password string
 	socket   string
 	port     int
 	serverID uint32
@@ -123,45 +138,175 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// asRoot is the --user option both binaries need when this process runs as
-// root (mariadbd refuses root without it); as any other user it must be
-// absent, since only root may switch users.
-func asRoot() []string {
-	if os.Geteuid() == 0 {
-		return []string{"--user=root"}
+// ServerAccount is the unprivileged account the server runs as when this
+// process runs as root; Debian's mariadb-server package creates it.
+const ServerAccount = "mysql"
+
+// runAs says which account the server runs as. As root, both binaries need
+// --user (mariadbd refuses to run as root without it): the unprivileged
+// ServerAccount when it exists, so that a compromised server cannot write
+// root-owned files; root only on a machine without that account. As any
+// other user, --user must be absent (only root may switch users) and the
+// server runs as that user.
+type runAs struct {
+	arg      []string
+	uid, gid int // -1 when the files need no change of owner
+}
+
+func serverAccount() (runAs, error) {
+	if os.Geteuid() != 0 {
+		return runAs{uid: -1, gid: -1}, nil
+	}
+	u, err := user.Lookup(ServerAccount)
+	if err != nil {
+		// No unprivileged account to switch to: root is all there is.
+		return runAs{arg: []string{"--user=root"}, uid: -1, gid: -1}, nil
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return runAs{}, fmt.Errorf("mariadb: account %s: uid %q: %w", ServerAccount, u.Uid, err)
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return runAs{}, fmt.Errorf("mariadb: account %s: gid %q: %w", ServerAccount, u.Gid, err)
+	}
+	return runAs{arg: []string{"--user=" + ServerAccount}, uid: uid, gid: gid}, nil
+}
+
+// privateDir creates a 0700 directory the server account owns.
+func (r runAs) privateDir(path string) error {
+	if err := os.Mkdir(path, 0o700); err != nil {
+		return fmt.Errorf("mariadb: %w", err)
+	}
+	return r.own(path)
+}
+
+func (r runAs) own(path string) error {
+	if r.uid < 0 {
+		return nil
+	}
+	if err := os.Lchown(path, r.uid, r.gid); err != nil {
+		return fmt.Errorf("mariadb: %w", err)
 	}
 	return nil
 }
 
+// serverFiles rewrites every --name=/path argument that names an existing
+// file to a 0600 copy in dir/conf that the server account owns.
+func (r runAs) serverFiles(dir string, args []string) ([]string, error) {
+	if r.uid < 0 {
+		return args, nil
+	}
+	out := slices.Clone(args)
+	conf := filepath.Join(dir, "conf")
+	for i, arg := range args {
+		name, path, ok := strings.Cut(arg, "=")
+		if !ok || !strings.HasPrefix(name, "--") || !filepath.IsAbs(path) {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // not a file (or not one to read): passed on as given
+		}
+		if _, err := os.Stat(conf); os.IsNotExist(err) {
+			if err := r.privateDir(conf); err != nil {
+				return nil, err
+			}
+		}
+		copyPath := filepath.Join(conf, strconv.Itoa(i)+"-"+filepath.Base(path))
+		if err := os.WriteFile(copyPath, b, 0o600); err != nil {
+			return nil, fmt.Errorf("mariadb: %w", err)
+		}
+		if err := r.own(copyPath); err != nil {
+			return nil, err
+		}
+		out[i] = name + "=" + copyPath
+	}
+	return out, nil
+}
+
+// newPassword is a random root password of hex digits: nothing in it needs
+// quoting in SQL, a DSN or a shell.
+func newPassword() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+// initSQL gives every root account mariadb-install-db created the password
+// before the server accepts its first connection (the server runs
+// --init-file at startup: https://mariadb.com/docs/reference/mdb/cli/mariadbd/init-file/).
+// install-db also creates root@<hostname>: it could only match a
+// connection from a non-loopback address, which the server never accepts,
+// and is dropped all the same. sql_log_bin=0 keeps these statements out of
+// the binlog the CDC reader replays.
+func initSQL(password string) string {
+	return "SET sql_log_bin=0;\n" +
+		"DELETE FROM mysql.global_priv WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1');\n" +
+		"FLUSH PRIVILEGES;\n" +
+		"ALTER USER IF EXISTS 'root'@'localhost' IDENTIFIED BY '" + password + "';\n" +
+		"ALTER USER IF EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '" + password + "';\n" +
+		"ALTER USER IF EXISTS 'root'@'::1' IDENTIFIED BY '" + password + "';\n"
+}
+
 func start(ctx context.Context, cfg Config, bins paths, dir string) (*Server, error) {
+	as, err := serverAccount()
+	if err != nil {
+		return nil, err
+	}
+	// The server must reach its own directory; MkdirTemp made it 0700.
+	if err := as.own(dir); err != nil {
+		return nil, err
+	}
 	datadir := filepath.Join(dir, "data")
 	// A private tmpdir: servers bootstrapping side by side in the shared
 	// /tmp collide on their temporary table names.
 	tmpdir := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmpdir, 0o700); err != nil {
-		return nil, fmt.Errorf("mariadb: %w", err)
+	// The only directory SELECT ... INTO OUTFILE and LOAD DATA INFILE may
+	// use; empty secure_file_priv would allow any path the server can write.
+	// https://mariadb.com/kb/en/server-system-variables/#secure_file_priv
+	filesdir := filepath.Join(dir, "files")
+	for _, d := range []string{tmpdir, filesdir} {
+		if err := as.privateDir(d); err != nil {
+			return nil, err
+		}
 	}
 	installArgs := append([]string{
 		"--no-defaults",
 		"--datadir=" + datadir,
 		"--tmpdir=" + tmpdir,
-		// A root account without password over TCP: the server listens on
-		// loopback only and lives as long as this process.
+		// Password authentication for root, so that TCP clients can log in
+		// with the password initSQL sets.
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 		"--skip-name-resolve",
-	}, asRoot()...)
+	}, as.arg...)
 	install := exec.CommandContext(ctx, bins.install, installArgs...)
 	if out, err := install.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("mariadb: %s: %w: %s", bins.install, err, lastLines(out, 10))
 	}
+	password := newPassword()
+	initFile := filepath.Join(dir, "init.sql")
+	if err := os.WriteFile(initFile, []byte(initSQL(password)), 0o600); err != nil {
+		return nil, fmt.Errorf("mariadb: %w", err)
+	}
+	// The server reads it once at startup; it holds the password.
+	defer os.Remove(initFile)
+	if err := as.own(initFile); err != nil {
+		return nil, err
+	}
+	extra, err := as.serverFiles(dir, cfg.ExtraArgs)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ExtraArgs = extra
 	var lastErr error
 	for range startAttempts {
 		port, err := childproc.FreePort()
 		if err != nil {
 			return nil, fmt.Errorf("mariadb: pick a free port: %w", err)
 		}
-		s, err := launch(ctx, cfg, bins.server, dir, datadir, tmpdir, port)
+		s, err := launch(ctx, cfg, bins.server, as, dir, port, password)
 		if err == nil {
 			return s, nil
 		}
@@ -173,21 +318,26 @@ func start(ctx context.Context, cfg Config, bins paths, dir string) (*Server, er
 	return nil, lastErr
 }
 
-func launch(ctx context.Context, cfg Config, server, dir, datadir, tmpdir string, port int) (*Server, error) {
+func launch(ctx context.Context, cfg Config, server string, as runAs, dir string, port int, password string) (*Server, error) {
 	s := &Server{
 		dir:      dir,
+		password: password,
 		socket:   filepath.Join(dir, "mysqld.sock"),
 		port:     port,
 		serverID: cfg.ServerID,
 		log:      childproc.NewTailBuffer(8 << 10),
 	}
+	datadir := filepath.Join(dir, "data")
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + datadir,
-		"--tmpdir=" + tmpdir,
+		"--tmpdir=" + filepath.Join(dir, "tmp"),
+		"--secure-file-priv=" + filepath.Join(dir, "files"),
+		"--init-file=" + filepath.Join(dir, "init.sql"),
 		"--socket=" + s.socket,
 		"--pid-file=" + filepath.Join(dir, "mysqld.pid"),
 		"--port=" + strconv.Itoa(port),
+		// https://mariadb.com/kb/en/server-system-variables/#bind_address
 		"--bind-address=127.0.0.1",
 		"--skip-name-resolve",
 		"--log-error=", // empty: the log goes to stderr, which we keep
@@ -210,7 +360,7 @@ func launch(ctx context.Context, cfg Config, server, dir, datadir, tmpdir string
 		"--innodb-flush-log-at-trx-commit=2",
 		"--sync-binlog=0",
 	}
-	args = append(args, asRoot()...)
+	args = append(args, as.arg...)
 	args = append(args, cfg.ExtraArgs...)
 	cmd := exec.Command(server, args...)
 	// If this process dies without Stop, the kernel asks the server to
@@ -277,8 +427,11 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.Host(), strconv.Itoa(
 // Socket is the path of the server's Unix socket.
 func (s *Server) Socket() string { return s.socket }
 
-// User is the administrative account; it has no password.
+// User is the administrative account.
 func (s *Server) User() string { return "root" }
+
+// Password is User's password, random for each server.
+func (s *Server) Password() string { return s.password }
 
 // ServerID is the server's replication id.
 func (s *Server) ServerID() uint32 { return s.serverID }
@@ -287,12 +440,13 @@ func (s *Server) ServerID() uint32 { return s.serverID }
 func (s *Server) DataDir() string { return s.dir }
 
 // DSN returns a go-sql-driver/mysql data source name for database db (may
-// be empty) over TCP as root, in UTC, with DATETIME as text (so no
+// be empty) over TCP as root with its password, in UTC, with DATETIME as text (so no
 // precision is lost to time.Time formatting) and parameters interpolated
 // client-side (one round trip per statement).
 func (s *Server) DSN(db string) string {
 	c := mysql.NewConfig()
 	c.User = s.User()
+	c.Passwd = s.Password()
 	c.Net = "tcp"
 	c.Addr = s.Addr()
 	c.DBName = db

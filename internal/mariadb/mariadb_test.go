@@ -5,12 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/unified-streaming-etl/etl/internal/mariadb"
 )
@@ -62,7 +65,7 @@ func TestServer(t *testing.T) {
 		}
 	})
 
-	t.Run("root can write and read over TCP without a password", func(t *testing.T) {
+	t.Run("root can write and read over TCP with its password", func(t *testing.T) {
 		for _, q := range []string{
 			"CREATE DATABASE probe",
 			"CREATE TABLE probe.t (id INT PRIMARY KEY, amount DECIMAL(10,2), at DATETIME(3))",
@@ -87,6 +90,67 @@ func TestServer(t *testing.T) {
 		}
 		if fi, err := os.Stat(s.Socket()); err != nil || fi.Mode()&os.ModeSocket == 0 {
 			t.Errorf("socket %s missing: %v", s.Socket(), err)
+		}
+	})
+
+	t.Run("root without a password or with a wrong one is refused over TCP", func(t *testing.T) {
+		if s.Password() == "" {
+			t.Fatal("the server has no root password")
+		}
+		for _, password := range []string{"", "wrong"} {
+			c := mysql.NewConfig()
+			c.User, c.Passwd, c.Net, c.Addr = s.User(), password, "tcp", s.Addr()
+			other, err := sql.Open("mysql", c.FormatDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = other.Ping()
+			other.Close()
+			var myErr *mysql.MySQLError
+			if !errors.As(err, &myErr) || myErr.Number != 1045 {
+				t.Errorf("root with password %q: got %v, want access denied (1045)", password, err)
+			}
+		}
+	})
+
+	t.Run("files the server reads and writes are confined to a private directory", func(t *testing.T) {
+		var dir string
+		if err := db.QueryRow("SELECT @@GLOBAL.secure_file_priv").Scan(&dir); err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(s.DataDir(), "files") + "/"; dir != want && dir+"/" != want {
+			t.Errorf("secure_file_priv = %q, want %q", dir, want)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s has mode %v, want 0700", dir, fi.Mode().Perm())
+		}
+		out := filepath.Join(t.TempDir(), "outfile")
+		if _, err := db.Exec("SELECT 1 INTO OUTFILE '" + out + "'"); err == nil {
+			t.Errorf("SELECT ... INTO OUTFILE wrote %s, outside secure_file_priv", out)
+		}
+	})
+
+	t.Run("as root the server runs as the unprivileged account", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("only root switches the server to another account")
+		}
+		if _, err := user.Lookup(mariadb.ServerAccount); err != nil {
+			t.Skipf("no %s account on this machine", mariadb.ServerAccount)
+		}
+		fi, err := os.Stat(filepath.Join(s.DataDir(), "data", "ibdata1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, err := user.LookupId(strconv.FormatUint(uint64(fi.Sys().(*syscall.Stat_t).Uid), 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner.Username != mariadb.ServerAccount {
+			t.Errorf("the server's files belong to %s, want %s", owner.Username, mariadb.ServerAccount)
 		}
 	})
 

@@ -224,7 +224,7 @@ func TestDSNTarget(t *testing.T) {
 		descNoLeak string
 	}{
 		{
-			name: "the password from the environment replaces the DSN's", dsn: "admin@tcp(db.example.com:3306)/", pw: "from-env",
+			name: "the password from the environment replaces the DSN's", dsn: "admin@tcp(127.0.0.1:3306)/", pw: "from-env",
 			check: func(t *testing.T, c *mysql.Config) {
 				if c.Passwd != "from-env" || c.User != "admin" || c.TLS != nil {
 					t.Errorf("user %s password %s TLS %v", c.User, c.Passwd, c.TLS)
@@ -256,6 +256,28 @@ func TestDSNTarget(t *testing.T) {
 				}
 			},
 		},
+		{name: "another host without TLS is refused", dsn: "admin@tcp(db.example.com:3306)/", err: "--insecure-skip-tls-for-non-loopback"},
+		{name: "another host with unverified TLS is refused", dsn: "admin@tcp(10.0.0.5:3306)/?tls=skip-verify", err: "needs verified TLS"},
+		{name: "another host with TLS that may fall back to plaintext is refused", dsn: "admin@tcp(db.example.com:3306)/?tls=preferred", err: "needs verified TLS"},
+		{
+			name: "another host without TLS is allowed when the risk is accepted", dsn: "admin@tcp(db.example.com:3306)/", opts: TLSOptions{InsecureSkipTLSForNonLoopback: true},
+			check: func(t *testing.T, c *mysql.Config) {
+				if c.TLS != nil {
+					t.Errorf("TLS %+v", c.TLS)
+				}
+			},
+		},
+		{
+			name: "another host with tls=true (the system's CAs) is allowed", dsn: "admin@tcp(db.example.com:3306)/?tls=true",
+			check: func(t *testing.T, c *mysql.Config) {
+				if c.TLS == nil || c.TLS.InsecureSkipVerify {
+					t.Errorf("TLS %+v", c.TLS)
+				}
+			},
+		},
+		{name: "localhost needs no TLS", dsn: "root@tcp(localhost:3306)/", check: func(*testing.T, *mysql.Config) {}},
+		{name: "IPv6 loopback needs no TLS", dsn: "root@tcp([::1]:3306)/", check: func(*testing.T, *mysql.Config) {}},
+		{name: "a Unix socket needs no TLS", dsn: "root@unix(/run/mysqld/mysqld.sock)/", check: func(*testing.T, *mysql.Config) {}},
 		{name: "a TLS server name without TLS is refused", dsn: "root@tcp(127.0.0.1:3306)/", opts: TLSOptions{ServerName: "x"}, err: "needs verified TLS"},
 		{name: "a malformed DSN is refused", dsn: "root@tcp(127.0.0.1:3306", err: "not a go-sql-driver/mysql DSN"},
 	} {

@@ -149,9 +149,10 @@ func SetupSchemaKeepingPassword(ctx context.Context, db *sql.DB) (int, error) {
 		return 0, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET @dms_password = ?", GeneratePassword()); err != nil {
-		return 0, fmt.Errorf("set @dms_password: %w", err)
+	throwaway := GeneratePassword()
+	if _, err := conn.ExecContext(ctx, "SET @dms_password = ?", throwaway); err != nil {
+		return 0, sqlscript.Withhold("set @dms_password", err, throwaway)
 	}
 	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SET @dms_password = NULL") }()
-	return sqlscript.Exec(ctx, conn, schemasetup.ScriptName, kept)
+	return sqlscript.ExecWith(ctx, conn, schemasetup.ScriptName, kept, schemasetup.PasswordOptions(throwaway))
 }

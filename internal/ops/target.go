@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/unified-streaming-etl/etl/internal/rdsca"
@@ -45,6 +46,32 @@ type TLSOptions struct {
 	// ServerName is the name the certificate must carry when it differs
 	// from the address dialled, as through a port forward.
 	ServerName string
+	// InsecureSkipTLSForNonLoopback allows a DSN target on another host
+	// without verified TLS, where the password and the data can be read or
+	// changed on the way. Loopback addresses and Unix sockets never need it.
+	InsecureSkipTLSForNonLoopback bool
+}
+
+// ErrUnverifiedRemote refuses a connection to another host without
+// verified TLS.
+var ErrUnverifiedRemote = errors.New("connecting to another host needs verified TLS")
+
+// loopback reports whether the DSN's address stays on this machine: a Unix
+// socket, "localhost", or a loopback IP address. A host name other than
+// localhost counts as remote; what it resolves to can change.
+func loopback(cfg *mysql.Config) bool {
+	if cfg.Net == "unix" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		host = cfg.Addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // DSNTarget parses a go-sql-driver/mysql DSN. password, when not empty,
@@ -74,6 +101,13 @@ func DSNTarget(dsn, password string, opts TLSOptions) (Target, error) {
 			return Target{}, errors.New("a TLS server name needs verified TLS: add tls=true to the DSN or give a CA bundle")
 		}
 		cfg.TLS.ServerName = opts.ServerName
+	}
+	// tls=skip-verify and tls=preferred (which also falls back to
+	// plaintext) check nobody's identity: the password would go to whoever
+	// answers.
+	verified := cfg.TLS != nil && !cfg.TLS.InsecureSkipVerify && !cfg.AllowFallbackToPlaintext
+	if !verified && !loopback(cfg) && !opts.InsecureSkipTLSForNonLoopback {
+		return Target{}, fmt.Errorf("%w: %s is not a loopback address; add tls=true to the DSN (the system's CAs) or give a CA bundle, or accept the risk with --insecure-skip-tls-for-non-loopback", ErrUnverifiedRemote, cfg.Addr)
 	}
 	prepare(cfg)
 	desc := fmt.Sprintf("%s as %s", cfg.Addr, cfg.User)

@@ -9,14 +9,18 @@
 // escapes, `…` identifiers, "-- " and "#" line comments, /* … */ block
 // comments, and the client's DELIMITER command. Executable comments
 // (/*! … */) and optimizer hints (/*+ … */) are kept: the server reads them.
-// Scripts are assumed not to rely on the NO_BACKSLASH_ESCAPES SQL mode.
+// Scripts are assumed not to rely on the NO_BACKSLASH_ESCAPES SQL mode
+// (ordersdb-setup.sql turns it off for its session).
 package sqlscript
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Statement is one statement of a script, without its delimiter and plain
@@ -223,12 +227,71 @@ type Execer interface {
 // many succeeded. The error names the script (name) and the line of the
 // statement that failed, and wraps the driver's error.
 func Exec(ctx context.Context, ex Execer, name string, stmts []Statement) (int, error) {
+	return ExecWith(ctx, ex, name, stmts, Options{})
+}
+
+// Options tune ExecWith for scripts that handle a secret.
+type Options struct {
+	// Secrets are values (passwords) that must never appear in an error.
+	Secrets []string
+	// Sensitive reports statements whose failure may echo a secret (a
+	// server syntax error quotes the statement text near the error, which
+	// for a prepared statement built from a password is the password).
+	Sensitive func(Statement) bool
+}
+
+// ErrWithheld marks an error whose server message was left out because it
+// could hold a secret.
+var ErrWithheld = errors.New("the server's message is withheld: it may contain a password")
+
+// ExecWith is Exec with options. When a statement Sensitive reports fails,
+// or the error's text contains one of the Secrets, the error keeps the
+// script name, the line, and (for a server error) its number and SQLSTATE,
+// and wraps ErrWithheld instead of the driver's error, so that no caller
+// (a CloudFormation response, a log line) can pass the secret on.
+func ExecWith(ctx context.Context, ex Execer, name string, stmts []Statement, opts Options) (int, error) {
 	for i, st := range stmts {
 		if _, err := ex.ExecContext(ctx, st.SQL); err != nil {
+			if opts.withhold(st, err) {
+				return i, withheld(fmt.Sprintf("%s:%d", name, st.Line), err)
+			}
 			return i, fmt.Errorf("%s:%d: %w", name, st.Line, err)
 		}
 	}
 	return len(stmts), nil
+}
+
+func (o Options) withhold(st Statement, err error) bool {
+	if o.Sensitive != nil && o.Sensitive(st) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range o.Secrets {
+		if s != "" && strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Withhold returns err prefixed with what, or, when err's text contains
+// one of secrets, an error that keeps only the server's error number.
+func Withhold(what string, err error, secrets ...string) error {
+	if (Options{Secrets: secrets}).withhold(Statement{}, err) {
+		return withheld(what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func withheld(prefix string, err error) error {
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		if myErr.SQLState == [5]byte{} {
+			return fmt.Errorf("%s: MySQL error %d: %w", prefix, myErr.Number, ErrWithheld)
+		}
+		return fmt.Errorf("%s: MySQL error %d (SQLSTATE %s): %w", prefix, myErr.Number, myErr.SQLState[:], ErrWithheld)
+	}
+	return fmt.Errorf("%s: %w", prefix, ErrWithheld)
 }
 
 // Run splits script and executes its statements with Exec.

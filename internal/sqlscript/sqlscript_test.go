@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/unified-streaming-etl/etl/internal/sqlscript"
 	etlsql "github.com/unified-streaming-etl/etl/sql"
 )
@@ -149,9 +151,20 @@ func TestSplitProjectScripts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The password guard comes first, before anything changes.
-		if !strings.HasPrefix(stmts[0].SQL, "SET @dms_password = NULLIF(@dms_password, '')") {
-			t.Errorf("first statement = %q", stmts[0].SQL)
+		// The password guard comes before anything changes: only the
+		// session's sql_mode (taking NO_BACKSLASH_ESCAPES out) precedes it.
+		guard := -1
+		for i, st := range stmts {
+			if strings.HasPrefix(st.SQL, "SET @dms_password = NULLIF(@dms_password, '')") {
+				guard = i
+				break
+			}
+			if !strings.HasPrefix(st.SQL, "SET @etl_saved_sql_mode = ") && !strings.HasPrefix(st.SQL, "SET SESSION sql_mode = ") {
+				t.Errorf("statement %q runs before the password guard", st.SQL)
+			}
+		}
+		if guard < 0 || guard > 2 {
+			t.Errorf("password guard is statement %d, want one of the first three", guard)
 		}
 		var check string
 		for _, st := range stmts {
@@ -162,7 +175,7 @@ func TestSplitProjectScripts(t *testing.T) {
 				t.Errorf("statement at line %d still holds a comment: %q", st.Line, st.SQL)
 			}
 		}
-		if !strings.Contains(check, "SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql (nothing was changed; the session stays read-only until then)''") || !strings.HasSuffix(check, "'DO 0')") {
+		if !strings.Contains(check, "SET MESSAGE_TEXT = ''Set @dms_password before running ordersdb-setup.sql (nothing was changed; the session stays read-only until then)''") || !strings.HasSuffix(check, "ELSE 'DO 0' END") {
 			t.Errorf("password check statement was cut: %q", check)
 		}
 	})
@@ -340,5 +353,73 @@ func TestOrdersDBSetupCreatesTheDMSUserWithCachingSHA2WhereTheServerHasIt(t *tes
 		if !strings.Contains(auth, want) {
 			t.Errorf("plugin choice %q lacks %s", auth, want)
 		}
+	}
+}
+
+// echoer fails every statement with a server syntax error that quotes the
+// statement, as MySQL's "near '...'" messages do.
+type echoer struct{}
+
+func (echoer) ExecContext(_ context.Context, query string, _ ...any) (sql.Result, error) {
+	return nil, &mysql.MySQLError{Number: 1064, SQLState: [5]byte{'4', '2', '0', '0', '0'}, Message: "syntax error near '" + query + "'"}
+}
+
+func TestExecWithWithholdsMessagesThatMayHoldASecret(t *testing.T) {
+	ctx := context.Background()
+	const secret = "s3cret-Pass"
+
+	t.Run("a message that contains a secret keeps only the error number", func(t *testing.T) {
+		stmts := []sqlscript.Statement{{SQL: "CREATE USER x IDENTIFIED BY '" + secret + "'", Line: 7}}
+		_, err := sqlscript.ExecWith(ctx, echoer{}, "a.sql", stmts, sqlscript.Options{Secrets: []string{secret}})
+		if !errors.Is(err, sqlscript.ErrWithheld) || strings.Contains(err.Error(), secret) {
+			t.Fatalf("error %v: want ErrWithheld and no secret", err)
+		}
+		if want := "a.sql:7: MySQL error 1064 (SQLSTATE 42000): "; !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error %q does not start %q", err, want)
+		}
+	})
+	t.Run("a sensitive statement's message is withheld even without the whole secret", func(t *testing.T) {
+		stmts := []sqlscript.Statement{{SQL: "EXECUTE stmt_with_password", Line: 3}}
+		opts := sqlscript.Options{Secrets: []string{secret}, Sensitive: func(st sqlscript.Statement) bool { return strings.Contains(st.SQL, "stmt_with_password") }}
+		_, err := sqlscript.ExecWith(ctx, echoer{}, "a.sql", stmts, opts)
+		if !errors.Is(err, sqlscript.ErrWithheld) || strings.Contains(err.Error(), "stmt_with_password") {
+			t.Fatalf("error %v: want ErrWithheld without the statement", err)
+		}
+	})
+	t.Run("other errors pass through whole", func(t *testing.T) {
+		stmts := []sqlscript.Statement{{SQL: "SELECT nothing", Line: 1}}
+		_, err := sqlscript.ExecWith(ctx, echoer{}, "a.sql", stmts, sqlscript.Options{Secrets: []string{secret}})
+		if errors.Is(err, sqlscript.ErrWithheld) || !strings.Contains(err.Error(), "SELECT nothing") {
+			t.Fatalf("error %v: want the server's message", err)
+		}
+	})
+	t.Run("Withhold drops an error that carries the secret", func(t *testing.T) {
+		err := sqlscript.Withhold("set @p", errors.New("bad value '"+secret+"'"), secret)
+		if !errors.Is(err, sqlscript.ErrWithheld) || strings.Contains(err.Error(), secret) || !strings.HasPrefix(err.Error(), "set @p: ") {
+			t.Fatalf("Withhold = %v", err)
+		}
+	})
+}
+
+func TestOrdersDBSetupStatementsThatHandleThePasswordAreSensitive(t *testing.T) {
+	stmts, err := sqlscript.Split(etlsql.OrdersDBSetup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, st := range stmts {
+		// QUOTE(@dms_password) and the prepared statement built from it.
+		if strings.Contains(st.SQL, "QUOTE(") || strings.Contains(st.SQL, "EXECUTE dms_user_stmt") || strings.Contains(st.SQL, "PREPARE dms_user_stmt") {
+			n++
+			if !etlsql.CarriesPassword(st.SQL) {
+				t.Errorf("line %d is not reported as carrying the password: %s", st.Line, st.SQL)
+			}
+		}
+		if strings.Contains(st.SQL, "EXECUTE dms_password_check_stmt") && etlsql.CarriesPassword(st.SQL) {
+			t.Errorf("line %d, whose SIGNAL tells the operator what to do, would be withheld", st.Line)
+		}
+	}
+	if n < 4 {
+		t.Errorf("found %d statements that build or run the password statement, want at least 4", n)
 	}
 }

@@ -227,11 +227,23 @@ func Apply(ctx context.Context, db *sql.DB, dmsPassword string) (int, error) {
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "SET @dms_password = ?", dmsPassword); err != nil {
-		return 0, fmt.Errorf("set @dms_password: %w", err)
+		return 0, sqlscript.Withhold("set @dms_password", err, dmsPassword)
 	}
 	// The connection may go back to a pool: leave no password behind.
 	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SET @dms_password = NULL") }()
-	return sqlscript.Exec(ctx, conn, ScriptName, stmts)
+	// The error becomes the CloudFormation event's reason: it must not
+	// carry the password.
+	return sqlscript.ExecWith(ctx, conn, ScriptName, stmts, PasswordOptions(dmsPassword))
+}
+
+// PasswordOptions are the sqlscript options for running ordersdb-setup.sql
+// with password: errors from the statements that handle it, or that contain
+// it, keep only the server's error number.
+func PasswordOptions(password string) sqlscript.Options {
+	return sqlscript.Options{
+		Secrets:   []string{password},
+		Sensitive: func(st sqlscript.Statement) bool { return etlsql.CarriesPassword(st.SQL) },
+	}
 }
 
 // checkReplicationLogin logs in as the replication user with its secret's
