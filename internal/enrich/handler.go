@@ -174,7 +174,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		"records", len(ev.Records), "orders", len(b.groups), "emitted", emitted,
 		"skippedControl", b.control, "skippedForeign", b.foreign,
 		"deadLetters", len(b.dead), "failedOrders", len(failedOrders), "failedRecords", len(resp.BatchItemFailures),
-		"duration", time.Since(started))
+		"durationMs", time.Since(started).Milliseconds())
 	if len(ev.Records) > 0 && len(resp.BatchItemFailures) == len(ev.Records) {
 		return events.KinesisEventResponse{}, fmt.Errorf("enrich: no record of the batch could be processed: %w", firstErr)
 	}

@@ -56,6 +56,9 @@ var DefaultRetry = retry.Policy{
 type Config struct {
 	// TableName is the OrderEnriched table. Required.
 	TableName string
+	// DLQURL is the dead-letter queue ConfigFromEnv read, for main to
+	// build the Sender New takes; the handler ignores it.
+	DLQURL string
 	// Source names this function on dead letters; DefaultSource if empty.
 	Source string
 	// Concurrency bounds the writes in flight; DefaultConcurrency if 0.
@@ -84,7 +87,7 @@ type Handler struct {
 // dead (nil: logged, as when no DLQ is configured).
 func New(cfg Config, db DB, dead dlq.Sender) (*Handler, error) {
 	if cfg.TableName == "" {
-		return nil, errors.New("sink: table name is required (env TABLE_NAME)")
+		return nil, fmt.Errorf("sink: table name is required (env %s)", EnvTableName)
 	}
 	if db == nil {
 		return nil, errors.New("sink: a DynamoDB client is required")
