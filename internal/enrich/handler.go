@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/unified-streaming-etl/etl/internal/cdc"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
@@ -519,20 +519,14 @@ func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) 
 	return failed, err
 }
 
-// parallel runs fn(0..n-1) with at most Concurrency calls at once.
+// parallel runs fn(0..n-1) with at most Concurrency calls at once. fn
+// records its outcome in its caller's results, so no call's failure stops
+// the others.
 func (h *Handler) parallel(n int, fn func(i int)) {
-	if n == 1 {
-		fn(0)
-		return
-	}
-	sem := make(chan struct{}, h.cfg.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(h.cfg.Concurrency)
 	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			fn(i)
-		})
+		g.Go(func() error { fn(i); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait() // every fn returns nil
 }

@@ -180,36 +180,3 @@ func countUnexpected(diffs []verify.Difference) (n int) {
 	}
 	return n
 }
-
-// workerGroup runs functions until all return; the first error cancels
-// the others' context.
-type workerGroup struct {
-	wg     sync.WaitGroup
-	cancel context.CancelCauseFunc
-	once   sync.Once
-	err    error
-}
-
-func newWorkerGroup(ctx context.Context) (*workerGroup, context.Context) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	return &workerGroup{cancel: cancel}, ctx
-}
-
-func (g *workerGroup) run(fn func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := fn(); err != nil {
-			g.once.Do(func() {
-				g.err = err
-				g.cancel(err)
-			})
-		}
-	}()
-}
-
-func (g *workerGroup) wait() error {
-	g.wg.Wait()
-	g.cancel(nil)
-	return g.err
-}

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	_ "github.com/go-sql-driver/mysql" // database/sql driver for MariaDB
+	"golang.org/x/sync/errgroup"
 
 	"github.com/unified-streaming-etl/etl/internal/binlog"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
@@ -312,11 +313,11 @@ func (p *Pipeline) createResources(ctx context.Context) error {
 			return nil
 		})
 	}
-	g, _ := newWorkerGroup(ctx)
+	var g errgroup.Group
 	for _, step := range steps {
-		g.run(step)
+		g.Go(step)
 	}
-	return g.wait()
+	return g.Wait()
 }
 
 // startReader runs the CDC reader as the DMS replication user the setup

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/unified-streaming-etl/etl/internal/ddblimit"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
@@ -253,28 +253,23 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 }
 
 // writeAll writes every group with at most Concurrency writes in flight.
+// Each write records its outcome in its group, so no failure stops the
+// others; once ctx ends, the writes not yet started fail unattempted.
 func (h *Handler) writeAll(ctx context.Context, groups []group, retries *atomic.Int64) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	var eg errgroup.Group
+	eg.SetLimit(h.cfg.Concurrency)
 	updatedAt := h.cfg.Now().UTC().Format(time.RFC3339Nano)
-	for range min(h.cfg.Concurrency, len(groups)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				g := int(next.Add(1) - 1)
-				if g >= len(groups) {
-					return
-				}
-				if ctx.Err() != nil {
-					groups[g].outcome, groups[g].err = failed, fmt.Errorf("not attempted: %w", context.Cause(ctx))
-					continue
-				}
-				groups[g].outcome, groups[g].err = h.write(ctx, &groups[g].change, updatedAt, retries)
+	for g := range groups {
+		eg.Go(func() error {
+			if ctx.Err() != nil {
+				groups[g].outcome, groups[g].err = failed, fmt.Errorf("not attempted: %w", context.Cause(ctx))
+				return nil
 			}
-		}()
+			groups[g].outcome, groups[g].err = h.write(ctx, &groups[g].change, updatedAt, retries)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // every write returns nil
 }
 
 // write applies one change with retries and classifies the result.
