@@ -73,31 +73,29 @@ var errPartial = errors.New("partially processed")
 // query reads every row of an order's partition, with strongly consistent
 // reads: the previous invocation's writes must be visible.
 func (h *Handler) query(ctx context.Context, pk string) ([]map[string]types.AttributeValue, error) {
+	pages := dynamodb.NewQueryPaginator(h.db, &dynamodb.QueryInput{
+		TableName:                 &h.cfg.StateTable,
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ConsistentRead:            aws.Bool(true),
+	})
 	var rows []map[string]types.AttributeValue
-	var start map[string]types.AttributeValue
-	for {
+	for pages.HasMorePages() {
+		// A failed NextPage leaves the paginator on the same page, so each
+		// page is retried on its own.
 		var out *dynamodb.QueryOutput
 		err := h.retry.Do(ctx, func(ctx context.Context) error {
 			var err error
-			out, err = h.db.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 &h.cfg.StateTable,
-				KeyConditionExpression:    aws.String("#pk = :pk"),
-				ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
-				ConsistentRead:            aws.Bool(true),
-				ExclusiveStartKey:         start,
-			})
+			out, err = pages.NextPage(ctx)
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("query state of order %s: %w", pk, err)
 		}
 		rows = append(rows, out.Items...)
-		if len(out.LastEvaluatedKey) == 0 {
-			return rows, nil
-		}
-		start = out.LastEvaluatedKey
 	}
+	return rows, nil
 }
 
 // batchGet reads up to maxBatchGetKeys rows, retrying unprocessed keys.
