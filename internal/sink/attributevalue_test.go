@@ -14,31 +14,6 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/order"
 )
 
-// avItem is an OrderEnriched item as feature/dynamodb/attributevalue would
-// encode it: the same attributes as attributes(), with the amounts as
-// exact-text Numbers. It exists to measure attributes() against
-// attributevalue (BenchmarkEncodeItem).
-type avItem struct {
-	OrderID       int64                  `dynamodbav:"orderId"`
-	ItemID        int64                  `dynamodbav:"itemId"`
-	Version       int64                  `dynamodbav:"version"`
-	UpdatedAt     string                 `dynamodbav:"updatedAt,omitempty"`
-	EventTS       *string                `dynamodbav:"event_ts,omitempty"`
-	OrderAmount   *attributevalue.Number `dynamodbav:"orderAmount,omitempty"`
-	OrderStatus   *string                `dynamodbav:"orderStatus,omitempty"`
-	OrderDateTime *string                `dynamodbav:"orderDateTime,omitempty"`
-	ShipToName    *string                `dynamodbav:"shipToName,omitempty"`
-	ShipToAddress *string                `dynamodbav:"shipToAddress,omitempty"`
-	ShipToCity    *string                `dynamodbav:"shipToCity,omitempty"`
-	ShipToState   *string                `dynamodbav:"shipToState,omitempty"`
-	ShipToZip     *string                `dynamodbav:"shipToZip,omitempty"`
-	ItemAmount    *attributevalue.Number `dynamodbav:"itemAmount,omitempty"`
-	ItemQuantity  *int64                 `dynamodbav:"itemQuantity,omitempty"`
-	ItemStatus    *string                `dynamodbav:"itemStatus,omitempty"`
-	ProductName   *string                `dynamodbav:"productName,omitempty"`
-	ProductPrice  *attributevalue.Number `dynamodbav:"productPrice,omitempty"`
-}
-
 func avNumber(d *order.Decimal) *attributevalue.Number {
 	if d == nil {
 		return nil
@@ -47,11 +22,12 @@ func avNumber(d *order.Decimal) *attributevalue.Number {
 	return &n
 }
 
-// avAttributes is attributes() written with attributevalue.
+// avAttributes is attributes() written with attributevalue, for
+// BenchmarkEncodeItem.
 func avAttributes(c *change, updatedAt string) (map[string]types.AttributeValue, error) {
 	r := &c.rec
-	return attributevalue.MarshalMap(avItem{
-		OrderID: c.key.orderID, ItemID: c.key.itemID, Version: c.version, UpdatedAt: updatedAt,
+	return attributevalue.MarshalMap(storedItem{
+		OrderID: &c.key.orderID, ItemID: &c.key.itemID, Version: &c.version, UpdatedAt: &updatedAt,
 		EventTS: r.EventTS, OrderAmount: avNumber(r.OrderAmount), OrderStatus: r.OrderStatus,
 		OrderDateTime: r.OrderDateTime, ShipToName: r.ShipToName, ShipToAddress: r.ShipToAddress,
 		ShipToCity: r.ShipToCity, ShipToState: r.ShipToState, ShipToZip: r.ShipToZip,
