@@ -59,9 +59,9 @@ func Key(orderID, itemID int64) map[string]types.AttributeValue {
 //
 // Hand-written rather than attributevalue.MarshalMap because it runs for
 // every write, and the benchmark shows a material gain: BenchmarkEncodeItem
-// (the 400 writes of a 500-record batch, 2 shared cores, two runs) takes
-// 1.7-2.6 ms, 677 kB and 9,600 allocations here against 5.5-8.2 ms,
-// 1,251 kB and 19,200 with attributevalue, next to 13-16 ms of CPU for the whole batch
+// (the 400 writes of a 500-record batch, 2 shared cores, three runs)
+// takes 1.8-2.1 ms, 677 kB and 9,600 allocations here against 6.6-7.4 ms,
+// 1,267 kB and 21,200 with attributevalue, next to 13-16 ms of CPU for the whole batch
 // (BenchmarkHandle).
 func attributes(c *change, updatedAt string) map[string]types.AttributeValue {
 	r := &c.rec
