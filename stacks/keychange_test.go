@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/unified-streaming-etl/etl/internal/cdc"
+	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/stacks"
 )
 
@@ -38,7 +39,7 @@ func TestEnrichMayWriteTheOldKeysOfMovedRowsToTheOrderStream(t *testing.T) {
 		t.Run(string(v), func(t *testing.T) {
 			tmpl := synth(t, v).template(stacks.ProcessStackName)
 			only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
-				stacks.EnvSourceStream: importOf("OrderStream"),
+				enrich.EnvSourceStream: importOf("OrderStream"),
 			}}})
 			statements := policyOf(t, tmpl, "Enrich")
 			for _, g := range []struct{ action, resource string }{

@@ -24,17 +24,10 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
-)
 
-// Environment variables of the functions (their contract with lambdas/).
-const (
-	EnvTableName        = "TABLE_NAME"
-	EnvDLQURL           = "DLQ_URL"
-	EnvStateTable       = "STATE_TABLE"
-	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
-	EnvOutputStream     = "OUTPUT_STREAM"
-	EnvSourceStream     = "SOURCE_STREAM"
-	EnvReferenceDataURI = "REFERENCE_DATA_URI"
+	"github.com/unified-streaming-etl/etl/internal/dlq"
+	"github.com/unified-streaming-etl/etl/internal/enrich"
+	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
 // Join state table keys (the enrich Lambda's contract).
@@ -216,8 +209,8 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 		Timeout:     SinkTimeout,
 		Retention:   retention,
 		Environment: map[string]*string{
-			EnvTableName: s.OrderEnrichedTable.TableName(),
-			EnvDLQURL:    s.SinkDLQ.QueueUrl(),
+			sink.EnvTableName: s.OrderEnrichedTable.TableName(),
+			dlq.EnvURL:        s.SinkDLQ.QueueUrl(),
 		},
 	})
 	// Exactly the calls internal/sink makes: a conditional PutItem for an
@@ -280,12 +273,12 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 			Timeout:     EnrichTimeout,
 			Retention:   retention,
 			Environment: map[string]*string{
-				EnvStateTable:       s.JoinStateTable.TableName(),
-				EnvTombstoneDays:    jsii.String(strconv.Itoa(cfg.JoinStateTombstoneDays)),
-				EnvOutputStream:     s.EnrichedStream.StreamName(),
-				EnvSourceStream:     props.OrderStream.StreamName(),
-				EnvReferenceDataURI: referenceURI,
-				EnvDLQURL:           s.EnrichDLQ.QueueUrl(),
+				enrich.EnvStateTable:       s.JoinStateTable.TableName(),
+				enrich.EnvTombstoneDays:    jsii.String(strconv.Itoa(cfg.JoinStateTombstoneDays)),
+				enrich.EnvOutputStream:     s.EnrichedStream.StreamName(),
+				enrich.EnvSourceStream:     props.OrderStream.StreamName(),
+				enrich.EnvReferenceDataURI: referenceURI,
+				dlq.EnvURL:                 s.EnrichDLQ.QueueUrl(),
 			},
 		})
 		// Exactly the calls internal/enrich makes on its state: Query and

@@ -13,6 +13,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/unified-streaming-etl/etl/internal/dlq"
+	"github.com/unified-streaming-etl/etl/internal/enrich"
+	"github.com/unified-streaming-etl/etl/internal/sink"
 	"github.com/unified-streaming-etl/etl/stacks"
 )
 
@@ -220,22 +223,22 @@ func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.ProcessStackName)
 			table := logicalID(t, tmpl, "AWS::DynamoDB::Table", map[string]any{"KeySchema": assertions.Match_ArrayWith(&[]any{match(map[string]any{"AttributeName": "orderId"})})})
-			var sink string
+			var sinkID string
 			for id := range goFunctions(tmpl) {
 				if strings.HasPrefix(id, "Sink") {
-					sink = id
+					sinkID = id
 				}
 			}
 			_, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Handler": "bootstrap", "Environment": map[string]any{"Variables": map[string]any{
-				stacks.EnvTableName: ref(table),
+				sink.EnvTableName: ref(table),
 			}}})
-			dlqRef, _ := props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)[stacks.EnvDLQURL].(map[string]any)
-			dlq, _ := dlqRef["Ref"].(string)
-			if dlq == "" {
-				t.Fatalf("sink has no %s", stacks.EnvDLQURL)
+			dlqRef, _ := props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)[dlq.EnvURL].(map[string]any)
+			dlqID, _ := dlqRef["Ref"].(string)
+			if dlqID == "" {
+				t.Fatalf("sink has no %s", dlq.EnvURL)
 			}
 			stream := logicalID(t, tmpl, "AWS::Kinesis::Stream", nil)
-			assertEventSource(t, s, tmpl, sink, getAtt(stream, "Arn"), dlq)
+			assertEventSource(t, s, tmpl, sinkID, getAtt(stream, "Arn"), dlqID)
 
 			statements := policyOf(t, tmpl, "Sink")
 			// Exactly these: TestFunctionsMayCallExactlyTheTableActionsTheirHandlersUse.
@@ -244,7 +247,7 @@ func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
 					t.Errorf("sink may not %s on the OrderEnriched table", a)
 				}
 			}
-			if !allows(t, statements, "sqs:SendMessage", dlq) {
+			if !allows(t, statements, "sqs:SendMessage", dlqID) {
 				t.Error("sink may not send to its dead-letter queue")
 			}
 			if !allows(t, statements, "kinesis:GetRecords", stream) {
@@ -306,15 +309,15 @@ func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
 			stream := logicalID(t, tmpl, "AWS::Kinesis::Stream", nil)
 			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
 
-			enrich, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
-				stacks.EnvStateTable:       ref(state),
-				stacks.EnvTombstoneDays:    jsonNumber(s.cfg.JoinStateTombstoneDays),
-				stacks.EnvOutputStream:     ref(stream),
-				stacks.EnvReferenceDataURI: map[string]any{"Fn::Join": []any{"", []any{"s3://", ref(bucket), "/products.json"}}},
+			enrichID, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
+				enrich.EnvStateTable:       ref(state),
+				enrich.EnvTombstoneDays:    jsonNumber(s.cfg.JoinStateTombstoneDays),
+				enrich.EnvOutputStream:     ref(stream),
+				enrich.EnvReferenceDataURI: map[string]any{"Fn::Join": []any{"", []any{"s3://", ref(bucket), "/products.json"}}},
 			}}})
-			dlq := props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)[stacks.EnvDLQURL].(map[string]any)["Ref"].(string)
+			dlqID := props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)[dlq.EnvURL].(map[string]any)["Ref"].(string)
 
-			esm := assertEventSource(t, s, tmpl, enrich, importOf("OrderStream"), dlq)
+			esm := assertEventSource(t, s, tmpl, enrichID, importOf("OrderStream"), dlqID)
 			// Lambda would drop records a filter does not match, non-JSON
 			// ones included, before the handler could dead-letter them.
 			if criteria, ok := esm["FilterCriteria"]; ok {
@@ -326,7 +329,7 @@ func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
 				{"dynamodb:BatchGetItem", state}, {"dynamodb:BatchWriteItem", state}, {"dynamodb:Query", state},
 				{"kinesis:PutRecords", stream},
 				{"s3:GetObject*", "/products.json"},
-				{"sqs:SendMessage", dlq},
+				{"sqs:SendMessage", dlqID},
 				{"kinesis:GetRecords", "OrderStream"}, {"kms:Decrypt", "Key"}, {"kms:GenerateDataKey*", "Key"},
 			}
 			for _, g := range grants {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/privatefile"
+	"github.com/unified-streaming-etl/etl/internal/verify"
 )
 
 func init() {
@@ -257,7 +258,7 @@ func writeDump(ctx context.Context, p *local.Pipeline, path string, stdout io.Wr
 	return nil
 }
 
-func reportDifferences(diffs []local.Difference, items int, stdout io.Writer) error {
+func reportDifferences(diffs []verify.Difference, items int, stdout io.Writer) error {
 	if len(diffs) == 0 {
 		fmt.Fprintf(stdout, "Check: %s matches the join of the source tables (%d rows): nothing lost, nothing extra.\n", local.TableName, items)
 		return nil

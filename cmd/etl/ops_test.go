@@ -39,11 +39,11 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/unified-streaming-etl/etl/internal/cdc"
-	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/mariadb"
 	"github.com/unified-streaming-etl/etl/internal/ops"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 	"github.com/unified-streaming-etl/etl/internal/testenv"
+	"github.com/unified-streaming-etl/etl/internal/verify"
 )
 
 func TestOperatorCommandUsage(t *testing.T) {
@@ -604,7 +604,7 @@ func writeJoin(t *testing.T, db *sql.DB, ddb *dynamodb.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := local.Expected(ctx, db, cat)
+	want, err := verify.Expected(ctx, db, cat)
 	if err != nil {
 		t.Fatal(err)
 	}

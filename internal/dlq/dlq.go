@@ -16,6 +16,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
+// EnvURL is the environment variable that names a handler's dead-letter
+// queue (an SQS queue URL). Both Lambdas read it; the stacks set it.
+const EnvURL = "DLQ_URL"
+
 // Sender delivers dead letters. Send either delivers every message or
 // returns an error; a *SendError says which ones were not delivered.
 type Sender interface {

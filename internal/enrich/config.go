@@ -8,17 +8,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unified-streaming-etl/etl/internal/dlq"
 	"github.com/unified-streaming-etl/etl/internal/retry"
 )
 
-// Environment variables the stack sets on the function.
+// Environment variables the stack sets on the function, besides
+// dlq.EnvURL.
 const (
 	EnvStateTable       = "STATE_TABLE"
 	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
 	EnvOutputStream     = "OUTPUT_STREAM"
 	EnvSourceStream     = "SOURCE_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
-	EnvDLQURL           = "DLQ_URL"
 )
 
 // DefaultTombstoneRetention is how long a deleted row's tombstone stays in
@@ -93,7 +94,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		OutputStream:       strings.TrimSpace(getenv(EnvOutputStream)),
 		SourceStream:       strings.TrimSpace(getenv(EnvSourceStream)),
 		ReferenceDataURI:   strings.TrimSpace(getenv(EnvReferenceDataURI)),
-		DLQURL:             strings.TrimSpace(getenv(EnvDLQURL)),
+		DLQURL:             strings.TrimSpace(getenv(dlq.EnvURL)),
 		Source:             strings.TrimSpace(getenv("AWS_LAMBDA_FUNCTION_NAME")),
 	}
 	var errs []error

@@ -41,7 +41,9 @@ type fakeDB struct {
 	// part of it unprocessed.
 	onGet   func(call int, keys []map[string]ddbtypes.AttributeValue) (unprocessed []map[string]ddbtypes.AttributeValue, err error)
 	onQuery func(call int, pk string) error
-	onWrite func(call int, reqs []ddbtypes.WriteRequest) (unprocessed []ddbtypes.WriteRequest, err error)
+	// onQueryInput, when set, sees every Query call's input.
+	onQueryInput func(in *dynamodb.QueryInput)
+	onWrite      func(call int, reqs []ddbtypes.WriteRequest) (unprocessed []ddbtypes.WriteRequest, err error)
 }
 
 func newFakeDB() *fakeDB {
@@ -120,6 +122,9 @@ func (f *fakeDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*
 	}
 	if aws.ToString(in.KeyConditionExpression) != "#pk = :pk" || in.ExpressionAttributeNames["#pk"] != attrPK {
 		return nil, validation("test: unexpected key condition " + aws.ToString(in.KeyConditionExpression))
+	}
+	if f.onQueryInput != nil {
+		f.onQueryInput(in)
 	}
 	pk := strAttr(in.ExpressionAttributeValues, ":pk")
 	if f.onQuery != nil {

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/unified-streaming-etl/etl/internal/cdc"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
@@ -174,7 +174,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		"records", len(ev.Records), "orders", len(b.groups), "emitted", emitted,
 		"skippedControl", b.control, "skippedForeign", b.foreign,
 		"deadLetters", len(b.dead), "failedOrders", len(failedOrders), "failedRecords", len(resp.BatchItemFailures),
-		"duration", time.Since(started))
+		"durationMs", time.Since(started).Milliseconds())
 	if len(ev.Records) > 0 && len(resp.BatchItemFailures) == len(ev.Records) {
 		return events.KinesisEventResponse{}, fmt.Errorf("enrich: no record of the batch could be processed: %w", firstErr)
 	}
@@ -519,20 +519,14 @@ func (h *Handler) sendDeadLetters(ctx context.Context, b *batch) ([]int, error) 
 	return failed, err
 }
 
-// parallel runs fn(0..n-1) with at most Concurrency calls at once.
+// parallel runs fn(0..n-1) with at most Concurrency calls at once. fn
+// records its outcome in its caller's results, so no call's failure stops
+// the others.
 func (h *Handler) parallel(n int, fn func(i int)) {
-	if n == 1 {
-		fn(0)
-		return
-	}
-	sem := make(chan struct{}, h.cfg.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(h.cfg.Concurrency)
 	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			fn(i)
-		})
+		g.Go(func() error { fn(i); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait() // every fn returns nil
 }

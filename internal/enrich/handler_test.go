@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/join"
@@ -617,6 +618,37 @@ func TestQueryReadsEveryPage(t *testing.T) {
 	want := []string{"upsert 1/7 NEW qty=1", "upsert 1/42 NEW qty=1", "upsert 1/977 NEW qty=1"}
 	if got := summaries(f.stream.rows()); !slices.Equal(got, want) {
 		t.Errorf("emitted %v, want %v", got, want)
+	}
+}
+
+// A throttled page is retried on its own: the read resumes from the page
+// that failed instead of starting the partition over.
+func TestQueryRetriesTheFailedPageOnly(t *testing.T) {
+	s := newSource()
+	f := newFixture(t, nil)
+	f.db.pageSize = 2
+	f.handle(t, event(s.item("insert", 1, 7, 1), s.item("insert", 1, 42, 1), s.item("insert", 1, 977, 1)))
+	var starts []string // ExclusiveStartKey sort key of every query call
+	base := f.db.queries
+	f.db.onQuery = func(call int, _ string) error {
+		if call == base+2 {
+			return throttled()
+		}
+		return nil
+	}
+	f.db.onQueryInput = func(in *dynamodb.QueryInput) {
+		starts = append(starts, strAttr(in.ExclusiveStartKey, attrSK))
+	}
+	f.handle(t, event(s.order("insert", 1, "NEW")))
+	want := []string{"upsert 1/7 NEW qty=1", "upsert 1/42 NEW qty=1", "upsert 1/977 NEW qty=1"}
+	if got := summaries(f.stream.rows()); !slices.Equal(got, want) {
+		t.Errorf("emitted %v, want %v", got, want)
+	}
+	// The order's partition holds the order row and three items: pages of
+	// two, so the second call (from the second page) fails and is repeated
+	// from the same key.
+	if len(starts) != 3 || starts[0] != "" || starts[1] == "" || starts[2] != starts[1] {
+		t.Errorf("query calls started at %q, want the first page then the second page twice", starts)
 	}
 }
 

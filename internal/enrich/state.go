@@ -73,31 +73,29 @@ var errPartial = errors.New("partially processed")
 // query reads every row of an order's partition, with strongly consistent
 // reads: the previous invocation's writes must be visible.
 func (h *Handler) query(ctx context.Context, pk string) ([]map[string]types.AttributeValue, error) {
+	pages := dynamodb.NewQueryPaginator(h.db, &dynamodb.QueryInput{
+		TableName:                 &h.cfg.StateTable,
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ConsistentRead:            aws.Bool(true),
+	})
 	var rows []map[string]types.AttributeValue
-	var start map[string]types.AttributeValue
-	for {
+	for pages.HasMorePages() {
+		// A failed NextPage leaves the paginator on the same page, so each
+		// page is retried on its own.
 		var out *dynamodb.QueryOutput
 		err := h.retry.Do(ctx, func(ctx context.Context) error {
 			var err error
-			out, err = h.db.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 &h.cfg.StateTable,
-				KeyConditionExpression:    aws.String("#pk = :pk"),
-				ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
-				ConsistentRead:            aws.Bool(true),
-				ExclusiveStartKey:         start,
-			})
+			out, err = pages.NextPage(ctx)
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("query state of order %s: %w", pk, err)
 		}
 		rows = append(rows, out.Items...)
-		if len(out.LastEvaluatedKey) == 0 {
-			return rows, nil
-		}
-		start = out.LastEvaluatedKey
 	}
+	return rows, nil
 }
 
 // batchGet reads up to maxBatchGetKeys rows, retrying unprocessed keys.
@@ -217,6 +215,16 @@ func pkOf(item map[string]types.AttributeValue) string {
 }
 
 // encodeOrder renders an order row for the state table.
+//
+// The state rows are encoded and decoded by hand (encodeOrder, encodeItem,
+// decodeRow) rather than with feature/dynamodb/attributevalue because every
+// batch reads and writes them, and the benchmark shows a material gain
+// (attributevalue_test.go, the 500 rows of a full-load batch, 2 shared
+// cores, two runs): encoding takes 1.4-2.2 ms and 6,940 allocations here
+// against 3.5-4.3 ms and 10,740 with attributevalue; decoding 0.7-1.1 ms,
+// 92 kB and 5,030 allocations against 3.0-5.1 ms, 223 kB and 6,490. That is
+// several milliseconds on a batch whose whole handler takes 7-11 ms
+// (BenchmarkHandleCPU).
 func encodeOrder(pk string, r *join.OrderRow, ttl int64) map[string]types.AttributeValue {
 	item := rowHeader(pk, skOrder, r.Version, r.SourceTimestamp, r.Deleted, ttl, 9)
 	putDecimal(item, "orderAmount", r.Amount)

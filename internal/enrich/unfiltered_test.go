@@ -73,6 +73,14 @@ func TestHandlerAccountsForEveryRecordOfTheStream(t *testing.T) {
 		if summary == nil {
 			t.Fatalf("no batch summary logged at the default level:\n%s", logs.String())
 		}
+		if summary["level"] != "INFO" {
+			t.Errorf("summary logged at %v, want INFO like the sink's", summary["level"])
+		}
+		// The same duration key as the sink's summary, so one log query
+		// covers both functions.
+		if _, ok := summary["durationMs"].(float64); !ok {
+			t.Errorf("summary has no numeric durationMs (%v)", summary)
+		}
 		for k, want := range map[string]float64{"records": 7, "skippedControl": 2, "skippedForeign": 2, "deadLetters": 1, "emitted": 1} {
 			if summary[k] != want {
 				t.Errorf("summary %s = %v, want %v (%v)", k, summary[k], want, summary)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/unified-streaming-etl/etl/internal/verify"
 )
 
 // BenchConfig describes generated load.
@@ -55,7 +57,7 @@ type BenchResult struct {
 	// Rows is the number of rows of the source join; Differences lists how
 	// OrderEnriched differs from it (empty: nothing lost).
 	Rows        int
-	Differences []Difference
+	Differences []verify.Difference
 }
 
 // Bench generates load on the source, waits for the pipeline to handle
@@ -161,7 +163,7 @@ func (p *Pipeline) Bench(ctx context.Context, cfg BenchConfig) (BenchResult, err
 	return res, nil
 }
 
-func countMissing(diffs []Difference) (n int) {
+func countMissing(diffs []verify.Difference) (n int) {
 	for _, d := range diffs {
 		if d.Problem == "missing" {
 			n++
@@ -170,44 +172,11 @@ func countMissing(diffs []Difference) (n int) {
 	return n
 }
 
-func countUnexpected(diffs []Difference) (n int) {
+func countUnexpected(diffs []verify.Difference) (n int) {
 	for _, d := range diffs {
 		if d.Problem == "unexpected" {
 			n++
 		}
 	}
 	return n
-}
-
-// workerGroup runs functions until all return; the first error cancels
-// the others' context.
-type workerGroup struct {
-	wg     sync.WaitGroup
-	cancel context.CancelCauseFunc
-	once   sync.Once
-	err    error
-}
-
-func newWorkerGroup(ctx context.Context) (*workerGroup, context.Context) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	return &workerGroup{cancel: cancel}, ctx
-}
-
-func (g *workerGroup) run(fn func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := fn(); err != nil {
-			g.once.Do(func() {
-				g.err = err
-				g.cancel(err)
-			})
-		}
-	}()
-}
-
-func (g *workerGroup) wait() error {
-	g.wg.Wait()
-	g.cancel(nil)
-	return g.err
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/poller"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 	"github.com/unified-streaming-etl/etl/internal/testenv"
+	"github.com/unified-streaming-etl/etl/internal/verify"
 )
 
 // startPipeline runs a local pipeline for the test.
@@ -105,7 +106,7 @@ func TestSampleDataConverges(t *testing.T) {
 	items := converged(t, p)
 
 	t.Run("OrderEnriched holds exactly the expected enriched rows", func(t *testing.T) {
-		for _, d := range local.Compare(golden, items) {
+		for _, d := range verify.Compare(golden, items) {
 			t.Errorf("%s", d)
 		}
 	})
@@ -115,7 +116,7 @@ func TestSampleDataConverges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := local.Expected(ctx, p.DB(), products)
+		want, err := verify.Expected(ctx, p.DB(), products)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +124,7 @@ func TestSampleDataConverges(t *testing.T) {
 		for i, g := range golden {
 			goldenItems[i].Enriched = g
 		}
-		for _, d := range local.Compare(want, goldenItems) {
+		for _, d := range verify.Compare(want, goldenItems) {
 			t.Errorf("%s", d)
 		}
 	})

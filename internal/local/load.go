@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // LoadConfig describes load generated on any MySQL-compatible orders
@@ -105,9 +107,10 @@ func Load(ctx context.Context, db *sql.DB, cfg LoadConfig) (LoadResult, error) {
 			cfg.Progress(LoadProgress{Elapsed: time.Since(res.Started), Committed: int(committed.Load()), Orders: cfg.Orders})
 		}
 	})
-	g, gctx := newWorkerGroup(ctx)
+	// The first worker to fail cancels the others.
+	g, gctx := errgroup.WithContext(ctx)
 	for w := range cfg.Workers {
-		g.run(func() error {
+		g.Go(func() error {
 			conn, err := db.Conn(gctx)
 			if err != nil {
 				return err
@@ -142,7 +145,7 @@ func Load(ctx context.Context, db *sql.DB, cfg LoadConfig) (LoadResult, error) {
 			}
 		})
 	}
-	err := g.wait()
+	err := g.Wait()
 	stop()
 	res.Finished = time.Now()
 	res.Orders = int(committed.Load())

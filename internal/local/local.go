@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	_ "github.com/go-sql-driver/mysql" // database/sql driver for MariaDB
+	"golang.org/x/sync/errgroup"
 
 	"github.com/unified-streaming-etl/etl/internal/binlog"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
@@ -33,6 +34,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/internal/mariadb"
 	"github.com/unified-streaming-etl/etl/internal/poller"
+	"github.com/unified-streaming-etl/etl/internal/retry"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
@@ -314,11 +316,11 @@ func (p *Pipeline) createResources(ctx context.Context) error {
 			return nil
 		})
 	}
-	g, _ := newWorkerGroup(ctx)
+	var g errgroup.Group
 	for _, step := range steps {
-		g.run(step)
+		g.Go(step)
 	}
-	return g.wait()
+	return g.Wait()
 }
 
 // startReader runs the CDC reader as the DMS replication user the setup
@@ -405,8 +407,8 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 		h, err := enrich.New(enrich.Config{
 			StateTable: StateTable, OutputStream: EnrichedStream, SourceStream: UnifiedStream, Source: EnrichFunction, Logger: p.log, Now: p.cfg.Now,
 		}, enrich.Deps{
-			DB:       dynamodb.NewFromConfig(AWSConfig(p.endpoints.DynamoDB), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }),
-			Stream:   kinesis.NewFromConfig(AWSConfig(p.endpoints.Kinesis), func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
+			DB:       dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB))),
+			Stream:   kinesis.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.Kinesis))),
 			Products: ref,
 			DLQ:      p.deadLetters,
 		})
@@ -417,7 +419,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 	}}
 	p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
 		h, err := sink.New(sink.Config{TableName: TableName, Source: SinkFunction, Logger: p.log},
-			dynamodb.NewFromConfig(AWSConfig(p.endpoints.DynamoDB), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }),
+			dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB))),
 			p.deadLetters)
 		if err != nil {
 			return nil, err

@@ -12,10 +12,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/refdata"
 	"github.com/unified-streaming-etl/etl/internal/sink"
+	"github.com/unified-streaming-etl/etl/internal/verify"
 )
 
 // Key identifies an order-item.
@@ -82,11 +82,11 @@ func isDrift(fields []FieldDiff) bool {
 }
 
 // Diff compares the expected rows with the table's items, both ordered by
-// key, the way local mode checks itself (local.Compare), and records the
+// key, as local mode checks itself (verify.Compare), and records the
 // values of differing attributes.
 func Diff(want []order.Enriched, got []sink.Item) Report {
 	r := Report{SourceRows: len(want), TableItems: len(got)}
-	diffs := local.Compare(want, got)
+	diffs := verify.Compare(want, got)
 	if len(diffs) == 0 {
 		return r
 	}
@@ -111,7 +111,7 @@ func Diff(want []order.Enriched, got []sink.Item) Report {
 			w, g := find(k)
 			if w == nil {
 				// Duplicate keys on one side, which neither source primary
-				// keys nor DynamoDB allow; keep local's description.
+				// keys nor DynamoDB allow; keep Compare's description.
 				r.Differing = append(r.Differing, Mismatch{Key: k, Fields: []FieldDiff{{Name: d.Problem}}})
 				continue
 			}
@@ -130,10 +130,10 @@ func compareKey(a, b Key) int {
 	return cmp.Or(cmp.Compare(a.OrderID, b.OrderID), cmp.Compare(a.ItemID, b.ItemID))
 }
 
-// fieldDiffs renders the attributes local.DifferingFields names with both
+// fieldDiffs renders the attributes verify.DifferingFields names with both
 // values, in the record's JSON form: strings quoted, amounts exact.
 func fieldDiffs(want, got *order.Enriched) []FieldDiff {
-	names := local.DifferingFields(want, got)
+	names := verify.DifferingFields(want, got)
 	w, g := jsonFields(want), jsonFields(got)
 	out := make([]FieldDiff, len(names))
 	for i, n := range names {
@@ -172,7 +172,7 @@ type DynamoDB interface {
 // nil, gets the item count of every page scanned, so a long scan can
 // show progress.
 func Verify(ctx context.Context, db *sql.DB, ddb DynamoDB, table string, products refdata.Catalogue, progress func(items int)) (Report, error) {
-	want, err := local.Expected(ctx, db, products)
+	want, err := verify.Expected(ctx, db, products)
 	if err != nil {
 		return Report{}, err
 	}

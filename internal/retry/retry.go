@@ -213,3 +213,14 @@ func IsThrottle(err error) bool {
 	}
 	return false
 }
+
+// WithoutSDKRetries returns cfg with the SDK's own retries switched off
+// (aws.NopRetryer: every call is attempted once), for the clients whose
+// calls this package retries. Every handler builds its clients this one
+// way. The retryer is a function of the config, so each client gets its
+// own instance rather than a shared retry token bucket.
+// https://docs.aws.amazon.com/sdk-for-go/v2/developer-guide/configure-retries-timeouts.html
+func WithoutSDKRetries(cfg aws.Config) aws.Config {
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	return cfg
+}

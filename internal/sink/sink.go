@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/unified-streaming-etl/etl/internal/ddblimit"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
@@ -56,6 +56,9 @@ var DefaultRetry = retry.Policy{
 type Config struct {
 	// TableName is the OrderEnriched table. Required.
 	TableName string
+	// DLQURL is the dead-letter queue ConfigFromEnv read, for main to
+	// build the Sender New takes; the handler ignores it.
+	DLQURL string
 	// Source names this function on dead letters; DefaultSource if empty.
 	Source string
 	// Concurrency bounds the writes in flight; DefaultConcurrency if 0.
@@ -84,7 +87,7 @@ type Handler struct {
 // dead (nil: logged, as when no DLQ is configured).
 func New(cfg Config, db DB, dead dlq.Sender) (*Handler, error) {
 	if cfg.TableName == "" {
-		return nil, errors.New("sink: table name is required (env TABLE_NAME)")
+		return nil, fmt.Errorf("sink: table name is required (env %s)", EnvTableName)
 	}
 	if db == nil {
 		return nil, errors.New("sink: a DynamoDB client is required")
@@ -250,28 +253,23 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 }
 
 // writeAll writes every group with at most Concurrency writes in flight.
+// Each write records its outcome in its group, so no failure stops the
+// others; once ctx ends, the writes not yet started fail unattempted.
 func (h *Handler) writeAll(ctx context.Context, groups []group, retries *atomic.Int64) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	var eg errgroup.Group
+	eg.SetLimit(h.cfg.Concurrency)
 	updatedAt := h.cfg.Now().UTC().Format(time.RFC3339Nano)
-	for range min(h.cfg.Concurrency, len(groups)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				g := int(next.Add(1) - 1)
-				if g >= len(groups) {
-					return
-				}
-				if ctx.Err() != nil {
-					groups[g].outcome, groups[g].err = failed, fmt.Errorf("not attempted: %w", context.Cause(ctx))
-					continue
-				}
-				groups[g].outcome, groups[g].err = h.write(ctx, &groups[g].change, updatedAt, retries)
+	for g := range groups {
+		eg.Go(func() error {
+			if ctx.Err() != nil {
+				groups[g].outcome, groups[g].err = failed, fmt.Errorf("not attempted: %w", context.Cause(ctx))
+				return nil
 			}
-		}()
+			groups[g].outcome, groups[g].err = h.write(ctx, &groups[g].change, updatedAt, retries)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = eg.Wait() // every write returns nil
 }
 
 // write applies one change with retries and classifies the result.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/unified-streaming-etl/etl/internal/dlq"
 	"github.com/unified-streaming-etl/etl/internal/enrich"
+	"github.com/unified-streaming-etl/etl/internal/retry"
 )
 
 func main() {
@@ -46,7 +47,8 @@ func setup(ctx context.Context, logger *slog.Logger) (*enrich.Handler, error) {
 	}
 	// The handler retries DynamoDB, Kinesis and SQS calls itself, bounded
 	// by the invocation deadline; SDK retries on top would multiply them.
-	noRetries := func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }
+	// S3 keeps them: catalogue reads do not go through internal/retry.
+	noRetries := retry.WithoutSDKRetries(awsCfg)
 	products, err := enrich.NewReference(cfg.ReferenceDataURI, s3.NewFromConfig(awsCfg), enrich.WithLogger(logger))
 	if err != nil {
 		return nil, err
@@ -58,11 +60,11 @@ func setup(ctx context.Context, logger *slog.Logger) (*enrich.Handler, error) {
 	}
 	var sender dlq.Sender // nil: dead letters are logged
 	if cfg.DLQURL != "" {
-		sender = dlq.NewSQS(sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.RetryMaxAttempts = 1 }), cfg.DLQURL)
+		sender = dlq.NewSQS(sqs.NewFromConfig(noRetries), cfg.DLQURL)
 	}
 	return enrich.New(cfg, enrich.Deps{
-		DB:       dynamodb.NewFromConfig(awsCfg, noRetries),
-		Stream:   kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) { o.RetryMaxAttempts = 1 }),
+		DB:       dynamodb.NewFromConfig(noRetries),
+		Stream:   kinesis.NewFromConfig(noRetries),
 		Products: products,
 		DLQ:      sender,
 	})

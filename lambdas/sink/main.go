@@ -1,29 +1,28 @@
 // Command sink is the Lambda that writes enriched order-items from the
 // enriched Kinesis stream to DynamoDB (internal/sink).
 //
-// Environment: TABLE_NAME (required) names the OrderEnriched table;
-// DLQ_URL (optional) is the SQS queue for records that can never be
-// written, which are logged instead when it is unset. AWS clients come
+// Environment (sink.ConfigFromEnv): TABLE_NAME (required) names the
+// OrderEnriched table; DLQ_URL (optional) is the SQS queue for records
+// that can never be written, which are logged instead when it is unset. AWS clients come
 // from the standard SDK configuration, so AWS_ENDPOINT_URL_DYNAMODB and
 // AWS_ENDPOINT_URL_SQS point them at emulators.
 package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/unified-streaming-etl/etl/internal/dlq"
+	"github.com/unified-streaming-etl/etl/internal/retry"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
@@ -41,10 +40,11 @@ func main() {
 }
 
 func newHandler(ctx context.Context, logger *slog.Logger) (*sink.Handler, error) {
-	table := os.Getenv("TABLE_NAME")
-	if table == "" {
-		return nil, errors.New("environment variable TABLE_NAME is not set")
+	cfg, err := sink.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
 	}
+	cfg.Logger = logger
 	// One connection per write in flight, kept between invocations; the
 	// SDK's default keeps only 10 idle per host and would reconnect (with
 	// a TLS handshake) for the rest of every batch.
@@ -52,22 +52,17 @@ func newHandler(ctx context.Context, logger *slog.Logger) (*sink.Handler, error)
 		tr.MaxIdleConns = 2 * sink.DefaultConcurrency
 		tr.MaxIdleConnsPerHost = 2 * sink.DefaultConcurrency
 	})
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
 	if err != nil {
 		return nil, err
 	}
 	// internal/retry is the only retry layer (bounded by the invocation's
 	// deadline); the SDK's own retries would multiply its attempts.
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} })
+	awsCfg = retry.WithoutSDKRetries(awsCfg)
 
 	var dead dlq.Sender = dlq.Log{Logger: logger}
-	if url := os.Getenv("DLQ_URL"); url != "" {
-		queue := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.Retryer = aws.NopRetryer{} })
-		dead = dlq.NewSQS(queue, url)
+	if cfg.DLQURL != "" {
+		dead = dlq.NewSQS(sqs.NewFromConfig(awsCfg), cfg.DLQURL)
 	}
-	return sink.New(sink.Config{
-		TableName: table,
-		Source:    lambdacontext.FunctionName,
-		Logger:    logger,
-	}, db, dead)
+	return sink.New(cfg, dynamodb.NewFromConfig(awsCfg), dead)
 }

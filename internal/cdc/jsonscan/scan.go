@@ -3,6 +3,17 @@
 // JSON. The cdc decoder and the preprocess Lambda's event reader are built
 // on it: both need only a few members of each object and must beat
 // encoding/json by a wide margin (docs/design.md §9).
+//
+// Against github.com/go-json-experiment/json v1.27.2 (the proposed
+// encoding/json/v2) on the same 1,000 DMS records (compare_test.go, 2
+// shared cores, three runs): validating a whole record costs the same,
+// 2.0-2.5 µs here against 1.5-2.4 µs for jsontext.Decoder.ReadValue, both
+// without allocating. The margin is in decoding: cdc.Decode, which reads
+// straight into the typed change, takes 5.6-8.7 µs, 173 B and 13
+// allocations per record, against 11-21 µs, 916 B and 14 allocations for
+// json.Unmarshal into the record's metadata and raw column values, before
+// any conversion. That twofold gain on every change record the
+// processors decode is why the package stays.
 package jsonscan
 
 import (
