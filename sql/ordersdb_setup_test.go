@@ -16,6 +16,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/customresource/schemasetup"
 	"github.com/unified-streaming-etl/etl/internal/mariadb"
 	"github.com/unified-streaming-etl/etl/internal/sqlscript"
+	"github.com/unified-streaming-etl/etl/internal/testenv"
 	etlsql "github.com/unified-streaming-etl/etl/sql"
 )
 
@@ -23,21 +24,9 @@ import (
 // @dms_password every way the README and the deploy run it, and checks
 // that it fails and changes nothing: no schema, no replication user.
 func TestOrdersDBSetupWithoutPassword(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a MariaDB server; skipped under -short")
-	}
+	server, db := testenv.StartMariaDB(t, mariadb.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	server, err := mariadb.Start(ctx, mariadb.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Stop() })
-	db, err := sql.Open("mysql", server.DSN(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 
 	script, err := filepath.Abs("ordersdb-setup.sql")
 	if err != nil {
@@ -133,21 +122,9 @@ func TestOrdersDBSetupWithoutPassword(t *testing.T) {
 // nothing and that the error carries no password. A usable password still
 // works in that mode.
 func TestOrdersDBSetupRefusesUnsafePasswordsUnderNoBackslashEscapes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a MariaDB server; skipped under -short")
-	}
+	server, db := testenv.StartMariaDB(t, mariadb.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	server, err := mariadb.Start(ctx, mariadb.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Stop() })
-	db, err := sql.Open("mysql", server.DSN(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	// Every new session starts in the mode, as with a parameter group
 	// that sets it.
 	if _, err := db.ExecContext(ctx, "SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')"); err != nil {

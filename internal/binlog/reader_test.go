@@ -53,18 +53,9 @@ func setup(t *testing.T, shards int32) *env {
 	if testing.Short() {
 		t.Skip("binlog: needs MariaDB and kinesalite; skipped under -short")
 	}
+	server, db := testenv.StartMariaDB(t, mariadb.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	server, err := mariadb.Start(ctx, mariadb.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Stop() })
-	db, err := sql.Open("mysql", server.DSN(""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	for _, q := range schema {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

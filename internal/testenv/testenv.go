@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/unified-streaming-etl/etl/internal/emulator"
+	"github.com/unified-streaming-etl/etl/internal/mariadb"
 )
 
 // startTimeout bounds an emulator's start; Node takes about a second on an
@@ -83,4 +85,28 @@ func AWSConfig(t testing.TB, url string) aws.Config {
 			tr.IdleConnTimeout = 2 * time.Second
 		}),
 	}
+}
+
+// StartMariaDB starts a private MariaDB server (internal/mariadb) with the
+// given configuration, stops it on t.Cleanup, and returns it with an open
+// connection pool as its root user (closed on t.Cleanup too). It skips
+// the test under -short.
+func StartMariaDB(t testing.TB, cfg mariadb.Config) (*mariadb.Server, *sql.DB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("testenv: starts a MariaDB server; skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	server, err := mariadb.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Stop() })
+	db, err := sql.Open("mysql", server.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return server, db
 }
