@@ -195,7 +195,7 @@ func jsonFields(t reflect.Type) []string {
 func TestKDAReferenceTableMapsTheProductsTheSQLReads(t *testing.T) {
 	s := synth(t, kdaProcessor)
 	tmpl := s.template(stacks.ProcessStackName)
-	bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
+	bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LoggingConfiguration": map[string]any{"LogFilePrefix": "reference-data/"}, "VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
 	_, source := only(t, tmpl, "AWS::KinesisAnalytics::ApplicationReferenceDataSource", map[string]any{
 		"ApplicationName": ref(logicalID(t, tmpl, "AWS::KinesisAnalytics::Application", nil)),
 		"ReferenceDataSource": map[string]any{

@@ -137,8 +137,13 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 		Encryption:      awss3.BucketEncryption_S3_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
 		ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		// Versioned so a principal that can delete objects cannot erase the
+		// record of its reads; the versions an expiry or deletion leaves
+		// go 30 days later.
+		Versioned: jsii.Bool(true),
 		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Expiration: awscdk.Duration_Days(jsii.Number(365)),
+			Expiration:                  awscdk.Duration_Days(jsii.Number(365)),
+			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
 		}},
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(accessLogs, &[]*cdknag.NagPackSuppression{{

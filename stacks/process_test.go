@@ -24,7 +24,7 @@ func TestProcessStackReferenceBucketIsPrivateEncryptedTLSOnlyAndLogged(t *testin
 		t.Run(string(v), func(t *testing.T) {
 			tmpl := synth(t, v).template(stacks.ProcessStackName)
 			logs := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LifecycleConfiguration": map[string]any{"Rules": []any{map[string]any{"ExpirationInDays": 365}}}})
-			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
+			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LoggingConfiguration": map[string]any{"LogFilePrefix": "reference-data/"}, "VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
 			all := resources(tmpl, "AWS::S3::Bucket", nil)
 			for _, id := range []string{logs, bucket} {
 				p := props(all[id])
@@ -50,6 +50,24 @@ func TestProcessStackReferenceBucketIsPrivateEncryptedTLSOnlyAndLogged(t *testin
 				"DestinationBucketName": ref(bucket),
 				"Prune":                 true,
 			})
+		})
+	}
+}
+
+// The access-log bucket keeps overwritten and deleted logs' versions for
+// 30 days, so the record of reads cannot be erased by a delete.
+func TestAccessLogBucketIsVersioned(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, customized} {
+		t.Run(string(v), func(t *testing.T) {
+			tmpl := synth(t, v).template(stacks.ProcessStackName)
+			logs := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LoggingConfiguration": assertions.Match_Absent()})
+			p := props(resources(tmpl, "AWS::S3::Bucket", nil)[logs])
+			if got := mustMarshal(t, p["VersioningConfiguration"]); got != `{"Status":"Enabled"}` {
+				t.Errorf("access-log bucket versioning = %s, want Enabled", got)
+			}
+			if got := mustMarshal(t, p["LifecycleConfiguration"]); !strings.Contains(got, `"NoncurrentVersionExpiration":{"NoncurrentDays":30}`) {
+				t.Errorf("access-log bucket lifecycle = %s, want noncurrent versions expired after 30 days", got)
+			}
 		})
 	}
 }
@@ -307,7 +325,7 @@ func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
 				"BillingMode":                      "PAY_PER_REQUEST",
 			})
 			stream := logicalID(t, tmpl, "AWS::Kinesis::Stream", nil)
-			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
+			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LoggingConfiguration": map[string]any{"LogFilePrefix": "reference-data/"}, "VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
 
 			enrichID, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
 				enrich.EnvStateTable:       ref(state),
