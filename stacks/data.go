@@ -147,6 +147,20 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		})
 	}
 	secretsEndpoint := endpoints[0]
+	for _, ep := range endpoints {
+		restrictToAccount(stack, ep)
+	}
+	// The Secrets Manager rotation functions generate passwords with
+	// GetRandomPassword, which acts on no resource: it is allowed to this
+	// account's principals alone.
+	// https://docs.aws.amazon.com/secretsmanager/latest/userguide/vpc-endpoint-overview.html
+	secretsEndpoint.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("RandomPasswordsForThisAccount"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("secretsmanager:GetRandomPassword"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"aws:PrincipalAccount": stack.Account()}},
+	}))
 
 	// The database.
 	dbSG := awsec2.NewSecurityGroup(stack, jsii.String("DatabaseSecurityGroup"), &awsec2.SecurityGroupProps{
@@ -199,7 +213,14 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		// Pinned so the server certificate chains to a root in the bundle DMS
 		// verifies it with.
 		CaCertificate: awsrds.CaCertificate_RDS_CA_RSA2048_G1(),
-		RemovalPolicy: awscdk.RemovalPolicy_SNAPSHOT,
+		// The error log (startup, crashes, failed TLS handshakes) and the
+		// slow query log to CloudWatch Logs, kept logRetentionDays. The
+		// general log (every statement, passwords of CREATE USER included)
+		// and the audit plugin (an option group) stay off.
+		// https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.MySQLDB.PublishtoCloudWatchLogs.html
+		CloudwatchLogsExports:   jsii.Strings(DBLogExports...),
+		CloudwatchLogsRetention: cfg.logRetention(),
+		RemovalPolicy:           awscdk.RemovalPolicy_SNAPSHOT,
 	})
 	// RDS accepts a major version alone and picks its default minor version
 	// (CDK's own MysqlEngineVersion.VER_8_0 is such a version); the
@@ -209,11 +230,22 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		Reason: jsii.String("EngineVersion is a major version (" + cfg.DBEngineVersion + "), which RDS accepts and resolves to its current default minor version."),
 	})
 	s.DatabaseSecret = s.Database.Secret()
+	// The rotation functions hold the master password: they reach the VPC
+	// endpoints (HTTPS) and the database, nothing else. Without this group
+	// CDK gives each its own, open to 0.0.0.0/0.
+	rotationSG := awsec2.NewSecurityGroup(stack, jsii.String("RotationSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              s.Vpc,
+		Description:      jsii.String("Secret rotation functions: MySQL to the database, HTTPS to the VPC endpoints."),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	rotationSG.AddEgressRule(awsec2.Peer_Ipv4(s.Vpc.VpcCidrBlock()), awsec2.Port_Tcp(jsii.Number(443)),
+		jsii.String("AWS service endpoints in the VPC"), nil)
 	adminRotation := s.Database.AddRotationSingleUser(&awsrds.RotationSingleUserOptions{
 		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
 		ExcludeCharacters:  jsii.String(DMSPasswordExcludeCharacters),
 		Endpoint:           secretsEndpoint,
 		VpcSubnets:         isolated,
+		SecurityGroup:      rotationSG,
 	})
 
 	replicationSecret := awsrds.NewDatabaseSecret(stack, jsii.String("ReplicationSecret"), &awsrds.DatabaseSecretProps{
@@ -233,6 +265,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		Vpc:                s.Vpc,
 		VpcSubnets:         isolated,
 		Endpoint:           secretsEndpoint,
+		SecurityGroup:      rotationSG,
 		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(SecretRotationDays)),
 		// The rotation application generates the next passwords: without
 		// this it would use every printable character, DMS's rejected
@@ -447,8 +480,10 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 }
 
 // newIsolatedVpc creates a VPC with isolated subnets in two Availability
-// Zones (DMS and RDS subnet groups need two), flow logs to CloudWatch, and
-// an S3 gateway endpoint.
+// Zones (DMS and RDS subnet groups need two) and flow logs to CloudWatch.
+// It has no S3 gateway endpoint: nothing in the VPC calls S3 (the schema
+// setup's Provider framework answers CloudFormation from outside the VPC,
+// and every security group in it allows HTTPS to the VPC's CIDR only).
 func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
 	flowLogs := awslogs.NewLogGroup(stack, jsii.String("VpcFlowLogs"), &awslogs.LogGroupProps{
 		Retention:     cfg.logRetention(),
@@ -466,10 +501,28 @@ func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
 		FlowLogs: &map[string]*awsec2.FlowLogOptions{
 			"FlowLogs": {Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil)},
 		},
-		GatewayEndpoints: &map[string]*awsec2.GatewayVpcEndpointOptions{
-			"S3": {Service: awsec2.GatewayVpcEndpointAwsService_S3()},
-		},
 	})
+}
+
+// restrictToAccount replaces an endpoint's default policy (any principal,
+// any action, any resource) with one that lets only this account's
+// principals act on this account's resources through it, so code in the
+// VPC cannot move data out with another account's credentials or into
+// another account's resources.
+// https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalaccount
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount
+func restrictToAccount(stack awscdk.Stack, ep awsec2.InterfaceVpcEndpoint) {
+	ep.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("ThisAccountOnly"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("*"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"aws:PrincipalAccount": stack.Account(),
+			"aws:ResourceAccount":  stack.Account(),
+		}},
+	}))
 }
 
 // maxAllocatedStorage is the storage autoscaling ceiling: at least
@@ -525,14 +578,12 @@ func suppressDataFindings(s *DataStack, cfg Config) {
 // stack's.
 // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html
 func giveCDKFunctionsRetention(stack awscdk.Stack, retention awslogs.RetentionDays, rotations ...awssecretsmanager.SecretRotation) {
-	var retentions []awscdk.CfnResource
 	setRetention := func(id string, functionName *string) {
-		r := awslogs.NewLogRetention(stack, jsii.String(id), &awslogs.LogRetentionProps{
+		awslogs.NewLogRetention(stack, jsii.String(id), &awslogs.LogRetentionProps{
 			LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("/aws/lambda/"), functionName}),
 			Retention:     retention,
 			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 		})
-		retentions = append(retentions, r.Node().DefaultChild().(awscdk.CfnResource))
 	}
 	for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
 		if r, ok := c.(awscdk.CfnResource); ok && *r.CfnResourceType() == "AWS::Lambda::Function" &&
@@ -561,8 +612,12 @@ func giveCDKFunctionsRetention(stack awscdk.Stack, retention awslogs.RetentionDa
 			Retention:     retention,
 			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 		})
-		for _, lr := range retentions {
-			lr.Node().AddDependency(group)
+		// Every LogRetention resource invokes the function, the database's
+		// log exports' too: none may run before its group exists.
+		for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+			if lr, ok := c.(awscdk.CfnResource); ok && *lr.CfnResourceType() == "Custom::LogRetention" {
+				lr.Node().AddDependency(group)
+			}
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(r.Node().Scope(), &[]*cdknag.NagPackSuppression{
 			{

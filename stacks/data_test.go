@@ -61,7 +61,126 @@ func TestDataStackReachesAWSServicesThroughVPCEndpoints(t *testing.T) {
 			})
 		})
 	}
-	assertProps(t, tmpl, "AWS::EC2::VPCEndpoint", map[string]any{"VpcEndpointType": "Gateway"})
+}
+
+// Every endpoint lets only this account's principals reach this account's
+// resources, and there is no S3 gateway endpoint: nothing in the VPC uses S3.
+func TestDataStackVPCEndpointsAdmitOnlyThisAccount(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	account := map[string]any{"Ref": "AWS::AccountId"}
+	endpoints := resources(tmpl, "AWS::EC2::VPCEndpoint", nil)
+	if len(endpoints) != 4 {
+		t.Errorf("%d VPC endpoints, want the 4 interface endpoints", len(endpoints))
+	}
+	for id, ep := range endpoints {
+		p := props(ep)
+		if p["VpcEndpointType"] != "Interface" {
+			t.Errorf("%s is a %v endpoint; nothing in the VPC uses one", id, p["VpcEndpointType"])
+		}
+		doc, _ := p["PolicyDocument"].(map[string]any)
+		if doc == nil {
+			t.Errorf("%s has no endpoint policy (the default allows everything)", id)
+			continue
+		}
+		found := false
+		for _, st := range asList(doc["Statement"]) {
+			st := st.(map[string]any)
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			cond := mustMarshal(t, st["Condition"])
+			if !strings.Contains(cond, `"aws:PrincipalAccount":`+mustMarshal(t, account)) {
+				t.Errorf("%s allows %v without aws:PrincipalAccount = this account: %s", id, st["Action"], cond)
+			}
+			if st["Sid"] == "ThisAccountOnly" {
+				found = true
+				if want := `{"StringEquals":{"aws:PrincipalAccount":` + mustMarshal(t, account) + `,"aws:ResourceAccount":` + mustMarshal(t, account) + `}}`; cond != want {
+					t.Errorf("%s: condition %s, want %s", id, cond, want)
+				}
+			} else if mustMarshal(t, st["Action"]) != `"secretsmanager:GetRandomPassword"` {
+				t.Errorf("%s: statement %v allows more than GetRandomPassword without aws:ResourceAccount", id, st["Sid"])
+			}
+		}
+		if !found {
+			t.Errorf("%s: no ThisAccountOnly statement", id)
+		}
+	}
+}
+
+// The rotation functions, which hold the master password, share a group
+// that reaches only the VPC endpoints (443 to the VPC) and the database.
+func TestDataStackRotationFunctionsReachOnlyEndpointsAndDatabase(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.DataStackName)
+	sgID := logicalID(t, tmpl, "AWS::EC2::SecurityGroup", map[string]any{
+		"GroupDescription": "Secret rotation functions: MySQL to the database, HTTPS to the VPC endpoints.",
+	})
+	dbSG := logicalID(t, tmpl, "AWS::EC2::SecurityGroup", map[string]any{
+		"GroupDescription": "Orders database: MySQL from DMS and the secret rotation functions only.",
+	})
+	dbPort := getAtt(logicalID(t, tmpl, "AWS::RDS::DBInstance", nil), "Endpoint.Port")
+	apps := resources(tmpl, "AWS::Serverless::Application", nil)
+	if len(apps) != 2 {
+		t.Fatalf("%d rotation applications, want 2", len(apps))
+	}
+	for id, app := range apps {
+		got := mustMarshal(t, props(app)["Parameters"].(map[string]any)["vpcSecurityGroupIds"])
+		if want := mustMarshal(t, getAtt(sgID, "GroupId")); got != want {
+			t.Errorf("%s runs in security groups %s, want %s", id, got, want)
+		}
+	}
+	sg := props(resources(tmpl, "AWS::EC2::SecurityGroup", nil)[sgID])
+	egress := asList(sg["SecurityGroupEgress"])
+	if len(egress) != 1 || mustMarshal(t, egress[0]) != mustMarshal(t, map[string]any{
+		"CidrIp": getAtt(logicalID(t, tmpl, "AWS::EC2::VPC", nil), "CidrBlock"), "Description": "AWS service endpoints in the VPC",
+		"FromPort": 443, "IpProtocol": "tcp", "ToPort": 443,
+	}) {
+		t.Errorf("inline egress %s, want only HTTPS to the VPC's CIDR", mustMarshal(t, egress))
+	}
+	assertProps(t, tmpl, "AWS::EC2::SecurityGroupEgress", map[string]any{
+		"GroupId": getAtt(sgID, "GroupId"), "DestinationSecurityGroupId": getAtt(dbSG, "GroupId"),
+		"FromPort": dbPort, "ToPort": dbPort, "IpProtocol": "tcp",
+	})
+	assertProps(t, tmpl, "AWS::EC2::SecurityGroupIngress", map[string]any{
+		"GroupId": getAtt(dbSG, "GroupId"), "SourceSecurityGroupId": getAtt(sgID, "GroupId"),
+		"FromPort": dbPort, "ToPort": dbPort, "IpProtocol": "tcp",
+	})
+	for id, e := range resources(tmpl, "AWS::EC2::SecurityGroupEgress", map[string]any{"GroupId": getAtt(sgID, "GroupId")}) {
+		if d := props(e)["DestinationSecurityGroupId"]; mustMarshal(t, d) != mustMarshal(t, getAtt(dbSG, "GroupId")) {
+			t.Errorf("egress %s of the rotation group goes to %v", id, d)
+		}
+	}
+	// Only the interface endpoints' own groups keep CDK's default egress
+	// (endpoint interfaces answer; they open no connections).
+	for id, g := range resources(tmpl, "AWS::EC2::SecurityGroup", nil) {
+		desc, _ := props(g)["GroupDescription"].(string)
+		if strings.Contains(mustMarshal(t, g), "0.0.0.0/0") && !strings.HasSuffix(desc, "Endpoint/SecurityGroup") {
+			t.Errorf("security group %s (%s) allows traffic to or from 0.0.0.0/0", id, desc)
+		}
+	}
+}
+
+// The error and slow query logs go to CloudWatch Logs with logRetentionDays.
+func TestDataStackDatabaseExportsLogsWithRetention(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, customized} {
+		t.Run(string(v), func(t *testing.T) {
+			s := synth(t, v)
+			tmpl := s.template(stacks.DataStackName)
+			assertProps(t, tmpl, "AWS::RDS::DBInstance", map[string]any{
+				"EnableCloudwatchLogsExports": []any{"error", "slowquery"},
+			})
+			for _, log := range stacks.DBLogExports {
+				found := resources(tmpl, "Custom::LogRetention", map[string]any{
+					"LogGroupName": match(map[string]any{"Fn::Join": assertions.Match_ArrayWith(&[]any{
+						assertions.Match_ArrayWith(&[]any{"/aws/rds/instance/", "/" + log}),
+					})}),
+					"RetentionInDays": s.cfg.LogRetentionDays,
+				})
+				if len(found) != 1 {
+					t.Errorf("%d retentions of %d days for the %s log, want 1", len(found), s.cfg.LogRetentionDays, log)
+				}
+			}
+		})
+	}
 }
 
 func TestDataStackParameterGroupIsReadyForDMSChangeDataCapture(t *testing.T) {

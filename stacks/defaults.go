@@ -284,3 +284,9 @@ const (
 	// minutes and recommends one.
 	PreprocessTimeout = time.Minute
 )
+
+// DBLogExports are the MySQL logs the orders database publishes to
+// CloudWatch Logs: the error log and the slow query log. (The general log
+// records every statement, CREATE USER passwords included.)
+// https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.MySQLDB.PublishtoCloudWatchLogs.html
+var DBLogExports = []string{"error", "slowquery"}
