@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -85,6 +86,17 @@ func newRawArchive(scope constructs.Construct, p rawArchiveProps) rawArchive {
 	for _, c := range *logs.Node().Children() {
 		if stream, ok := c.(awslogs.LogStream); ok {
 			stream.ApplyRemovalPolicy(awscdk.RemovalPolicy_DESTROY)
+		}
+	}
+
+	// Firehose assumes its roles passing this account's ID as the external
+	// ID; the roles the construct creates require it.
+	// https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-s3
+	for _, c := range *delivery.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		if role, ok := c.(awsiam.CfnRole); ok {
+			role.AddPropertyOverride(jsii.String("AssumeRolePolicyDocument.Statement.0.Condition"), map[string]any{
+				"StringEquals": map[string]any{"sts:ExternalId": awscdk.Stack_Of(scope).Account()},
+			})
 		}
 	}
 

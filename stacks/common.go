@@ -93,3 +93,17 @@ func stackProps(name, description string, env *awscdk.Environment) awscdk.StackP
 		Env:         env,
 	}
 }
+
+// sourceConditions are the confused-deputy conditions of a service role's
+// trust policy: the service may assume the role only on behalf of this
+// account's resources of the given service (aws:SourceArn's account and
+// aws:SourceAccount must agree).
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+func sourceConditions(stack awscdk.Stack, service, resource string) *map[string]any {
+	return &map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": stack.Account()},
+		"ArnLike": map[string]any{"aws:SourceArn": awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("arn:"), stack.Partition(), jsii.String(":" + service + ":"), stack.Region(), jsii.String(":"), stack.Account(), jsii.String(":" + resource),
+		})},
+	}
+}

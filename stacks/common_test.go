@@ -305,3 +305,57 @@ func readAssemblyFile(t *testing.T, s *synthesized, name string) []byte {
 	}
 	return b
 }
+
+// Every service role that DMS, Firehose or Kinesis Data Analytics assumes
+// carries the confused-deputy conditions the service documents: DMS and
+// KDA only for this account's resources (aws:SourceAccount and
+// aws:SourceArn), Firehose only with this account as the external ID. The
+// account-wide DMS roles keep DMS's own documented trust (they have fixed
+// names).
+func TestServiceRolesTrustTheirServiceOnlyForThisAccount(t *testing.T) {
+	account := mustMarshal(t, map[string]any{"Ref": "AWS::AccountId"})
+	seen := map[string]int{}
+	for _, v := range append(allVariants, upgradingRoles) {
+		s := synth(t, v)
+		for name, tmpl := range s.templates {
+			for id, r := range resources(tmpl, "AWS::IAM::Role", nil) {
+				p := props(r)
+				if p["RoleName"] != nil {
+					continue
+				}
+				for _, st := range asList(p["AssumeRolePolicyDocument"].(map[string]any)["Statement"]) {
+					st := st.(map[string]any)
+					principal := mustMarshal(t, st["Principal"])
+					cond := mustMarshal(t, st["Condition"])
+					var service string
+					switch {
+					case strings.Contains(principal, "dms."):
+						service = "dms"
+					case strings.Contains(principal, "firehose.amazonaws.com"):
+						service = "firehose"
+					case strings.Contains(principal, "kinesisanalytics.amazonaws.com"):
+						service = "kinesisanalytics"
+					default:
+						continue
+					}
+					seen[service]++
+					if service == "firehose" {
+						if want := `{"StringEquals":{"sts:ExternalId":` + account + `}}`; cond != want {
+							t.Errorf("%s: %s: %s trust condition %s, want %s", v, name, id, cond, want)
+						}
+						continue
+					}
+					if !strings.Contains(cond, `"StringEquals":{"aws:SourceAccount":`+account+`}`) ||
+						!strings.Contains(cond, `"ArnLike":{"aws:SourceArn":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":`+service+`:",{"Ref":"AWS::Region"},":",`+account+`,":`) {
+						t.Errorf("%s: %s: %s trusts %s with condition %s, want aws:SourceAccount and aws:SourceArn of this account's %s resources", v, name, id, principal, cond, service)
+					}
+				}
+			}
+		}
+	}
+	for _, service := range []string{"dms", "firehose", "kinesisanalytics"} {
+		if seen[service] == 0 {
+			t.Errorf("no %s service role found", service)
+		}
+	}
+}

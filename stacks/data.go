@@ -344,8 +344,12 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 
 	// DMS assumes this role to read the replication secret; the Secrets
 	// Manager integration requires the Regional DMS service principal.
+	// Both DMS roles trust DMS only on behalf of this account's DMS
+	// resources in this Region (engine 3.4.7 or later).
+	// https://docs.aws.amazon.com/dms/latest/userguide/cross-service-confused-deputy-prevention.html
+	dmsSource := &awsiam.ServicePrincipalOpts{Conditions: sourceConditions(stack, "dms", "*")}
 	secretAccessRole := awsiam.NewRole(stack, jsii.String("ReplicationSecretAccessRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String(fmt.Sprintf("dms.%s.%s", *stack.Region(), *stack.UrlSuffix())), nil),
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String(fmt.Sprintf("dms.%s.%s", *stack.Region(), *stack.UrlSuffix())), dmsSource),
 		Description: jsii.String("Lets DMS read the replication user's secret."),
 	})
 	s.ReplicationSecret.GrantRead(secretAccessRole, nil)
@@ -370,7 +374,7 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 	s.SourceEndpoint.Node().AddDependency(secretAccessRole)
 
 	streamRole := awsiam.NewRole(stack, jsii.String("ReplicationStreamRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("dms.amazonaws.com"), nil),
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("dms.amazonaws.com"), dmsSource),
 		Description: jsii.String("Lets DMS write change records to the unified order stream."),
 	})
 	props.OrderStream.GrantWrite(streamRole)

@@ -76,7 +76,11 @@ type kdaProps struct {
 // be started.
 func newKDAApplication(scope constructs.Construct, p kdaProps) (awskinesisanalytics.CfnApplication, constructs.IConstruct) {
 	role := awsiam.NewRole(scope, jsii.String("ApplicationRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("kinesisanalytics.amazonaws.com"), nil),
+		// Only on behalf of this account's applications in this Region.
+		// https://docs.aws.amazon.com/kinesisanalytics/latest/dev/confused-deputy.html
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("kinesisanalytics.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: sourceConditions(awscdk.Stack_Of(scope), "kinesisanalytics", "application/*"),
+		}),
 		Description: jsii.String("Kinesis Data Analytics: read the unified stream, preprocess, read products, write the enriched stream."),
 	})
 	p.Input.GrantRead(role)
