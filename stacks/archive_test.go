@@ -2,6 +2,8 @@ package stacks_test
 
 import (
 	"reflect"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -118,7 +120,7 @@ func TestRawArchiveRolesHoldOnlyWhatDeliveryNeeds(t *testing.T) {
 	if !allows(t, source, "kinesis:GetRecords", "OrderStream") || !allows(t, source, "kms:Decrypt", "Key") {
 		t.Error("the delivery stream may not read and decrypt the unified stream")
 	}
-	if !allows(t, dest, "s3:PutObject", bucket) || !allows(t, dest, "kms:GenerateDataKey*", "Key") {
+	if !allows(t, dest, "s3:PutObject", bucket) || !allows(t, dest, "kms:GenerateDataKey", "Key") {
 		t.Error("the delivery stream may not write and encrypt archive objects")
 	}
 	for _, st := range append(source, dest...) {
@@ -134,6 +136,39 @@ func TestRawArchiveRolesHoldOnlyWhatDeliveryNeeds(t *testing.T) {
 				t.Errorf("the delivery stream may write to the stream (%s)", action)
 			}
 		}
+	}
+}
+
+// The destination role holds exactly the actions Firehose documents for an
+// S3 destination (no object deletion, no re-encryption), KMS only through
+// S3 in the stack's Region, and its log group.
+func TestRawArchiveDestinationRoleHoldsExactlyTheDocumentedActions(t *testing.T) {
+	tmpl := synth(t, lambdaProcessor).template(stacks.ProcessStackName)
+	_, stream := only(t, tmpl, "AWS::KinesisFirehose::DeliveryStream", nil)
+	destRole := props(stream)["ExtendedS3DestinationConfiguration"].(map[string]any)["RoleARN"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	var got []string
+	for id, r := range resources(tmpl, "AWS::IAM::Policy", nil) {
+		if !strings.Contains(mustMarshal(t, props(r)["Roles"]), `"`+destRole+`"`) {
+			continue
+		}
+		for _, st := range iamStatements(tmpl)[id] {
+			for _, a := range asList(st["Action"]) {
+				action := a.(string)
+				got = append(got, action)
+				if strings.HasPrefix(action, "kms:") {
+					want := `{"StringEquals":{"kms:ViaService":{"Fn::Join":["",["s3.",{"Ref":"AWS::Region"},".amazonaws.com"]]}}}`
+					if c := mustMarshal(t, st["Condition"]); c != want {
+						t.Errorf("%s with condition %s, want %s", action, c, want)
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(got)
+	want := []string{"kms:Decrypt", "kms:GenerateDataKey", "logs:CreateLogStream", "logs:PutLogEvents",
+		"s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"}
+	if !slices.Equal(got, want) {
+		t.Errorf("destination role actions %v, want exactly %v", got, want)
 	}
 }
 
