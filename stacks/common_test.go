@@ -307,8 +307,8 @@ func readAssemblyFile(t *testing.T, s *synthesized, name string) []byte {
 }
 
 // Every service role that DMS, Firehose or Kinesis Data Analytics assumes
-// carries the confused-deputy conditions the service documents: DMS and
-// KDA only for this account's resources (aws:SourceAccount and
+// (and VPC flow logs) carries the confused-deputy conditions the service
+// documents: DMS, KDA and flow logs only for this account's resources (aws:SourceAccount and
 // aws:SourceArn), Firehose only with this account as the external ID. The
 // account-wide DMS roles keep DMS's own documented trust (they have fixed
 // names).
@@ -335,6 +335,8 @@ func TestServiceRolesTrustTheirServiceOnlyForThisAccount(t *testing.T) {
 						service = "firehose"
 					case strings.Contains(principal, "kinesisanalytics.amazonaws.com"):
 						service = "kinesisanalytics"
+					case strings.Contains(principal, "vpc-flow-logs.amazonaws.com"):
+						service = "ec2"
 					default:
 						continue
 					}
@@ -353,7 +355,7 @@ func TestServiceRolesTrustTheirServiceOnlyForThisAccount(t *testing.T) {
 			}
 		}
 	}
-	for _, service := range []string{"dms", "firehose", "kinesisanalytics"} {
+	for _, service := range []string{"dms", "firehose", "kinesisanalytics", "ec2"} {
 		if seen[service] == 0 {
 			t.Errorf("no %s service role found", service)
 		}

@@ -493,6 +493,14 @@ func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
 		Retention:     cfg.logRetention(),
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	// Flow logs deliver with this role only for this account's flow logs.
+	// https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
+	flowLogsRole := awsiam.NewRole(stack, jsii.String("VpcFlowLogsRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("vpc-flow-logs.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: sourceConditions(stack, "ec2", "vpc-flow-log/*"),
+		}),
+		Description: jsii.String("VPC flow logs: deliver to the flow log group."),
+	})
 	return awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{
 		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(cfg.VPCCIDR.String())),
 		MaxAzs:      jsii.Number(2),
@@ -503,7 +511,7 @@ func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
 		}},
 		RestrictDefaultSecurityGroup: jsii.Bool(true),
 		FlowLogs: &map[string]*awsec2.FlowLogOptions{
-			"FlowLogs": {Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, nil)},
+			"FlowLogs": {Destination: awsec2.FlowLogDestination_ToCloudWatchLogs(flowLogs, flowLogsRole)},
 		},
 	})
 }
