@@ -147,8 +147,13 @@ func NewDataStack(scope constructs.Construct, id string, props DataStackProps) (
 		})
 	}
 	secretsEndpoint := endpoints[0]
-	for _, ep := range endpoints {
-		restrictToAccount(stack, ep)
+	for i, ep := range endpoints {
+		// STS is where the DMS replication instance assumes this
+		// account's roles; whether it signs that call with the DMS
+		// service's own credentials (another account's principal) is not
+		// documented, so the STS endpoint checks only that the role
+		// assumed is this account's (docs/aws-facts.md §3).
+		restrictToAccount(stack, ep, services[i].id != "StsEndpoint")
 	}
 	// The Secrets Manager rotation functions generate passwords with
 	// GetRandomPassword, which acts on no resource: it is allowed to this
@@ -517,23 +522,24 @@ func newIsolatedVpc(stack awscdk.Stack, cfg Config) awsec2.Vpc {
 }
 
 // restrictToAccount replaces an endpoint's default policy (any principal,
-// any action, any resource) with one that lets only this account's
-// principals act on this account's resources through it, so code in the
-// VPC cannot move data out with another account's credentials or into
-// another account's resources.
+// any action, any resource) with one that lets requests through only to
+// this account's resources, so code in the VPC cannot move data into
+// another account's resources; with principals, also only from this
+// account's principals, so it cannot use another account's credentials.
 // https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalaccount
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount
-func restrictToAccount(stack awscdk.Stack, ep awsec2.InterfaceVpcEndpoint) {
+func restrictToAccount(stack awscdk.Stack, ep awsec2.InterfaceVpcEndpoint, principals bool) {
+	cond := map[string]any{"aws:ResourceAccount": stack.Account()}
+	if principals {
+		cond["aws:PrincipalAccount"] = stack.Account()
+	}
 	ep.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("ThisAccountOnly"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
 		Actions:    jsii.Strings("*"),
 		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]any{"StringEquals": map[string]any{
-			"aws:PrincipalAccount": stack.Account(),
-			"aws:ResourceAccount":  stack.Account(),
-		}},
+		Conditions: &map[string]any{"StringEquals": cond},
 	}))
 }
 
