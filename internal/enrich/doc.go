@@ -26,7 +26,13 @@
 // been stored, a redelivery split into smaller batches would emit rows
 // older than ones already written (an upsert after a delete, which the
 // sink could not tell apart). If the state cannot be stored, nothing of
-// the order is emitted and its redelivery starts from the old state. So
-// per order-item the output never goes back in version, and a retried
-// batch emits duplicates at worst.
+// the order is emitted. BatchWriteItem is not atomic, so part of the
+// order's new state may have been stored: its redelivery then meets rows
+// from later in the stream than the change being re-applied. Each state
+// row keeps the stream position of the change that wrote it, and the join
+// emits no pair whose other side is ahead of the change (join.Ahead); the
+// later record, delivered again after it, emits the pair. So per
+// order-item the output never goes back in version, every upsert pairs
+// images that coexisted in the source, and a retried batch emits
+// duplicates at worst.
 package enrich

@@ -213,6 +213,7 @@ func (h *Handler) decode(ev *events.KinesisEvent) *batch {
 			byOrder[c.OrderID] = g
 			b.groups = append(b.groups, g)
 		}
+		c.Position = ev.Records[i].EventID
 		g.recs = append(g.recs, i)
 		g.changes = append(g.changes, c)
 	}

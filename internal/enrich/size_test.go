@@ -41,22 +41,23 @@ const storageOverhead = 100
 // per item of a typical order, with a seven-digit orderId (a million
 // orders) and row images as the sample data has them.
 const (
-	readmeOrderRowBytes = 335
-	readmeItemRowBytes  = 222
+	readmeOrderRowBytes = 415
+	readmeItemRowBytes  = 302
 )
 
 func TestStateRowSizesQuotedInTheREADME(t *testing.T) {
 	const pk = "1000001"
 	version := int64(1793610902120123) // microseconds since the epoch, 2026
 	ts := "2026-11-02 09:15:02.120123"
+	pos := "shardId-000000000003:49654226190374217584376545318930211358523283025000000001" // Lambda's eventID
 	amount, itemAmount := order.MustDecimal("959.18"), order.MustDecimal("945.18")
 	o := encodeOrder(pk, &join.OrderRow{
-		Version: version, SourceTimestamp: ts, Amount: &amount, Status: ptr("DELIVERED"),
+		Version: version, SourceTimestamp: ts, Position: pos, Amount: &amount, Status: ptr("DELIVERED"),
 		DateTime: ptr("2026-11-02 09:15:02.120"), ShipToName: ptr("Maria Garcia"), ShipToAddress: ptr("12 Harbor St"),
 		ShipToCity: ptr("Seattle"), ShipToState: ptr("WA"), ShipToZip: ptr("98101"),
 	}, 0)
 	it := encodeItem(pk, &join.ItemRow{
-		ItemID: 42, Version: version, SourceTimestamp: ts, Quantity: ptr(int64(2)), Amount: &itemAmount, Status: ptr("DELIVERED"),
+		ItemID: 42, Version: version, SourceTimestamp: ts, Position: pos, Quantity: ptr(int64(2)), Amount: &itemAmount, Status: ptr("DELIVERED"),
 	}, 0)
 	got := [2]int{itemSize(t, o) + storageOverhead, itemSize(t, it) + storageOverhead}
 	if want := [2]int{readmeOrderRowBytes, readmeItemRowBytes}; got != want {

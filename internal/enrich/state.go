@@ -44,6 +44,7 @@ const (
 	attrVersion  = "version"
 	attrSourceTS = "sourceTimestamp"
 	attrDeleted  = "deleted"
+	attrPosition = "pos" // stream position of the change that wrote the row (join.Ahead)
 
 	skOrder      = "order"
 	skItemPrefix = "item#"
@@ -226,7 +227,7 @@ func pkOf(item map[string]types.AttributeValue) string {
 // several milliseconds on a batch whose whole handler takes 7-11 ms
 // (BenchmarkHandleCPU).
 func encodeOrder(pk string, r *join.OrderRow, ttl int64) map[string]types.AttributeValue {
-	item := rowHeader(pk, skOrder, r.Version, r.SourceTimestamp, r.Deleted, ttl, 9)
+	item := rowHeader(pk, skOrder, r.Version, r.SourceTimestamp, r.Position, r.Deleted, ttl, 9)
 	putDecimal(item, "orderAmount", r.Amount)
 	putString(item, "orderStatus", r.Status)
 	putString(item, "orderDateTime", r.DateTime)
@@ -240,7 +241,7 @@ func encodeOrder(pk string, r *join.OrderRow, ttl int64) map[string]types.Attrib
 
 // encodeItem renders an item row for the state table.
 func encodeItem(pk string, r *join.ItemRow, ttl int64) map[string]types.AttributeValue {
-	item := rowHeader(pk, itemSortKey(r.ItemID), r.Version, r.SourceTimestamp, r.Deleted, ttl, 3)
+	item := rowHeader(pk, itemSortKey(r.ItemID), r.Version, r.SourceTimestamp, r.Position, r.Deleted, ttl, 3)
 	if r.Quantity != nil {
 		item["itemQuantity"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(*r.Quantity, 10)}
 	}
@@ -249,8 +250,8 @@ func encodeItem(pk string, r *join.ItemRow, ttl int64) map[string]types.Attribut
 	return item
 }
 
-func rowHeader(pk, sk string, version int64, sourceTS string, deleted bool, ttl int64, columns int) map[string]types.AttributeValue {
-	item := make(map[string]types.AttributeValue, 6+columns)
+func rowHeader(pk, sk string, version int64, sourceTS, position string, deleted bool, ttl int64, columns int) map[string]types.AttributeValue {
+	item := make(map[string]types.AttributeValue, 7+columns)
 	item[attrPK] = &types.AttributeValueMemberS{Value: pk}
 	item[attrSK] = &types.AttributeValueMemberS{Value: sk}
 	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}
@@ -259,6 +260,9 @@ func rowHeader(pk, sk string, version int64, sourceTS string, deleted bool, ttl 
 	}
 	if sourceTS != "" {
 		item[attrSourceTS] = &types.AttributeValueMemberS{Value: sourceTS}
+	}
+	if position != "" {
+		item[attrPosition] = &types.AttributeValueMemberS{Value: position}
 	}
 	if deleted {
 		item[attrDeleted] = &types.AttributeValueMemberBOOL{Value: true}
@@ -314,14 +318,14 @@ func (r *stateRow) stale() bool { return r.deleted() == (r.ttl == 0) }
 func decodeRow(item map[string]types.AttributeValue) (stateRow, error) {
 	d := rowDecoder{item: item}
 	row := stateRow{sk: d.str(attrSK)}
-	version, sourceTS, deleted := d.int(attrVersion), d.str(attrSourceTS), d.bool(attrDeleted)
+	version, sourceTS, position, deleted := d.int(attrVersion), d.str(attrSourceTS), d.str(attrPosition), d.bool(attrDeleted)
 	if _, ok := item[attrTTL]; ok {
 		row.ttl = d.int(attrTTL)
 	}
 	switch {
 	case row.sk == skOrder:
 		row.order = &join.OrderRow{
-			Version: version, SourceTimestamp: sourceTS, Deleted: deleted,
+			Version: version, SourceTimestamp: sourceTS, Position: position, Deleted: deleted,
 			Amount:        d.decimal("orderAmount"),
 			Status:        d.optStr("orderStatus"),
 			DateTime:      d.optStr("orderDateTime"),
@@ -337,7 +341,7 @@ func decodeRow(item map[string]types.AttributeValue) (stateRow, error) {
 			d.fail(attrSK, fmt.Errorf("item key %q: %w", row.sk, err))
 		}
 		row.item = &join.ItemRow{
-			ItemID: id, Version: version, SourceTimestamp: sourceTS, Deleted: deleted,
+			ItemID: id, Version: version, SourceTimestamp: sourceTS, Position: position, Deleted: deleted,
 			Quantity: d.optInt("itemQuantity"),
 			Amount:   d.decimal("itemAmount"),
 			Status:   d.optStr("itemStatus"),

@@ -28,12 +28,27 @@
 // and emits its rows again: changes carry full row images, so that is
 // harmless, and it is how a redelivered batch re-emits the rows whose
 // first write failed (see internal/enrich).
+//
+// Every row also remembers the stream position of the change that wrote it
+// (order.Change.Position). When a redelivered change meets a row of the
+// other side that a later record of the same shard wrote, the two images
+// never coexisted: the state is ahead of the change, because an earlier
+// attempt stored part of a later batch's state before it failed (a
+// BatchWriteItem is not atomic). Apply then emits no joined row for that
+// pair; the later record is delivered again after this one and emits the
+// pair as it really was. Deletes are emitted regardless: a delete of a row
+// whose other side is ahead removes the row the earlier change removed,
+// and its version (the larger of both sides') still outranks every upsert
+// emitted before it. Positions are compared, not versions, because records
+// can arrive with older versions than rows already stored (re-sent and
+// replayed rows, the old-key deletes enrich puts back) and must still join.
 package join
 
 import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/refdata"
@@ -53,6 +68,7 @@ var ErrIncomplete = errors.New("partition was loaded without all its items")
 type OrderRow struct {
 	Version         int64
 	SourceTimestamp string
+	Position        string // of the change that wrote the row; see Ahead
 	Deleted         bool
 	Amount          *order.Decimal
 	Status          *string
@@ -70,6 +86,7 @@ type ItemRow struct {
 	ItemID          int64
 	Version         int64
 	SourceTimestamp string
+	Position        string // of the change that wrote the row; see Ahead
 	Deleted         bool
 	Quantity        *int64
 	Amount          *order.Decimal
@@ -170,7 +187,7 @@ func (p *Partition) applyOrder(dst []order.Enriched, c *order.Change, products r
 	if p.Order != nil && c.Version < p.Order.Version {
 		return dst
 	}
-	row := &OrderRow{Version: c.Version, SourceTimestamp: c.SourceTimestamp}
+	row := &OrderRow{Version: c.Version, SourceTimestamp: c.SourceTimestamp, Position: c.Position}
 	if c.IsDelete() {
 		row.Deleted = true
 	} else {
@@ -190,9 +207,10 @@ func (p *Partition) applyOrder(dst []order.Enriched, c *order.Change, products r
 	slices.Sort(ids)
 	for _, id := range ids {
 		it := p.Items[id]
-		if row.Deleted {
+		switch {
+		case row.Deleted:
 			dst = append(dst, deleted(p.OrderID, id, row.Version, row.SourceTimestamp, it.Version, it.SourceTimestamp))
-		} else {
+		case !Ahead(it.Position, c.Position):
 			dst = append(dst, joined(p.OrderID, row, it, products))
 		}
 	}
@@ -204,7 +222,7 @@ func (p *Partition) applyItem(dst []order.Enriched, c *order.Change, products re
 	if old := p.Items[id]; old != nil && c.Version < old.Version {
 		return dst
 	}
-	row := &ItemRow{ItemID: id, Version: c.Version, SourceTimestamp: c.SourceTimestamp}
+	row := &ItemRow{ItemID: id, Version: c.Version, SourceTimestamp: c.SourceTimestamp, Position: c.Position}
 	if c.IsDelete() {
 		row.Deleted = true
 	} else {
@@ -226,10 +244,32 @@ func (p *Partition) applyItem(dst []order.Enriched, c *order.Change, products re
 			ov, ots = p.Order.Version, p.Order.SourceTimestamp
 		}
 		dst = append(dst, deleted(p.OrderID, id, row.Version, row.SourceTimestamp, ov, ots))
-	case p.Order != nil && !p.Order.Deleted:
+	case p.Order != nil && !p.Order.Deleted && !Ahead(p.Order.Position, c.Position):
 		dst = append(dst, joined(p.OrderID, p.Order, row, products))
 	}
 	return dst
+}
+
+// Ahead reports whether stream position a is later than b in the same
+// shard. Positions are Kinesis eventIDs ("shardId-…:sequenceNumber"). A
+// shard is read in sequence-number order (iterators start AT or AFTER a
+// sequence number), so within a shard the larger number is the later
+// record; they are decimal strings without leading zeros, compared as
+// numbers. Positions in different shards (the stream was resharded) or
+// unknown ones are not ordered: Ahead is false, and the change joins as it
+// always did.
+// https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html
+func Ahead(a, b string) bool {
+	shardA, seqA, okA := strings.Cut(a, ":")
+	shardB, seqB, okB := strings.Cut(b, ":")
+	if !okA || !okB || shardA != shardB {
+		return false
+	}
+	seqA, seqB = strings.TrimLeft(seqA, "0"), strings.TrimLeft(seqB, "0")
+	if len(seqA) != len(seqB) {
+		return len(seqA) > len(seqB)
+	}
+	return seqA > seqB
 }
 
 // joined builds the upsert of an order-item from both sides.

@@ -397,3 +397,74 @@ func TestApplyKeyChanges(t *testing.T) {
 		}
 	})
 }
+
+// at places a change at a position of shard 0 of the stream.
+func at(c order.Change, seq string) order.Change {
+	c.Position = "shardId-000000000000:" + seq
+	return c
+}
+
+// A BatchWriteItem is not atomic: an attempt that fails can leave part of
+// a later batch's state stored. The redelivered records must not join an
+// image with one the state holds from later in the stream.
+func TestApplyAgainstStateAheadOfTheRedeliveredChange(t *testing.T) {
+	p := NewPartition(1, true)
+	apply(t, p, []order.Change{at(ord(order.OpInsert, 1, "NEW"), "10"), at(item(order.OpInsert, 7, 2, 1), "11")})
+	// The failed attempt of [order PAID @12, order SHIPPED @13, item 7
+	// qty 2 @14] stored only the item row.
+	ahead := at(item(order.OpUpdate, 7, 6, 2), "14")
+	p.Items[7] = &ItemRow{ItemID: 7, Version: 6, Position: ahead.Position, Quantity: ahead.ItemQuantity, Amount: ahead.ItemAmount, Status: ahead.ItemStatus}
+
+	// Order PAID and item qty 2 never coexisted: by the time the item
+	// had qty 2 the order was SHIPPED.
+	if got := apply(t, p, []order.Change{at(ord(order.OpUpdate, 3, "PAID"), "12")}); len(got) != 0 {
+		t.Errorf("redelivered order change joined the item row stored ahead of it: %v", got)
+	}
+	if got := apply(t, p, []order.Change{at(ord(order.OpUpdate, 5, "SHIPPED"), "13")}); len(got) != 0 {
+		t.Errorf("redelivered order change joined the item row stored ahead of it: %v", got)
+	}
+	want := []string{"upsert 1/7 v6 order=SHIPPED qty=2 product=Handcrafted Marble Kettle"}
+	if got := apply(t, p, []order.Change{ahead}); !slices.Equal(got, want) {
+		t.Errorf("the change that wrote the row emitted %v, want %v", got, want)
+	}
+
+	// Deletes are emitted whatever the other side's position: the row the
+	// change removes must go.
+	q := NewPartition(1, true)
+	apply(t, q, []order.Change{at(ord(order.OpInsert, 1, "NEW"), "10"), at(item(order.OpInsert, 7, 2, 1), "11")})
+	q.Items[7] = &ItemRow{ItemID: 7, Version: 6, Position: ahead.Position, Quantity: ahead.ItemQuantity, Amount: ahead.ItemAmount, Status: ahead.ItemStatus}
+	if got, want := apply(t, q, []order.Change{at(ord(order.OpDelete, 3, ""), "12")}), []string{"delete 1/7 v6"}; !slices.Equal(got, want) {
+		t.Errorf("order delete emitted %v, want %v", got, want)
+	}
+}
+
+// Records that arrive with older versions than stored rows (re-sent rows,
+// replays, put-back deletes) still join: positions order them, not
+// versions.
+func TestApplyJoinsALaterRecordWithAnOlderVersion(t *testing.T) {
+	p := NewPartition(1, true)
+	apply(t, p, []order.Change{at(item(order.OpInsert, 7, 9, 1), "10")}) // the order's state expired
+	want := []string{"upsert 1/7 v9 order=NEW qty=1 product=Handcrafted Marble Kettle"}
+	if got := apply(t, p, []order.Change{at(ord(order.OpLoad, 5, "NEW"), "11")}); !slices.Equal(got, want) {
+		t.Errorf("re-sent order emitted %v, want %v", got, want)
+	}
+}
+
+func TestAhead(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"shardId-000000000000:11", "shardId-000000000000:10", true},
+		{"shardId-000000000000:10", "shardId-000000000000:10", false},
+		{"shardId-000000000000:10", "shardId-000000000000:9", true},
+		{"shardId-000000000000:9", "shardId-000000000000:10", false},
+		{"shardId-000000000001:11", "shardId-000000000000:10", false}, // resharded: not ordered
+		{"", "shardId-000000000000:10", false},                         // written by older code
+		{"shardId-000000000000:11", "", false},
+	} {
+		if got := Ahead(tt.a, tt.b); got != tt.want {
+			t.Errorf("Ahead(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

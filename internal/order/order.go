@@ -63,6 +63,10 @@ type Change struct {
 	// change. An order_item key change sets both (the old key is the pair).
 	OldOrderID *int64 `json:"oldOrderId,omitempty"`
 	OldItemID  *int64 `json:"oldItemId,omitempty"`
+	// Position is where the change's record sits in its stream: Lambda's
+	// Kinesis eventID, "shardId-…:sequenceNumber". Empty when unknown. It is
+	// not part of the record: the processor sets it from the event.
+	Position string `json:"-"`
 }
 
 // Shares of DynamoDB's item size limit (ddblimit.MaxItemSize) that the
@@ -101,6 +105,7 @@ func (c *Change) OldKeyDelete() Change {
 		Operation:       OpDelete,
 		SourceTimestamp: c.SourceTimestamp,
 		Version:         c.Version,
+		Position:        c.Position,
 	}
 	if c.OldOrderID != nil {
 		d.OrderID = *c.OldOrderID
