@@ -174,10 +174,7 @@ func newProvider(scope constructs.Construct, id string, p providerProps) customr
 		// The handler logs each request; the framework's own errors (such
 		// as failing to answer CloudFormation) are worth keeping too.
 		FrameworkLambdaLoggingLevel: awslambda.ApplicationLogLevel_ERROR,
-		LogGroup: awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
-			Retention:     p.retention,
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		}),
+		LogGroup:                    awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), logGroupProps(p.retention)),
 	}
 	if p.isComplete != nil {
 		props.IsCompleteHandler = p.isComplete
@@ -185,11 +182,8 @@ func newProvider(scope constructs.Construct, id string, p providerProps) customr
 		props.TotalTimeout = awscdk.Duration_Seconds(jsii.Number(p.totalTimeout.Seconds()))
 		props.DisableWaiterStateMachineLogging = jsii.Bool(false)
 		props.WaiterStateMachineLogOptions = &customresources.LogOptions{
-			Destination: awslogs.NewLogGroup(scope, jsii.String(id+"WaiterLogs"), &awslogs.LogGroupProps{
-				Retention:     p.retention,
-				RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-			}),
-			Level: awsstepfunctions.LogLevel_ALL,
+			Destination: awslogs.NewLogGroup(scope, jsii.String(id+"WaiterLogs"), logGroupProps(p.retention)),
+			Level:       awsstepfunctions.LogLevel_ALL,
 			// The handler logs what it does; the events add nothing.
 			IncludeExecutionData: jsii.Bool(false),
 		}
