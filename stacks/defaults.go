@@ -11,8 +11,9 @@ const (
 	ProcessStackName = "UnifiedStreamETLProcessStack"
 )
 
-// Configuration defaults. cdk.json carries the same values (a test keeps the
-// two in step); LoadConfig falls back to these when a key is absent.
+// Configuration defaults and the reasons for them. Settings (settings.go)
+// assigns each to its context key; LoadConfig falls back to it when the
+// key is absent.
 const (
 	// DefaultProcessor is the Go enrich Lambda: Kinesis Data Analytics for SQL
 	// can no longer be created (since 2025-10-15).
