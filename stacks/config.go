@@ -26,7 +26,6 @@ type Processor string
 // The processors (docs/design.md §1).
 const (
 	ProcessorLambda Processor = "lambda"
-	ProcessorKDASQL Processor = "kda-sql"
 )
 
 // Billing is a DynamoDB capacity mode.
@@ -274,7 +273,7 @@ func parseConfig(set func(string) (any, bool)) (Config, error) {
 		}
 	}
 
-	if s, ok := p.oneOf(KeyProcessor, string(ProcessorLambda), string(ProcessorKDASQL)); ok {
+	if s, ok := p.oneOf(KeyProcessor, processorNames()...); ok {
 		c.Processor = Processor(s)
 	}
 	p.stream(KeyUnifiedStreamShards, &c.UnifiedStream)

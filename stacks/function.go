@@ -27,13 +27,11 @@ import (
 // Function names: each is built from lambdas/<name> into
 // <LambdaDir>/<name>/bootstrap.
 const (
-	FunctionSink       = "sink"
-	FunctionEnrich     = "enrich"
-	FunctionPreprocess = "preprocess"
+	FunctionSink   = "sink"
+	FunctionEnrich = "enrich"
 	// The custom resource handlers (customresources.go).
 	FunctionSchemaSetup = "schema-setup"
 	FunctionDMSTask     = "dms-task"
-	FunctionKDAStart    = "kda-start"
 	FunctionDMSRoles    = "dms-roles"
 	// FunctionDMSReconnect reconnects the DMS task after a rotation.
 	FunctionDMSReconnect = "dms-reconnect"

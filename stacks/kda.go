@@ -3,16 +3,68 @@ package stacks
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// The legacy KDA SQL processor (processor=kda-sql) lives in this file,
+// kda/ (its Lambda functions and their packages) and
+// sql/kda-orders-setup.sql: deleting the three removes it. Its one
+// registration is the init function below.
+
+func init() {
+	processors[ProcessorKDASQL] = processorDef{
+		functions:   []string{FunctionPreprocess, FunctionKDAStart},
+		create:      newKDAProcessor,
+		description: "KDA SQL application; AWS no longer creates new ones, synth warns",
+	}
+}
+
+// ProcessorKDASQL is the original project's processor: a Kinesis Data
+// Analytics for SQL application (docs/design.md §1).
+const ProcessorKDASQL Processor = "kda-sql"
+
+// The KDA processor's functions (kda/lambdas/<name>).
+const (
+	FunctionPreprocess = "preprocess"
+	FunctionKDAStart   = "kda-start"
+)
+
+// ResourceTypeKDAStart is the custom resource that starts the application.
+const ResourceTypeKDAStart = "Custom::KdaApplicationStart"
+
+const (
+	// KDAStartPollInterval and KDAStartTimeout: an application starts in a
+	// minute or two.
+	KDAStartPollInterval = 15 * time.Second
+	KDAStartTimeout      = 30 * time.Minute
+
+	// ProductsTableName is the KDA in-application reference table the SQL
+	// joins with.
+	ProductsTableName = "products"
+
+	// KDAInputNamePrefix names the KDA in-application input stream;
+	// KDA appends "_001", giving SOURCE_SQL_STREAM_001.
+	KDAInputNamePrefix = "SOURCE_SQL_STREAM"
+
+	// KDAOutputStreamName is the in-application stream the SQL writes the
+	// enriched rows to.
+	KDAOutputStreamName = "ORDER_ITEM_ENRICHED_STREAM"
+	PreprocessMemoryMiB = 256
+	// PreprocessTimeout: KDA allows a preprocessing function at most five
+	// minutes and recommends one.
+	PreprocessTimeout = time.Minute
 )
 
 // Column is a column of a KDA in-application stream or table: its SQL name
@@ -63,10 +115,6 @@ const KDASQLWarning = "processor=kda-sql: Amazon Kinesis Data Analytics for SQL 
 	"(existing ones are deleted from 2026-01-27), so deploying this stack fails in accounts without the application. " +
 	"It is kept to document the original design; deploy processor=lambda instead."
 
-func init() {
-	processors[ProcessorKDASQL] = processorDef{functions: []string{FunctionPreprocess, FunctionKDAStart}, create: newKDAProcessor}
-}
-
 // kdaProcessor is processor=kda-sql: the KDA SQL application, its input
 // preprocessing function and the custom resource that starts it.
 type kdaProcessor struct {
@@ -114,7 +162,27 @@ func (k *kdaProcessor) monitor(m *processMonitoring) {
 	// KDA invokes the preprocess function synchronously: it has no
 	// iterator age; the application's MillisBehindLatest is its lag.
 	m.functions = append(m.functions, watchedFunction{name: "Preprocess", fn: k.preprocess, timeout: PreprocessTimeout})
-	m.application = k.application
+	m.sections = append(m.sections, k.addApplication)
+}
+
+// addApplication watches the KDA SQL application's lag.
+func (k *kdaProcessor) addApplication(pm *processMonitor) {
+	set, d, th, sustained := pm.set, pm.d, pm.th, pm.sustained
+	d.section("KDA application", "Kinesis Data Analytics for SQL: how far behind its input it reads.")
+	behind := metricsInsights("MillisBehindLatest", "AWS/KinesisAnalytics", "Application", k.application.Ref(), CountAlarmPeriod, "millis behind latest (max)")
+	alarm := set.add(alarmSpec{
+		id: "ApplicationBehindAlarm",
+		description: fmt.Sprintf("The KDA SQL application has been more than %d s behind the unified stream, or has reported nothing, for %d minutes: it is overloaded, or no longer RUNNING. "+
+			"Check its status in the console (KDA SQL applications can no longer be created and are being retired: plan the move to processor=lambda), its error stream and the preprocess function's alarms.",
+			th.IteratorAgeSeconds, sustained),
+		metric:    behind,
+		threshold: float64(th.IteratorAgeSeconds * 1000),
+		periods:   SustainedAlarmPeriods,
+		// A running application reports continuously; none means it
+		// stopped.
+		missing: awscloudwatch.TreatMissingData_BREACHING,
+	})
+	d.graph("KDA millis behind latest", []awscloudwatch.IMetric{behind}, alarm)
 }
 
 type kdaProps struct {
@@ -264,4 +332,47 @@ func newKDAProductsReference(scope constructs.Construct, p kdaProps, role awsiam
 	reference.Node().AddDependency(p.ReferenceReady)
 
 	return reference
+}
+
+// kdaStartProps configures the KDA application start resource.
+type kdaStartProps struct {
+	assetDir    string
+	application awskinesisanalytics.CfnApplication
+	// configured completes the application's configuration (its reference
+	// data and output), which CloudFormation adds after creating it.
+	configured constructs.IConstruct
+	retention  awslogs.RetentionDays
+}
+
+// newKDAStart starts the KDA SQL application once it is fully configured
+// and stops it before CloudFormation deletes it
+// (kda/start).
+func newKDAStart(scope constructs.Construct, p kdaStartProps) awscdk.CustomResource {
+	stack := awscdk.Stack_Of(scope)
+	fn := newGoFunction(scope, "KdaStart", goFunctionProps{
+		AssetDir:    p.assetDir,
+		Description: "Custom resource: starts the KDA SQL application once it is ready, stops it before deletion.",
+		MemoryMiB:   CustomResourceMemoryMiB,
+		Timeout:     PollerTimeout,
+		Retention:   p.retention,
+	})
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("kinesisanalytics:DescribeApplication", "kinesisanalytics:StartApplication", "kinesisanalytics:StopApplication"),
+		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("kinesisanalytics"), Resource: jsii.String("application"), ResourceName: p.application.Ref(),
+		})},
+	}))
+	provider := newProvider(scope, "KdaStartProvider", providerProps{
+		onEvent: fn, isComplete: fn,
+		queryInterval: KDAStartPollInterval, totalTimeout: KDAStartTimeout,
+		retention: p.retention,
+	})
+	resource := awscdk.NewCustomResource(scope, jsii.String("ApplicationStart"), &awscdk.CustomResourceProps{
+		ServiceToken: provider.ServiceToken(),
+		ResourceType: jsii.String(ResourceTypeKDAStart),
+		Properties:   &map[string]interface{}{"ApplicationName": p.application.Ref()},
+	})
+	// Started once configured; stopped (deleted) before the application.
+	resource.Node().AddDependency(p.application, p.configured)
+	return resource
 }

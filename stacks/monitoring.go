@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -305,9 +304,10 @@ type processMonitoring struct {
 	functions []watchedFunction
 	tables    []watchedTable
 	queues    []namedQueue
-	// application is the KDA SQL application (processor=kda-sql).
-	application awskinesisanalytics.CfnApplication
-	archive     awskinesisfirehose.IDeliveryStream
+	// sections are the processor's own dashboard sections and alarms,
+	// shown after the functions.
+	sections []func(*processMonitor)
+	archive  awskinesisfirehose.IDeliveryStream
 	// dmsAlarms are the data stack's alarms, shown on the dashboard.
 	dmsAlarms []awscloudwatch.IAlarm
 }
@@ -381,8 +381,8 @@ func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]aw
 			pm.addCatalogue(f)
 		}
 	}
-	if m.application != nil {
-		pm.addApplication()
+	for _, add := range m.sections {
+		add(pm)
 	}
 	pm.d.section("Tables", "DynamoDB: consumed capacity and throttling.")
 	for _, t := range m.tables {
@@ -532,26 +532,6 @@ func (pm *processMonitor) addCatalogue(f watchedFunction) {
 		missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	d.graph(f.name+" catalogue refresh failures", []awscloudwatch.IMetric{refreshFailures}, alarm)
-}
-
-// addApplication watches the KDA SQL application's lag.
-func (pm *processMonitor) addApplication() {
-	set, d, th, sustained, m := pm.set, pm.d, pm.th, pm.sustained, pm.processMonitoring
-	d.section("KDA application", "Kinesis Data Analytics for SQL: how far behind its input it reads.")
-	behind := metricsInsights("MillisBehindLatest", "AWS/KinesisAnalytics", "Application", m.application.Ref(), CountAlarmPeriod, "millis behind latest (max)")
-	alarm := set.add(alarmSpec{
-		id: "ApplicationBehindAlarm",
-		description: fmt.Sprintf("The KDA SQL application has been more than %d s behind the unified stream, or has reported nothing, for %d minutes: it is overloaded, or no longer RUNNING. "+
-			"Check its status in the console (KDA SQL applications can no longer be created and are being retired: plan the move to processor=lambda), its error stream and the preprocess function's alarms.",
-			th.IteratorAgeSeconds, sustained),
-		metric:    behind,
-		threshold: float64(th.IteratorAgeSeconds * 1000),
-		periods:   SustainedAlarmPeriods,
-		// A running application reports continuously; none means it
-		// stopped.
-		missing: awscloudwatch.TreatMissingData_BREACHING,
-	})
-	d.graph("KDA millis behind latest", []awscloudwatch.IMetric{behind}, alarm)
 }
 
 // addTable watches a table's throttling and, when provisioned, its

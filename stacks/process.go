@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -136,8 +137,10 @@ func (s *ProcessStack) addOutputs(referenceURI *string) {
 	if s.Dashboard != nil {
 		outputs = append(outputs, output{"DashboardName", "The pipeline's CloudWatch dashboard.", s.Dashboard.DashboardName()})
 	}
+	if s.EnrichedStream != nil {
+		outputs = append(outputs, output{"EnrichedStreamName", "The enriched order-item stream.", s.EnrichedStream.StreamName()})
+	}
 	addOutputs(s.Stack, append(outputs,
-		output{"EnrichedStreamName", "The enriched order-item stream.", s.EnrichedStream.StreamName()},
 		output{"OrderEnrichedTableName", "The OrderEnriched DynamoDB table.", s.OrderEnrichedTable.TableName()},
 		output{"ReferenceDataUri", "Where the product reference data is.", referenceURI},
 	))
@@ -166,11 +169,38 @@ type processorDef struct {
 	// functions are the Lambda functions the processor deploys.
 	functions []string
 	create    func(awscdk.Stack, processorInputs) (processor, error)
+	// description says what the value deploys (README configuration
+	// table).
+	description string
 }
 
-// processors are the processors this build can deploy, by name.
+// processors are the processors this build can deploy, by name; other
+// files register theirs (kda.go).
 var processors = map[Processor]processorDef{
-	ProcessorLambda: {functions: []string{FunctionEnrich}, create: newEnrichProcessor},
+	ProcessorLambda: {functions: []string{FunctionEnrich}, create: newEnrichProcessor, description: "Go enrich Lambda"},
+}
+
+// processorNames lists the processors: the default first, then the others
+// by name.
+func processorNames() []string {
+	names := []string{string(DefaultProcessor)}
+	var others []string
+	for p := range processors {
+		if p != DefaultProcessor {
+			others = append(others, string(p))
+		}
+	}
+	slices.Sort(others)
+	return append(names, others...)
+}
+
+// describeProcessors is the processor setting's allowed values.
+func describeProcessors() string {
+	var parts []string
+	for _, name := range processorNames() {
+		parts = append(parts, fmt.Sprintf("`%s` (%s)", name, processors[Processor(name)].description))
+	}
+	return strings.Join(parts, " or ")
 }
 
 // monitoring lists what the process stack's alarms and dashboard watch.
@@ -179,10 +209,10 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc proc
 		cfg:       cfg,
 		topic:     props.AlarmTopic,
 		dmsAlarms: props.DMSAlarms,
-		streams: []namedStream{
-			{"OrderStream", props.OrderStream},
-			{"EnrichedStream", s.EnrichedStream},
-		},
+		streams:   []namedStream{{"OrderStream", props.OrderStream}},
+	}
+	if s.EnrichedStream != nil {
+		m.streams = append(m.streams, namedStream{"EnrichedStream", s.EnrichedStream})
 	}
 	// The operations are those internal/sink and internal/enrich call.
 	orderEnriched := watchedTable{name: "OrderEnriched", table: s.OrderEnrichedTable,
@@ -192,7 +222,9 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc proc
 	}
 	m.tables = append(m.tables, orderEnriched)
 	proc.monitor(&m)
-	sink.monitor(&m)
+	if sink != nil {
+		sink.monitor(&m)
+	}
 	if s.RawArchive != nil {
 		m.archive = s.RawArchive
 	}

@@ -26,7 +26,8 @@ type Setting struct {
 // Settings lists every key LoadConfig reads, in the order the README
 // shows them.
 var Settings = []Setting{
-	{KeyProcessor, string(DefaultProcessor), "`lambda` (Go enrich Lambda) or `kda-sql` (KDA SQL application; AWS no longer creates new ones, synth warns)"},
+	// The processors register themselves: ConfigurationTable lists them.
+	{KeyProcessor, string(DefaultProcessor), "one of the processors"},
 	{KeyUnifiedStreamShards, DefaultUnifiedStreamShards, "a shard count 1–500, or `on-demand`"},
 	{KeyEnrichedStreamShards, DefaultEnrichedStreamShards, "a shard count 1–500, or `on-demand`"},
 	{KeyStreamRetentionHours, DefaultStreamRetentionHours, "24–8760"},
@@ -88,6 +89,9 @@ func ConfigurationTable() string {
 	var b strings.Builder
 	b.WriteString("| key | default | allowed |\n| --- | --- | --- |\n")
 	for _, s := range Settings {
+		if s.Key == KeyProcessor {
+			s.Allowed = describeProcessors()
+		}
 		def := fmt.Sprintf("`%v`", s.Default)
 		if s.Default == "" {
 			def = "empty"
