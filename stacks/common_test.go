@@ -281,16 +281,23 @@ func TestNoFixedPhysicalNamesButTheDMSRoles(t *testing.T) {
 }
 
 func TestOutputsTellOperatorsWhereThingsAre(t *testing.T) {
-	s := synth(t, lambdaProcessor)
-	want := map[string][]string{
-		stacks.CommonStackName:  {"OrderStreamName"},
-		stacks.DataStackName:    {"DatabaseEndpoint", "DatabaseSecretArn", "ReplicationSecretArn", "ReplicationTaskArn"},
-		stacks.ProcessStackName: {"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"},
-	}
-	for stack, outputs := range want {
-		for _, o := range outputs {
-			if found := *s.template(stack).FindOutputs(jsii.String(o), nil); len(found) != 1 {
-				t.Errorf("%s has no output %s", stack, o)
+	for v, process := range map[variant][]string{
+		lambdaProcessor: {"OrderEnrichedTableName", "ReferenceDataUri"},
+		// The shapes with an enriched stream name it too.
+		kdaProcessor: {"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"},
+		customized:   {"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"},
+	} {
+		s := synth(t, v)
+		want := map[string][]string{
+			stacks.CommonStackName:  {"OrderStreamName"},
+			stacks.DataStackName:    {"DatabaseEndpoint", "DatabaseSecretArn", "ReplicationSecretArn", "ReplicationTaskArn"},
+			stacks.ProcessStackName: process,
+		}
+		for stack, outputs := range want {
+			for _, o := range outputs {
+				if found := *s.template(stack).FindOutputs(jsii.String(o), nil); len(found) != 1 {
+					t.Errorf("%s: %s has no output %s", v, stack, o)
+				}
 			}
 		}
 	}

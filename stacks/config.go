@@ -28,6 +28,20 @@ const (
 	ProcessorLambda Processor = "lambda"
 )
 
+// Consumer is how the event source mappings read their streams
+// (docs/design.md §5.5).
+type Consumer string
+
+// The ways to read a stream.
+const (
+	// ConsumerPolling polls each shard (GetRecords), sharing the shard's
+	// read throughput with every other consumer of the stream.
+	ConsumerPolling Consumer = "polling"
+	// ConsumerEFO registers an enhanced fan-out consumer per mapped stream,
+	// which Kinesis pushes records to with dedicated throughput.
+	ConsumerEFO Consumer = "efo"
+)
+
 // Billing is a DynamoDB capacity mode.
 type Billing string
 
@@ -42,6 +56,8 @@ const (
 	KeyProcessor              = "processor"
 	KeyUnifiedStreamShards    = "unifiedStreamShards"
 	KeyEnrichedStreamShards   = "enrichedStreamShards"
+	KeyEnrichedStream         = "enrichedStream"
+	KeyConsumer               = "consumer"
 	KeyStreamRetentionHours   = "streamRetentionHours"
 	KeyDBEngineVersion        = "dbEngineVersion"
 	KeyDBInstanceClass        = "dbInstanceClass"
@@ -89,9 +105,14 @@ func (c StreamCapacity) String() string {
 // Config is the validated configuration of the three stacks, read from CDK
 // context by LoadConfig.
 type Config struct {
-	Processor              Processor
-	UnifiedStream          StreamCapacity
-	EnrichedStream         StreamCapacity
+	Processor      Processor
+	UnifiedStream  StreamCapacity
+	EnrichedStream StreamCapacity
+	// EnrichedStreamEnabled also publishes every enriched change to the
+	// enriched stream with processor=lambda, which writes OrderEnriched
+	// itself; other processors always have the stream.
+	EnrichedStreamEnabled  bool
+	Consumer               Consumer
 	StreamRetentionHours   int
 	DBEngineVersion        string // MySQL major version: "8.4" or "8.0"
 	DBInstanceClass        string // EC2-style class without "db.", e.g. "t4g.small"
@@ -278,6 +299,10 @@ func parseConfig(set func(string) (any, bool)) (Config, error) {
 	}
 	p.stream(KeyUnifiedStreamShards, &c.UnifiedStream)
 	p.stream(KeyEnrichedStreamShards, &c.EnrichedStream)
+	p.boolean(KeyEnrichedStream, &c.EnrichedStreamEnabled)
+	if s, ok := p.oneOf(KeyConsumer, string(ConsumerPolling), string(ConsumerEFO)); ok {
+		c.Consumer = Consumer(s)
+	}
 	// Kinesis accepts 24 hours to 365 days.
 	p.intRange(KeyStreamRetentionHours, 24, 8760, &c.StreamRetentionHours)
 	if s, ok := p.oneOf(KeyDBEngineVersion, "8.4", "8.0"); ok {

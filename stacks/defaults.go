@@ -28,6 +28,18 @@ const (
 	// emits about one enriched row per item change.
 	DefaultEnrichedStreamShards = 2
 
+	// DefaultEnrichedStream is off: enrich writes OrderEnriched itself (one
+	// hop, docs/design.md §1.1), and the enriched stream, billed per shard
+	// hour, would only serve consumers outside the pipeline.
+	DefaultEnrichedStream = false
+
+	// DefaultConsumer is shared-throughput polling: it costs nothing beyond
+	// the stream, while an enhanced fan-out consumer is billed per
+	// consumer-shard hour and per GB read
+	// (https://aws.amazon.com/kinesis/data-streams/pricing/). consumer=efo
+	// buys lower delivery latency (docs/design.md §5.5).
+	DefaultConsumer = ConsumerPolling
+
 	// DefaultStreamRetentionHours is Kinesis's minimum (and free) retention;
 	// the event source mappings give up on records after one day anyway.
 	DefaultStreamRetentionHours = 24

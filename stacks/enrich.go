@@ -36,24 +36,23 @@ func newEnrichProcessor(stack awscdk.Stack, in processorInputs) (processor, erro
 	e.dlq = newDeadLetterQueue(stack, "EnrichDeadLetterQueue", key)
 	e.fn = newGoFunction(stack, "Enrich", goFunctionProps{
 		AssetDir:    in.assets[FunctionEnrich],
-		Description: "Joins orders with their items and products, with state in DynamoDB, into the enriched stream.",
+		Description: "Joins orders with their items and products, with state in DynamoDB, into the OrderEnriched table.",
 		MemoryMiB:   EnrichMemoryMiB,
 		Timeout:     EnrichTimeout,
 		Retention:   cfg.logRetention(),
-		Environment: map[string]*string{
-			enrich.EnvStateTable:       e.state.TableName(),
-			enrich.EnvTombstoneDays:    jsii.String(strconv.Itoa(cfg.JoinStateTombstoneDays)),
-			enrich.EnvOutputStream:     in.output.StreamName(),
-			enrich.EnvSourceStream:     in.props.OrderStream.StreamName(),
-			enrich.EnvReferenceDataURI: in.reference.uri,
-			dlq.EnvURL:                 e.dlq.QueueUrl(),
-		},
+		Environment: e.environment(in),
 	})
 	// Exactly the calls internal/enrich makes on its state: Query and
 	// BatchGetItem to read, BatchWriteItem (puts only) to write; rows
 	// expire through the table's TTL, never by DeleteItem.
 	grantTableCalls(e.state, key, e.fn, "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
-	in.output.GrantWrite(e.fn)
+	// One hop: exactly the sink's calls on OrderEnriched, which enrich
+	// makes through the same code (internal/sink): a conditional PutItem
+	// for an upsert and a conditional DeleteItem for a delete.
+	grantTableCalls(in.table, key, e.fn, "dynamodb:PutItem", "dynamodb:DeleteItem")
+	if in.output != nil {
+		in.output.GrantWrite(e.fn)
+	}
 	// The old key's delete of a row moved to another order goes back
 	// on the order stream, keyed by the old orderId (internal/enrich/rekey.go).
 	in.props.OrderStream.GrantWrite(e.fn)
@@ -62,6 +61,23 @@ func newEnrichProcessor(stack awscdk.Stack, in processorInputs) (processor, erro
 	e.dlq.GrantSendMessages(e.fn)
 	e.addEventSource(in)
 	return e, nil
+}
+
+// environment is the function's configuration (internal/enrich
+// ConfigFromEnv): OUTPUT_STREAM only when there is an enriched stream.
+func (e *enrichProcessor) environment(in processorInputs) map[string]*string {
+	env := map[string]*string{
+		enrich.EnvStateTable:       e.state.TableName(),
+		enrich.EnvTombstoneDays:    jsii.String(strconv.Itoa(in.cfg.JoinStateTombstoneDays)),
+		enrich.EnvOutputTable:      in.table.TableName(),
+		enrich.EnvSourceStream:     in.props.OrderStream.StreamName(),
+		enrich.EnvReferenceDataURI: in.reference.uri,
+		dlq.EnvURL:                 e.dlq.QueueUrl(),
+	}
+	if in.output != nil {
+		env[enrich.EnvOutputStream] = in.output.StreamName()
+	}
+	return env
 }
 
 // addEventSource maps the unified stream to the function.
@@ -74,12 +90,12 @@ func (e *enrichProcessor) addEventSource(in processorInputs) {
 	// https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis-filtering.html).
 	// The handler sees every record: it joins it, skips and counts a
 	// control or foreign-table record, or dead-letters it with the reason.
-	e.fn.AddEventSource(streamEventSource(in.props.OrderStream, in.cfg, e.dlq))
+	e.fn.AddEventSource(streamEventSource(e.fn, in.props.OrderStream, in.cfg, e.dlq))
 	// The function cannot start without products.json: its event
 	// source mapping (which starts invoking it as soon as it exists)
 	// waits for the reference data deployment.
 	for _, c := range *e.fn.Node().Children() {
-		if strings.HasPrefix(*c.Node().Id(), "KinesisEventSource") {
+		if strings.HasPrefix(*c.Node().Id(), "KinesisEventSource") || strings.HasPrefix(*c.Node().Id(), "KinesisConsumerEventSource") {
 			c.Node().AddDependency(in.reference.deployment)
 		}
 	}

@@ -169,11 +169,13 @@ func newDeadLetterQueue(scope constructs.Construct, id string, key awskms.IKey) 
 	return queue
 }
 
-// streamEventSource is the event source mapping of docs/design.md §5.3 for a Kinesis
-// stream: TRIM_HORIZON (so the full load is not skipped), the configured
-// batch size and parallelization, bisect on error, bounded retries and
-// record age, partial batch responses, and failures to the queue.
-func streamEventSource(stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue) awslambda.IEventSource {
+// streamEventSource is the event source mapping of docs/design.md §5.3 for
+// fn on a Kinesis stream: TRIM_HORIZON (so the full load is not skipped),
+// the configured batch size and parallelization, bisect on error, bounded
+// retries and record age, partial batch responses, and failures to the
+// queue. With consumer=efo it reads through an enhanced fan-out consumer of
+// its own (docs/design.md §5.5).
+func streamEventSource(fn awslambda.Function, stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue) awslambda.IEventSource {
 	props := &awslambdaeventsources.KinesisEventSourceProps{
 		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(float64(cfg.BatchSize)),
@@ -184,7 +186,24 @@ func streamEventSource(stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue)
 		ReportBatchItemFailures: jsii.Bool(true),
 		OnFailure:               awslambdaeventsources.NewSqsDlq(dlq),
 	}
-	return awslambdaeventsources.NewKinesisEventSource(stream, props)
+	if cfg.Consumer != ConsumerEFO {
+		return awslambdaeventsources.NewKinesisEventSource(stream, props)
+	}
+	// One consumer per mapped stream (AWS::Kinesis::StreamConsumer), named
+	// after the function's unique ID in the stack; consumer names need
+	// only be unique within their stream. The event source grants the
+	// function what Lambda needs to read through it: DescribeStreamConsumer
+	// and SubscribeToShard on the consumer, and the stream's read actions
+	// (and its key's decrypt).
+	// https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html
+	// https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-create.html
+	// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kinesis-streamconsumer.html
+	// (docs/aws-facts.md §5)
+	consumer := awskinesis.NewStreamConsumer(fn.Stack(), jsii.String(*fn.Node().Id()+"Consumer"), &awskinesis.StreamConsumerProps{
+		Stream:             stream,
+		StreamConsumerName: awscdk.Names_UniqueId(fn),
+	})
+	return awslambdaeventsources.NewKinesisConsumerEventSource(consumer, props)
 }
 
 // functionAssets returns the asset directories of the named functions.

@@ -26,6 +26,7 @@ import (
 func init() {
 	processors[ProcessorKDASQL] = processorDef{
 		functions:   []string{FunctionPreprocess, FunctionKDAStart},
+		viaSink:     true,
 		create:      newKDAProcessor,
 		description: "KDA SQL application; AWS no longer creates new ones, synth warns",
 	}

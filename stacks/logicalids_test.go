@@ -48,10 +48,13 @@ func TestStatefulResourcesKeepTheirLogicalIDs(t *testing.T) {
 		v       variant
 		process []string
 	}{
-		{lambdaProcessor, concat(processStateful, sinkPath, rawArchive, []string{"JoinState194F0657", "EnrichDeadLetterQueue47B5F21C"})},
+		// One hop: no enriched stream and no sink (docs/design.md §1.1).
+		{lambdaProcessor, concat(processStateful, rawArchive, enrichStateful)},
 		{kdaProcessor, concat(processStateful, sinkPath, rawArchive, kdaStateful)},
-		// dataLake=false among other settings: no archive.
-		{customized, concat(processStateful, sinkPath, []string{"JoinState194F0657", "EnrichDeadLetterQueue47B5F21C"})},
+		// dataLake=false and enrichedStream=true among other settings: no
+		// archive, the enriched stream (with its ID of the two-hop shape)
+		// and still no sink.
+		{customized, concat(processStateful, enrichStateful, []string{"EnrichedStreamDDC7F55D"})},
 	}
 	for _, c := range cases {
 		t.Run(string(c.v), func(t *testing.T) {
@@ -71,6 +74,9 @@ func TestStatefulResourcesKeepTheirLogicalIDs(t *testing.T) {
 		})
 	}
 }
+
+// enrichStateful are the stateful resources only processor=lambda has.
+var enrichStateful = []string{"JoinState194F0657", "EnrichDeadLetterQueue47B5F21C"}
 
 // kdaStateful are the stateful resources only processor=kda-sql has.
 var kdaStateful = []string{"Application"}

@@ -296,7 +296,10 @@ func plannedStops(fns []awslambda.IFunction) awscloudwatch.IMetric {
 // processMonitoring is what the process stack's alarms and dashboard
 // watch.
 type processMonitoring struct {
-	cfg   Config
+	cfg Config
+	// flow is the pipeline's path from the unified stream on, as the
+	// dashboard's heading shows it.
+	flow  string
 	topic awssns.ITopic
 	// streams are the unified and the enriched stream.
 	streams []namedStream
@@ -659,7 +662,7 @@ func (pm *processMonitor) dashboard(scope constructs.Construct) awscloudwatch.Da
 	})
 	dashboard.AddWidgets(
 		awscloudwatch.NewTextWidget(&awscloudwatch.TextWidgetProps{
-			Markdown: jsii.String("# Unified streaming ETL\nMySQL → DMS → unified stream → " + string(m.cfg.Processor) + " processor → enriched stream → sink → OrderEnriched. " +
+			Markdown: jsii.String("# Unified streaming ETL\nMySQL → DMS → unified stream → " + m.flow + ". " +
 				"Every alarm notifies the alarm topic on ALARM and on OK; the README says what each means and what to do."),
 			Width: jsii.Number(dashboardWidth), Height: jsii.Number(2),
 		}),

@@ -109,7 +109,14 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 	a := cfg.Alarms
 	age := float64(a.IteratorAgeSeconds * 1000)
 	var want []wantAlarm
-	for _, s := range []string{"OrderStream", "EnrichedStream"} {
+	// The shapes of docs/design.md §1.1: the enriched stream with KDA or
+	// enrichedStream=true, the sink with KDA only.
+	kda := cfg.Processor == stacks.ProcessorKDASQL
+	streams := []string{"OrderStream"}
+	if kda || cfg.EnrichedStreamEnabled {
+		streams = append(streams, "EnrichedStream")
+	}
+	for _, s := range streams {
 		want = append(want,
 			wantAlarm{s + "IteratorAgeAlarm", "AWS/Kinesis", []string{"GetRecords.IteratorAgeMilliseconds"}, "Maximum", age, 5, "breaching"},
 			wantAlarm{s + "WriteThrottledAlarm", "AWS/Kinesis", []string{"WriteProvisionedThroughputExceeded"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
@@ -121,9 +128,10 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 		timeoutMs float64
 		streamFed bool
 	}
-	fns := []fn{{"Sink", stacks.SinkTimeout.Seconds() * 1000, true}}
-	if cfg.Processor == stacks.ProcessorKDASQL {
-		fns = append(fns, fn{"Preprocess", stacks.PreprocessTimeout.Seconds() * 1000, false})
+	var fns []fn
+	if kda {
+		fns = append(fns, fn{"Sink", stacks.SinkTimeout.Seconds() * 1000, true}, fn{"Preprocess", stacks.PreprocessTimeout.Seconds() * 1000, false})
+		want = append(want, wantAlarm{"SinkDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"})
 		want = append(want, wantAlarm{"ApplicationBehindAlarm", "AWS/KinesisAnalytics", []string{"MAX(MillisBehindLatest)", "WHERE Application ="}, "", age, 3, "breaching"})
 	} else {
 		fns = append(fns, fn{"Enrich", stacks.EnrichTimeout.Seconds() * 1000, true})
@@ -145,7 +153,6 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 	}
 	want = append(want,
 		wantAlarm{"OrderEnrichedThrottledAlarm", "AWS/DynamoDB", []string{"ReadThrottleEvents", "WriteThrottleEvents"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
-		wantAlarm{"SinkDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"},
 	)
 	if cfg.DynamoBilling == stacks.BillingProvisioned {
 		want = append(want,
@@ -228,36 +235,43 @@ func TestProcessStackAlarmsWatchTheDesignMetricsWithTheConfiguredThresholds(t *t
 }
 
 func TestAlarmsAreScopedToThePipelinesOwnResources(t *testing.T) {
-	s := synth(t, lambdaProcessor)
-	tmpl := s.template(stacks.ProcessStackName)
-	sink, enrich := "", ""
-	for id := range goFunctions(tmpl) {
-		if strings.HasPrefix(id, "Sink") {
-			sink = id
-		}
-		if strings.HasPrefix(id, "Enrich") {
-			enrich = id
-		}
-	}
-	tests := []struct {
-		alarm, dimensions string
-	}{
-		{"SinkErrorsAlarm", `"Value":{"Ref":"` + sink + `"}`},
-		{"OrderStreamIteratorAgeAlarm", `"Fn::ImportValue":"UnifiedStreamETLCommonStack:ExportsOutputRefOrderStream`},
-		{"EnrichedStreamIteratorAgeAlarm", `{"Ref":"` + logicalID(t, tmpl, "AWS::Kinesis::Stream", nil) + `"}`},
-		{"SinkDlqDepthAlarm", `"Name":"QueueName"`},
-		{"JoinStateThrottledAlarm", `"Name":"TableName"`},
-		{"EnrichReferenceDataAlarm", `{"Name":"FunctionName","Value":{"Ref":"` + enrich + `"}}`},
-	}
-	alarms := alarmsOf(t, tmpl)
-	for _, tt := range tests {
-		t.Run(tt.alarm+" names its resource", func(t *testing.T) {
-			for _, m := range queryOf(t, alarms[tt.alarm]).metrics {
-				if m.name != "" && !strings.Contains(m.dimensions, tt.dimensions) {
-					t.Errorf("%s dimensions %s, want %s", m.name, m.dimensions, tt.dimensions)
+	// enrichedStream=true has the enriched stream and enrich; the two-hop
+	// shape has the sink.
+	for _, v := range []variant{customized, kdaProcessor} {
+		tmpl := synth(t, v).template(stacks.ProcessStackName)
+		fnID := map[string]string{}
+		for id := range goFunctions(tmpl) {
+			for _, name := range []string{"Sink", "Enrich"} {
+				if strings.HasPrefix(id, name) {
+					fnID[name] = id
 				}
 			}
-		})
+		}
+		tests := map[string]string{
+			"OrderStreamIteratorAgeAlarm":    `"Fn::ImportValue":"UnifiedStreamETLCommonStack:ExportsOutputRefOrderStream`,
+			"EnrichedStreamIteratorAgeAlarm": `{"Ref":"` + logicalID(t, tmpl, "AWS::Kinesis::Stream", nil) + `"}`,
+		}
+		if v == kdaProcessor {
+			tests["SinkErrorsAlarm"] = `"Value":{"Ref":"` + fnID["Sink"] + `"}`
+			tests["SinkDlqDepthAlarm"] = `"Name":"QueueName"`
+		} else {
+			tests["JoinStateThrottledAlarm"] = `"Name":"TableName"`
+			tests["EnrichReferenceDataAlarm"] = `{"Name":"FunctionName","Value":{"Ref":"` + fnID["Enrich"] + `"}}`
+		}
+		alarms := alarmsOf(t, tmpl)
+		for alarm, dimensions := range tests {
+			t.Run(string(v)+"/"+alarm+" names its resource", func(t *testing.T) {
+				a, ok := alarms[alarm]
+				if !ok {
+					t.Fatalf("no alarm %s", alarm)
+				}
+				for _, m := range queryOf(t, a).metrics {
+					if m.name != "" && !strings.Contains(m.dimensions, dimensions) {
+						t.Errorf("%s dimensions %s, want %s", m.name, m.dimensions, dimensions)
+					}
+				}
+			})
+		}
 	}
 }
 

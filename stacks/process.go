@@ -77,14 +77,20 @@ type ProcessStack struct {
 	Dashboard awscloudwatch.Dashboard
 }
 
-// NewProcessStack creates the process stack.
+// NewProcessStack creates the process stack: the processor between the
+// unified stream and OrderEnriched, with the enriched stream and the sink
+// when the shape has them (docs/design.md §1.1).
 func NewProcessStack(scope constructs.Construct, id string, props ProcessStackProps) (*ProcessStack, error) {
 	cfg := props.Config
 	def, ok := processors[cfg.Processor]
 	if !ok {
 		return nil, fmt.Errorf("context %q: no processor %q in this build", KeyProcessor, cfg.Processor)
 	}
-	assets, err := functionAssets(props.LambdaDir, append([]string{FunctionSink}, def.functions...)...)
+	functions := def.functions
+	if def.viaSink {
+		functions = append([]string{FunctionSink}, functions...)
+	}
+	assets, err := functionAssets(props.LambdaDir, functions...)
 	if err != nil {
 		return nil, err
 	}
@@ -97,16 +103,21 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	retention := cfg.logRetention()
 	reference := newReferenceData(stack, cfg, props.ReferenceDataDir, retention)
 	s.ReferenceBucket = reference.bucket
-	s.EnrichedStream = newStream(stack, "EnrichedStream", cfg.EnrichedStream, cfg.StreamRetentionHours, props.Key)
+	if def.viaSink || cfg.EnrichedStreamEnabled {
+		s.EnrichedStream = newStream(stack, "EnrichedStream", cfg.EnrichedStream, cfg.StreamRetentionHours, props.Key)
+		cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
+	}
 	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), withBilling(tableProps(props.Key,
 		&awsdynamodb.Attribute{Name: jsii.String("orderId"), Type: awsdynamodb.AttributeType_NUMBER},
 		&awsdynamodb.Attribute{Name: jsii.String("itemId"), Type: awsdynamodb.AttributeType_NUMBER}), cfg))
-	sink := newSink(stack, sinkProps{cfg: cfg, assetDir: assets[FunctionSink], key: props.Key,
-		table: s.OrderEnrichedTable, stream: s.EnrichedStream})
-	s.Sink, s.SinkDLQ = sink.fn, sink.dlq
-
+	var sink *sinkFunction
+	if def.viaSink {
+		sink = newSink(stack, sinkProps{cfg: cfg, assetDir: assets[FunctionSink], key: props.Key,
+			table: s.OrderEnrichedTable, stream: s.EnrichedStream})
+		s.Sink, s.SinkDLQ = sink.fn, sink.dlq
+	}
 	proc, err := def.create(stack, processorInputs{
-		cfg: cfg, props: props, assets: assets, reference: reference, output: s.EnrichedStream,
+		cfg: cfg, props: props, assets: assets, reference: reference, table: s.OrderEnrichedTable, output: s.EnrichedStream,
 	})
 	if err != nil {
 		return nil, err
@@ -123,7 +134,6 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	}
 	suppressBucketDeploymentFindings(stack)
 	logAutoDeleteObjects(stack, retention)
-	cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
 	s.addOutputs(reference.uri)
 	return s, nil
 }
@@ -160,7 +170,11 @@ type processorInputs struct {
 	props     ProcessStackProps
 	assets    map[string]string // by function name
 	reference *referenceData
-	// output is the enriched stream the processor writes.
+	// table is OrderEnriched, which the processor writes unless it goes
+	// through the sink.
+	table awsdynamodb.Table
+	// output is the enriched stream the processor writes; nil when there
+	// is none.
 	output awskinesis.Stream
 }
 
@@ -168,7 +182,10 @@ type processorInputs struct {
 type processorDef struct {
 	// functions are the Lambda functions the processor deploys.
 	functions []string
-	create    func(awscdk.Stack, processorInputs) (processor, error)
+	// viaSink is set for a processor that cannot write DynamoDB: it writes
+	// the enriched stream, and the sink writes OrderEnriched (two hops).
+	viaSink bool
+	create  func(awscdk.Stack, processorInputs) (processor, error)
 	// description says what the value deploys (README configuration
 	// table).
 	description string
@@ -221,9 +238,13 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc proc
 		orderEnriched.provisioned = &provisionedCapacity{read: cfg.DynamoReadCapacity, write: cfg.DynamoWriteCapacity}
 	}
 	m.tables = append(m.tables, orderEnriched)
+	m.flow = string(cfg.Processor) + " processor → OrderEnriched"
 	proc.monitor(&m)
 	if sink != nil {
+		m.flow = string(cfg.Processor) + " processor → enriched stream → sink → OrderEnriched"
 		sink.monitor(&m)
+	} else if s.EnrichedStream != nil {
+		m.flow += " (and the enriched stream)"
 	}
 	if s.RawArchive != nil {
 		m.archive = s.RawArchive

@@ -110,8 +110,10 @@ func TestProcessStackEnrichedStreamAndTable(t *testing.T) {
 		stream  map[string]any
 		billing map[string]any
 	}{
-		{lambdaProcessor, map[string]any{"ShardCount": 2}, map[string]any{"BillingMode": "PAY_PER_REQUEST"}},
-		// PROVISIONED is CloudFormation's default, so CDK leaves BillingMode out.
+		// The enriched stream of the two-hop shape; the default has none
+		// (TestDefaultShapeIsOneHop).
+		{kdaProcessor, map[string]any{"ShardCount": 2}, map[string]any{"BillingMode": "PAY_PER_REQUEST"}},
+		// With enrichedStream=true. PROVISIONED is CloudFormation's default, so CDK leaves BillingMode out.
 		{customized, map[string]any{"ShardCount": 4}, map[string]any{
 			"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 300, "WriteCapacityUnits": 3000},
 		}},
@@ -160,9 +162,9 @@ func goFunctions(tmpl interface {
 
 func TestEveryFunctionIsGoOnGravitonWithJSONLogsTracingAndRetention(t *testing.T) {
 	want := map[variant][]string{
-		lambdaProcessor: {"Sink", "Enrich"},
+		lambdaProcessor: {"Enrich"},
 		kdaProcessor:    {"Sink", "Preprocess", "KdaStart"},
-		customized:      {"Sink", "Enrich"},
+		customized:      {"Enrich"},
 	}
 	for v, names := range want {
 		t.Run(string(v), func(t *testing.T) {
@@ -235,8 +237,10 @@ func allows(t *testing.T, statements []map[string]any, action, resource string) 
 	return false
 }
 
+// The sink of the two-hop shape (docs/design.md §1.1); the one-hop shapes
+// have none (TestDefaultShapeIsOneHop).
 func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
-	for _, v := range allVariants {
+	for _, v := range []variant{kdaProcessor} {
 		t.Run(string(v), func(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.ProcessStackName)
@@ -324,18 +328,22 @@ func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
 				"SSESpecification":                 map[string]any{"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": importOf("Key")},
 				"BillingMode":                      "PAY_PER_REQUEST",
 			})
-			stream := logicalID(t, tmpl, "AWS::Kinesis::Stream", nil)
 			bucket := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LoggingConfiguration": map[string]any{"LogFilePrefix": "reference-data/"}, "VersioningConfiguration": map[string]any{"Status": "Enabled"}, "BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "AES256"}}}}})
 
 			enrichID, fn := only(t, tmpl, "AWS::Lambda::Function", map[string]any{"Environment": map[string]any{"Variables": map[string]any{
 				enrich.EnvStateTable:       ref(state),
 				enrich.EnvTombstoneDays:    jsonNumber(s.cfg.JoinStateTombstoneDays),
-				enrich.EnvOutputStream:     ref(stream),
 				enrich.EnvReferenceDataURI: map[string]any{"Fn::Join": []any{"", []any{"s3://", ref(bucket), "/products.json"}}},
 			}}})
 			dlqID := props(fn)["Environment"].(map[string]any)["Variables"].(map[string]any)[dlq.EnvURL].(map[string]any)["Ref"].(string)
 
-			esm := assertEventSource(t, s, tmpl, enrichID, importOf("OrderStream"), dlqID)
+			// Polling maps the unified stream itself; consumer=efo maps its
+			// enhanced fan-out consumer (TestEFOConsumerPerMappedStream).
+			var source any = importOf("OrderStream")
+			if s.cfg.Consumer == stacks.ConsumerEFO {
+				source = getAtt(logicalID(t, tmpl, "AWS::Kinesis::StreamConsumer", nil), "ConsumerARN")
+			}
+			esm := assertEventSource(t, s, tmpl, enrichID, source, dlqID)
 			// Lambda would drop records a filter does not match, non-JSON
 			// ones included, before the handler could dead-letter them.
 			if criteria, ok := esm["FilterCriteria"]; ok {
@@ -345,7 +353,6 @@ func TestLambdaProcessorEnrichJoinsWithStateInDynamoDB(t *testing.T) {
 			statements := policyOf(t, tmpl, "Enrich")
 			grants := []struct{ action, resource string }{
 				{"dynamodb:BatchGetItem", state}, {"dynamodb:BatchWriteItem", state}, {"dynamodb:Query", state},
-				{"kinesis:PutRecords", stream},
 				{"s3:GetObject*", "/products.json"},
 				{"sqs:SendMessage", dlqID},
 				{"kinesis:GetRecords", "OrderStream"}, {"kms:Decrypt", "Key"}, {"kms:GenerateDataKey*", "Key"},

@@ -30,6 +30,8 @@ var Settings = []Setting{
 	{KeyProcessor, string(DefaultProcessor), "one of the processors"},
 	{KeyUnifiedStreamShards, DefaultUnifiedStreamShards, "a shard count 1–500, or `on-demand`"},
 	{KeyEnrichedStreamShards, DefaultEnrichedStreamShards, "a shard count 1–500, or `on-demand`"},
+	{KeyEnrichedStream, DefaultEnrichedStream, "`true` also creates the enriched stream with `processor=lambda` and publishes every enriched change to it (ordered per `orderId`, at least once) for consumers outside the pipeline; `false`: enrich writes `OrderEnriched` and nothing else (`processor=kda-sql` always has the stream and the sink)"},
+	{KeyConsumer, string(DefaultConsumer), "`polling` (the mappings poll each shard, sharing its 5 reads a second with the stream's other consumers) or `efo` (one enhanced fan-out consumer per mapped stream, pushed records with dedicated throughput: lower latency, billed per consumer-shard hour and GB read)"},
 	{KeyStreamRetentionHours, DefaultStreamRetentionHours, "24–8760"},
 	{KeyDBEngineVersion, DefaultDBEngineVersion, "`8.4` or `8.0` (MySQL major version; RDS applies minor upgrades)"},
 	{KeyDBInstanceClass, DefaultDBInstanceClass, "an RDS instance class without the `db.` prefix"},

@@ -44,7 +44,7 @@ func newSink(stack awscdk.Stack, p sinkProps) *sinkFunction {
 	// upsert and a conditional DeleteItem for a delete.
 	grantTableCalls(p.table, p.key, f.fn, "dynamodb:PutItem", "dynamodb:DeleteItem")
 	f.dlq.GrantSendMessages(f.fn)
-	f.fn.AddEventSource(streamEventSource(p.stream, p.cfg, f.dlq))
+	f.fn.AddEventSource(streamEventSource(f.fn, p.stream, p.cfg, f.dlq))
 	return f
 }
 

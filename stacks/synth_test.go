@@ -108,13 +108,18 @@ const (
 	// upgradingRoles is the one deploy that upgrades a data stack whose
 	// template declared the DMS service roles.
 	upgradingRoles variant = "retainLegacyDmsRoles=true"
+	// kdaEFO maps both streams through enhanced fan-out consumers.
+	kdaEFO variant = "processor=kda-sql consumer=efo"
 )
 
 var variantContext = map[variant]map[string]any{
 	lambdaProcessor: {},
 	upgradingRoles:  {stacks.KeyRetainLegacyDMSRoles: true},
 	kdaProcessor:    {stacks.KeyProcessor: string(stacks.ProcessorKDASQL)},
+	kdaEFO:          {stacks.KeyProcessor: string(stacks.ProcessorKDASQL), stacks.KeyConsumer: string(stacks.ConsumerEFO)},
 	customized: {
+		stacks.KeyEnrichedStream:             true,
+		stacks.KeyConsumer:                   string(stacks.ConsumerEFO),
 		stacks.KeyUnifiedStreamShards:        "on-demand",
 		stacks.KeyEnrichedStreamShards:       "4",
 		stacks.KeyDBEngineVersion:            "8.0",

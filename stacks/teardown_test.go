@@ -220,18 +220,22 @@ func TestFunctionsMayCallExactlyTheTableActionsTheirHandlersUse(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.ProcessStackName)
 			orderEnriched := logicalID(t, tmpl, "AWS::DynamoDB::Table", map[string]any{"KeySchema": assertions.Match_ArrayWith(&[]any{match(map[string]any{"AttributeName": "orderId"})})})
-			// internal/sink: conditional PutItem and DeleteItem.
-			want := map[string][]string{mustMarshal(t, getAtt(orderEnriched, "Arn")): {"dynamodb:DeleteItem", "dynamodb:PutItem"}}
-			if got := tableActions(t, tmpl, "Sink"); !equalActions(got, want) {
-				t.Errorf("sink may call %v, want exactly %v", got, want)
-			}
+			// internal/sink: conditional PutItem and DeleteItem, made by the
+			// sink (two hops) or by enrich through the same code (one hop).
+			sinkCalls := map[string][]string{mustMarshal(t, getAtt(orderEnriched, "Arn")): {"dynamodb:DeleteItem", "dynamodb:PutItem"}}
 			if s.cfg.Processor != stacks.ProcessorLambda {
+				if got := tableActions(t, tmpl, "Sink"); !equalActions(got, sinkCalls) {
+					t.Errorf("sink may call %v, want exactly %v", got, sinkCalls)
+				}
 				return
 			}
 			state := logicalID(t, tmpl, "AWS::DynamoDB::Table", map[string]any{"TimeToLiveSpecification": map[string]any{"AttributeName": stacks.StateTTLAttribute}})
 			// internal/enrich: Query and BatchGetItem to read its state,
 			// BatchWriteItem (puts) to write it; TTL deletes.
-			want = map[string][]string{mustMarshal(t, getAtt(state, "Arn")): {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"}}
+			want := map[string][]string{mustMarshal(t, getAtt(state, "Arn")): {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"}}
+			for k, v := range sinkCalls {
+				want[k] = v
+			}
 			if got := tableActions(t, tmpl, "Enrich"); !equalActions(got, want) {
 				t.Errorf("enrich may call %v, want exactly %v", got, want)
 			}

@@ -15,8 +15,14 @@ import (
 // Environment variables the stack sets on the function, besides
 // dlq.EnvURL.
 const (
-	EnvStateTable       = "STATE_TABLE"
-	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
+	EnvStateTable    = "STATE_TABLE"
+	EnvTombstoneDays = "STATE_TOMBSTONE_DAYS"
+	// EnvOutputTable names the OrderEnriched table enrich writes (one
+	// hop, docs/design.md §4). Required.
+	EnvOutputTable = "OUTPUT_TABLE"
+	// EnvOutputStream names the enriched stream; optional (set with
+	// enrichedStream=true), enrich then also publishes every enriched
+	// change there.
 	EnvOutputStream     = "OUTPUT_STREAM"
 	EnvSourceStream     = "SOURCE_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
