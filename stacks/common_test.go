@@ -16,7 +16,7 @@ import (
 	"github.com/unified-streaming-etl/etl/stacks"
 )
 
-var allVariants = []variant{lambdaProcessor, kdaProcessor, customized}
+var allVariants = []variant{lambdaProcessor, kdaProcessor, customized, kdaEFO}
 
 func (s *synthesized) template(name string) assertions.Template { return s.templates[name] }
 
