@@ -318,3 +318,33 @@ func TestKDAProcessorWarnsThatItCannotBeCreated(t *testing.T) {
 		t.Errorf("%d tables with processor=kda-sql, want only OrderEnriched", len(tables))
 	}
 }
+
+func TestKDAApplicationStartsOnceConfiguredAndStopsBeforeDeletion(t *testing.T) {
+	tmpl := synth(t, kdaProcessor).template(stacks.ProcessStackName)
+	app := logicalID(t, tmpl, "AWS::KinesisAnalytics::Application", nil)
+	output := logicalID(t, tmpl, "AWS::KinesisAnalytics::ApplicationOutput", nil)
+	_, start := customResource(t, tmpl, stacks.ResourceTypeKDAStart)
+	if mustMarshal(t, props(start)["ApplicationName"]) != mustMarshal(t, ref(app)) {
+		t.Errorf("ApplicationName = %v, want %s", props(start)["ApplicationName"], app)
+	}
+	deps := dependsOn(start)
+	for _, d := range []string{app, output} {
+		if !slices.Contains(deps, d) {
+			t.Errorf("start DependsOn %v, want %s: the application is started once fully configured and stopped before deletion", deps, d)
+		}
+	}
+	statements := policyOf(t, tmpl, "KdaStart")
+	for _, a := range []string{"kinesisanalytics:DescribeApplication", "kinesisanalytics:StartApplication", "kinesisanalytics:StopApplication"} {
+		if !allows(t, statements, a, `":application/",{"Ref":"`+app+`"}`) {
+			t.Errorf("kda-start may not %s on the application", a)
+		}
+	}
+	for _, st := range statements {
+		if strings.Contains(mustMarshal(t, st["Action"]), "kinesisanalytics:") && !strings.Contains(mustMarshal(t, st["Resource"]), app) {
+			t.Errorf("KDA actions on %v, want the application only", st["Resource"])
+		}
+	}
+	if n := len(resources(synth(t, lambdaProcessor).template(stacks.ProcessStackName), stacks.ResourceTypeKDAStart, nil)); n != 0 {
+		t.Errorf("%d KDA start resources with processor=lambda", n)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/unified-streaming-etl/etl/internal/lambdabuild"
 	"github.com/unified-streaming-etl/etl/stacks"
 )
 
@@ -333,16 +334,20 @@ func reportViolations(outdir string) string {
 	return b.String()
 }
 
-// fakeFunctions stands in for the built Lambda binaries: the templates do
-// not depend on their content, and building them is cmd/cdk's job
-// (tested in internal/lambdabuild).
+// fakeFunctions stands in for the built Lambda binaries, one for each
+// function of the module (lambdas/<name>, kda/lambdas/<name>): the
+// templates do not depend on their content, and building them is cmd/cdk's
+// job (tested in internal/lambdabuild).
 func fakeFunctions() (string, error) {
 	dir, err := mkdirTemp("lambdas-")
 	if err != nil {
 		return "", err
 	}
-	for _, name := range []string{stacks.FunctionSink, stacks.FunctionEnrich, stacks.FunctionPreprocess,
-		stacks.FunctionSchemaSetup, stacks.FunctionDMSTask, stacks.FunctionKDAStart, stacks.FunctionDMSRoles, stacks.FunctionDMSReconnect} {
+	names, err := lambdabuild.Functions("..")
+	if err != nil {
+		return "", err
+	}
+	for _, name := range names {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			return "", err
 		}
