@@ -206,3 +206,24 @@ func templateResources(tmpl interface {
 }
 
 func strPtr(s string) *string { return &s }
+
+// The enrich mapping, on the stream or on its consumer, starts invoking
+// the function only once products.json is deployed: the function cannot
+// start without it.
+func TestEnrichMappingWaitsForTheCatalogue(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, customized} {
+		t.Run(string(v), func(t *testing.T) {
+			tmpl := synth(t, v).template(stacks.ProcessStackName)
+			deployment, _ := only(t, tmpl, "Custom::CDKBucketDeployment", nil)
+			mappings := resources(tmpl, "AWS::Lambda::EventSourceMapping", nil)
+			if len(mappings) != 1 {
+				t.Fatalf("%d mappings, want enrich's only", len(mappings))
+			}
+			for id, m := range mappings {
+				if !slices.Contains(dependsOn(m), deployment) {
+					t.Errorf("mapping %s DependsOn %v, want the reference data deployment %s", id, dependsOn(m), deployment)
+				}
+			}
+		})
+	}
+}
