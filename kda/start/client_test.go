@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/unified-streaming-etl/etl/kda/start"
 	"github.com/unified-streaming-etl/etl/internal/retry"
+	"github.com/unified-streaming-etl/etl/kda/start"
 )
 
 // kdaServer is a stand-in for the service: it records requests and answers
