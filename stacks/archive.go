@@ -34,34 +34,56 @@ type rawArchiveProps struct {
 }
 
 func newRawArchive(scope constructs.Construct, p rawArchiveProps) rawArchive {
-	bucket := awss3.NewBucket(scope, jsii.String("RawArchiveBucket"), &awss3.BucketProps{
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		Encryption:        awss3.BucketEncryption_KMS,
-		EncryptionKey:     p.key,
-		// One data key per bucket instead of a KMS request per object.
-		BucketKeyEnabled:       jsii.Bool(true),
-		EnforceSSL:             jsii.Bool(true),
-		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		Versioned:              jsii.Bool(true),
-		ServerAccessLogsBucket: p.accessLogs,
-		ServerAccessLogsPrefix: jsii.String("raw-archive/"),
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Transitions: &[]*awss3.Transition{
-				{StorageClass: awss3.StorageClass_INFREQUENT_ACCESS(), TransitionAfter: awscdk.Duration_Days(jsii.Number(ArchiveInfrequentAccessDays))},
-				{StorageClass: awss3.StorageClass_GLACIER_INSTANT_RETRIEVAL(), TransitionAfter: awscdk.Duration_Days(jsii.Number(ArchiveGlacierDays))},
-			},
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(ArchiveNoncurrentDays)),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
-		}},
-		// The archive is the pipeline's history: unlike the derived tables,
-		// it survives `cdk destroy`.
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	bucket := newRawArchiveBucket(scope, p)
+	logs := awslogs.NewLogGroup(scope, jsii.String("RawArchiveDeliveryLogs"), logGroupProps(p.retention))
+	destinationRole := newRawArchiveDestinationRole(scope, p, bucket, logs)
+	delivery := awskinesisfirehose.NewDeliveryStream(scope, jsii.String("RawArchive"), &awskinesisfirehose.DeliveryStreamProps{
+		Source: awskinesisfirehose.NewKinesisStreamSource(p.source),
+		Destination: awskinesisfirehose.NewS3Bucket(bucket, &awskinesisfirehose.S3BucketProps{
+			DataOutputPrefix:  jsii.String(ArchivePrefix),
+			ErrorOutputPrefix: jsii.String(ArchiveErrorPrefix),
+			BufferingInterval: awscdk.Duration_Seconds(jsii.Number(ArchiveBufferInterval.Seconds())),
+			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(ArchiveBufferMiB)),
+			Compression:       awskinesisfirehose.Compression_GZIP(),
+			EncryptionKey:     p.key,
+			LoggingConfig:     awskinesisfirehose.NewEnableLogging(logs),
+			// DMS records carry no separator; a newline after each lets a
+			// replay split an object back into records.
+			Processors: &[]awskinesisfirehose.IDataProcessor{awskinesisfirehose.NewAppendDelimiterToRecordProcessor()},
+			Role:       destinationRole.WithoutPolicyUpdates(nil),
+		}),
 	})
+	// Firehose checks its permissions when the stream is created.
+	delivery.Node().AddDependency(destinationRole)
 
-	logs := awslogs.NewLogGroup(scope, jsii.String("RawArchiveDeliveryLogs"), &awslogs.LogGroupProps{
-		Retention:     p.retention,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	fixRawArchiveDelivery(scope, logs, delivery)
+	return rawArchive{bucket: bucket, delivery: delivery}
+}
+
+// newRawArchiveBucket creates the archive bucket: encrypted with the
+// pipeline key like the stream it copies, tiered as it ages, and kept by
+// `cdk destroy`.
+func newRawArchiveBucket(scope constructs.Construct, p rawArchiveProps) awss3.Bucket {
+	props := pipelineKeyBucketProps(p.key)
+	props.ServerAccessLogsBucket = p.accessLogs
+	props.ServerAccessLogsPrefix = jsii.String("raw-archive/")
+	props.LifecycleRules = &[]*awss3.LifecycleRule{{
+		Transitions: &[]*awss3.Transition{
+			{StorageClass: awss3.StorageClass_INFREQUENT_ACCESS(), TransitionAfter: awscdk.Duration_Days(jsii.Number(ArchiveInfrequentAccessDays))},
+			{StorageClass: awss3.StorageClass_GLACIER_INSTANT_RETRIEVAL(), TransitionAfter: awscdk.Duration_Days(jsii.Number(ArchiveGlacierDays))},
+		},
+		NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(ArchiveNoncurrentDays)),
+		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7)),
+	}}
+	// The archive is the pipeline's history: unlike the derived tables,
+	// it survives `cdk destroy`.
+	props.RemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	return awss3.NewBucket(scope, jsii.String("RawArchiveBucket"), props)
+}
+
+// newRawArchiveDestinationRole creates the role Firehose writes the
+// archive with.
+func newRawArchiveDestinationRole(scope constructs.Construct, p rawArchiveProps, bucket awss3.Bucket, logs awslogs.LogGroup) awsiam.Role {
 	// The construct grants the source role read on the stream (and decrypt
 	// with its key). Its destination grants (s3:DeleteObject* and
 	// kms:ReEncrypt* among them) go nowhere: the destination role is
@@ -87,31 +109,20 @@ func newRawArchive(scope constructs.Construct, p rawArchiveProps) rawArchive {
 			jsii.String("s3."), stack.Region(), jsii.String(".amazonaws.com"),
 		})}},
 	}))
-	delivery := awskinesisfirehose.NewDeliveryStream(scope, jsii.String("RawArchive"), &awskinesisfirehose.DeliveryStreamProps{
-		Source: awskinesisfirehose.NewKinesisStreamSource(p.source),
-		Destination: awskinesisfirehose.NewS3Bucket(bucket, &awskinesisfirehose.S3BucketProps{
-			DataOutputPrefix:  jsii.String(ArchivePrefix),
-			ErrorOutputPrefix: jsii.String(ArchiveErrorPrefix),
-			BufferingInterval: awscdk.Duration_Seconds(jsii.Number(ArchiveBufferInterval.Seconds())),
-			BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(ArchiveBufferMiB)),
-			Compression:       awskinesisfirehose.Compression_GZIP(),
-			EncryptionKey:     p.key,
-			LoggingConfig:     awskinesisfirehose.NewEnableLogging(logs),
-			// DMS records carry no separator; a newline after each lets a
-			// replay split an object back into records.
-			Processors: &[]awskinesisfirehose.IDataProcessor{awskinesisfirehose.NewAppendDelimiterToRecordProcessor()},
-			Role:       destinationRole.WithoutPolicyUpdates(nil),
-		}),
-	})
 	logs.GrantWrite(destinationRole)
 	cdknag.NagSuppressions_AddResourceSuppressions(destinationRole, &[]*cdknag.NagPackSuppression{{
 		Id:        jsii.String("AwsSolutions-IAM5"),
 		Reason:    jsii.String("Firehose names the archive objects (prefix, hour, random suffix): object actions on the archive bucket's objects, as Firehose documents for an S3 destination."),
 		AppliesTo: &[]interface{}{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<RawArchiveBucket[0-9A-F]{8}\.Arn>\/\*$/g`)}},
 	}}, jsii.Bool(true))
-	// Firehose checks its permissions when the stream is created.
-	delivery.Node().AddDependency(destinationRole)
+	return destinationRole
+}
 
+// fixRawArchiveDelivery adjusts what the delivery stream construct
+// creates: its log stream goes with its log group, its roles require the
+// external ID Firehose passes, and the unused CIDR mapping is removed.
+func fixRawArchiveDelivery(scope constructs.Construct, logs awslogs.LogGroup, delivery awskinesisfirehose.DeliveryStream) {
+	stack := awscdk.Stack_Of(scope)
 	// The construct creates the delivery's log stream with aws-cdk-lib's
 	// default removal policy, retain; it goes with its log group.
 	for _, c := range *logs.Node().Children() {
@@ -147,5 +158,4 @@ func newRawArchive(scope constructs.Construct, p rawArchiveProps) rawArchive {
 				"in the source stream and in the archive bucket (SSE-KMS), and travel over TLS in between."),
 		},
 	}, jsii.Bool(true))
-	return rawArchive{bucket: bucket, delivery: delivery}
 }

@@ -65,23 +65,7 @@ func NewCommonStack(scope constructs.Construct, id string, props CommonStackProp
 
 // newStream creates a KMS-encrypted Kinesis stream with the given capacity.
 func newStream(scope constructs.Construct, id string, capacity StreamCapacity, retentionHours int, key awskms.IKey) awskinesis.Stream {
-	props := &awskinesis.StreamProps{
-		Encryption:      awskinesis.StreamEncryption_KMS,
-		EncryptionKey:   key,
-		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(float64(retentionHours))),
-		// Transit, not storage: records live for the retention period only,
-		// the raw archive keeps them, and a stream left behind by `cdk
-		// destroy` bills per shard hour (aws-cdk-lib retains streams unless
-		// told otherwise).
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	}
-	if capacity.OnDemand {
-		props.StreamMode = awskinesis.StreamMode_ON_DEMAND
-	} else {
-		props.StreamMode = awskinesis.StreamMode_PROVISIONED
-		props.ShardCount = jsii.Number(float64(capacity.Shards))
-	}
-	return awskinesis.NewStream(scope, jsii.String(id), props)
+	return awskinesis.NewStream(scope, jsii.String(id), streamProps(capacity, retentionHours, key))
 }
 
 // stackProps returns the props shared by the three stacks: their fixed
@@ -105,5 +89,27 @@ func sourceConditions(stack awscdk.Stack, service, resource string) *map[string]
 		"ArnLike": map[string]any{"aws:SourceArn": awscdk.Fn_Join(jsii.String(""), &[]*string{
 			jsii.String("arn:"), stack.Partition(), jsii.String(":" + service + ":"), stack.Region(), jsii.String(":"), stack.Account(), jsii.String(":" + resource),
 		})},
+	}
+}
+
+// output is a stack output.
+type output struct {
+	id, description string
+	value           *string
+}
+
+func addOutputs(stack awscdk.Stack, outputs []output) {
+	for _, o := range outputs {
+		awscdk.NewCfnOutput(stack, jsii.String(o.id), &awscdk.CfnOutputProps{Description: jsii.String(o.description), Value: o.value})
+	}
+}
+
+// forEachResource calls f with every CloudFormation resource of type typ
+// in scope's tree.
+func forEachResource(scope constructs.IConstruct, typ string, f func(awscdk.CfnResource)) {
+	for _, c := range *scope.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		if r, ok := c.(awscdk.CfnResource); ok && *r.CfnResourceType() == typ {
+			f(r)
+		}
 	}
 }

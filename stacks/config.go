@@ -26,7 +26,6 @@ type Processor string
 // The processors (docs/design.md §1).
 const (
 	ProcessorLambda Processor = "lambda"
-	ProcessorKDASQL Processor = "kda-sql"
 )
 
 // Billing is a DynamoDB capacity mode.
@@ -38,7 +37,7 @@ const (
 	BillingProvisioned Billing = "provisioned"
 )
 
-// Context keys. Each is documented with its default in defaults.go.
+// Context keys. Settings holds their defaults; defaults.go says why.
 const (
 	KeyProcessor              = "processor"
 	KeyUnifiedStreamShards    = "unifiedStreamShards"
@@ -72,19 +71,6 @@ const (
 	KeyAlarmDurationPercent       = "alarmDurationPercent"
 	KeyAlarmDynamoCapacityPercent = "alarmDynamoCapacityPercent"
 )
-
-// ContextKeys lists every key LoadConfig reads, in a stable order.
-var ContextKeys = []string{
-	KeyProcessor, KeyUnifiedStreamShards, KeyEnrichedStreamShards, KeyStreamRetentionHours,
-	KeyDBEngineVersion, KeyDBInstanceClass, KeyDBAllocatedStorageGiB, KeyDBMultiAZ,
-	KeyDBDeletionProtection, KeyDMSInstanceClass, KeyDMSEngineVersion, KeyBatchSize,
-	KeyParallelization, KeyDynamoBilling, KeyDynamoReadCapacity, KeyDynamoWriteCapacity,
-	KeyCreateDMSServiceRoles, KeyRetainLegacyDMSRoles, KeyVPCCIDR, KeyJoinStateTombstoneDays, KeyLogRetentionDays,
-	KeyRDSCABundleFile, KeyDataLake, KeyAlarmEmail, KeyAlarmIteratorAgeSeconds,
-	KeyAlarmDMSLatencySeconds, KeyAlarmLambdaErrors, KeyAlarmThrottles, KeyAlarmDurationPercent,
-	KeyAlarmDynamoCapacityPercent,
-	KeyGitHubRepository, KeyGitHubOIDCProviderARN, KeyCDKBootstrapQualifier,
-}
 
 // StreamCapacity is a Kinesis stream's capacity: on demand, or a fixed
 // number of provisioned shards.
@@ -157,43 +143,14 @@ type AlarmThresholds struct {
 	DynamoCapacityPercent int
 }
 
-// DefaultConfig returns the configuration used when no context is set.
+// DefaultConfig returns the configuration used when no context is set:
+// every key at its default (Settings).
 func DefaultConfig() Config {
-	return Config{
-		Processor:              DefaultProcessor,
-		UnifiedStream:          StreamCapacity{Shards: DefaultUnifiedStreamShards},
-		EnrichedStream:         StreamCapacity{Shards: DefaultEnrichedStreamShards},
-		StreamRetentionHours:   DefaultStreamRetentionHours,
-		DBEngineVersion:        DefaultDBEngineVersion,
-		DBInstanceClass:        DefaultDBInstanceClass,
-		DBAllocatedStorageGiB:  DefaultDBAllocatedStorageGiB,
-		DBMultiAZ:              DefaultDBMultiAZ,
-		DBDeletionProtection:   DefaultDBDeletionProtection,
-		DMSInstanceClass:       DefaultDMSInstanceClass,
-		DMSEngineVersion:       DefaultDMSEngineVersion,
-		BatchSize:              DefaultBatchSize,
-		ParallelizationFactor:  DefaultParallelizationFactor,
-		DynamoBilling:          DefaultDynamoBilling,
-		DynamoReadCapacity:     DefaultDynamoReadCapacity,
-		DynamoWriteCapacity:    DefaultDynamoWriteCapacity,
-		CreateDMSServiceRoles:  DefaultCreateDMSServiceRoles,
-		RetainLegacyDMSRoles:   DefaultRetainLegacyDMSRoles,
-		VPCCIDR:                netip.MustParsePrefix(DefaultVPCCIDR),
-		JoinStateTombstoneDays: DefaultJoinStateTombstoneDays,
-		LogRetentionDays:       DefaultLogRetentionDays,
-		RDSCABundleFile:        DefaultRDSCABundleFile,
-		DataLake:               DefaultDataLake,
-		Alarms: AlarmThresholds{
-			Email:                 DefaultAlarmEmail,
-			IteratorAgeSeconds:    DefaultAlarmIteratorAgeSeconds,
-			DMSLatencySeconds:     DefaultAlarmDMSLatencySeconds,
-			LambdaErrors:          DefaultAlarmLambdaErrors,
-			Throttles:             DefaultAlarmThrottles,
-			DurationPercent:       DefaultAlarmDurationPercent,
-			DynamoCapacityPercent: DefaultAlarmDynamoCapacityPercent,
-		},
-		CI: CIConfig{BootstrapQualifier: DefaultCDKBootstrapQualifier},
+	c, err := parseConfig(func(string) (any, bool) { return nil, false })
+	if err != nil {
+		panic("stacks: a default in Settings is invalid: " + err.Error())
 	}
+	return c
 }
 
 // ContextReader is what LoadConfig needs from the CDK app: a construct whose
@@ -243,7 +200,7 @@ func withKnownKeys(all map[string]any, get func(string) (any, bool)) (Config, er
 		if near := nearestKey(k); near != "" {
 			msg += fmt.Sprintf("; did you mean %q?", near)
 		} else {
-			msg += " (the settings are listed in README.md, Configuration, and stacks/defaults.go)"
+			msg += " (the settings are listed in README.md, Configuration, and stacks/settings.go)"
 		}
 		unknown = append(unknown, errors.New(msg))
 	}
@@ -300,8 +257,15 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func parseConfig(get func(string) (any, bool)) (Config, error) {
-	c := DefaultConfig()
+func parseConfig(set func(string) (any, bool)) (Config, error) {
+	// An absent key takes its default, which is parsed like a set value.
+	get := func(key string) (any, bool) {
+		if v, ok := set(key); ok {
+			return v, true
+		}
+		return settingDefault(key)
+	}
+	var c Config
 	p := parser{get: get}
 	for _, r := range ReplacedContextKeys {
 		if v, ok := get(r.Key); ok {
@@ -309,7 +273,7 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 		}
 	}
 
-	if s, ok := p.oneOf(KeyProcessor, string(ProcessorLambda), string(ProcessorKDASQL)); ok {
+	if s, ok := p.oneOf(KeyProcessor, processorNames()...); ok {
 		c.Processor = Processor(s)
 	}
 	p.stream(KeyUnifiedStreamShards, &c.UnifiedStream)
@@ -354,15 +318,7 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 	}
 
 	p.boolean(KeyDataLake, &c.DataLake)
-	p.email(KeyAlarmEmail, &c.Alarms.Email)
-	// Past a day, the event source mappings send records to the dead-letter
-	// queues anyway.
-	p.intRange(KeyAlarmIteratorAgeSeconds, 1, 86400, &c.Alarms.IteratorAgeSeconds)
-	p.intRange(KeyAlarmDMSLatencySeconds, 1, 86400, &c.Alarms.DMSLatencySeconds)
-	p.intRange(KeyAlarmLambdaErrors, 1, 100000, &c.Alarms.LambdaErrors)
-	p.intRange(KeyAlarmThrottles, 1, 1000000, &c.Alarms.Throttles)
-	p.intRange(KeyAlarmDurationPercent, 1, 100, &c.Alarms.DurationPercent)
-	p.intRange(KeyAlarmDynamoCapacityPercent, 1, 100, &c.Alarms.DynamoCapacityPercent)
+	p.alarms(&c.Alarms)
 	p.ci(&c.CI)
 
 	if c.DBEngineVersion == "8.4" && !dmsVersionAtLeast(c.DMSEngineVersion, MinDMSEngineVersionForMySQL84) {
@@ -375,6 +331,18 @@ func parseConfig(get func(string) (any, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("invalid CDK context: %w", errors.Join(p.errs...))
 	}
 	return c, nil
+}
+
+func (p *parser) alarms(a *AlarmThresholds) {
+	p.email(KeyAlarmEmail, &a.Email)
+	// Past a day, the event source mappings send records to the dead-letter
+	// queues anyway.
+	p.intRange(KeyAlarmIteratorAgeSeconds, 1, 86400, &a.IteratorAgeSeconds)
+	p.intRange(KeyAlarmDMSLatencySeconds, 1, 86400, &a.DMSLatencySeconds)
+	p.intRange(KeyAlarmLambdaErrors, 1, 100000, &a.LambdaErrors)
+	p.intRange(KeyAlarmThrottles, 1, 1000000, &a.Throttles)
+	p.intRange(KeyAlarmDurationPercent, 1, 100, &a.DurationPercent)
+	p.intRange(KeyAlarmDynamoCapacityPercent, 1, 100, &a.DynamoCapacityPercent)
 }
 
 var (

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,11 +33,14 @@ func TestLoadConfigWithoutContextUsesTheDefaults(t *testing.T) {
 	}
 }
 
-func TestCDKJSONHoldsEveryDefaultAndNothingElse(t *testing.T) {
+// cdk.json holds CDK's own settings only: the app's defaults live once,
+// in stacks.Settings, and what cdk.json's context makes of them is exactly
+// the defaults.
+func TestCDKJSONHoldsNoSettingOfTheApp(t *testing.T) {
 	ctx := cdkContext(t)
-	for _, key := range stacks.ContextKeys {
-		if _, ok := ctx[key]; !ok {
-			t.Errorf("cdk.json does not set %q; its context documents every configuration default", key)
+	for key := range ctx {
+		if !strings.HasPrefix(key, "@aws-cdk") {
+			t.Errorf("cdk.json sets %q: the app's settings and their defaults live in stacks/settings.go", key)
 		}
 	}
 	got, err := stacks.ConfigFromMap(ctx)
@@ -46,12 +48,43 @@ func TestCDKJSONHoldsEveryDefaultAndNothingElse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := stacks.DefaultConfig(); !reflect.DeepEqual(got, want) {
-		t.Errorf("cdk.json configures %+v\nbut defaults.go says %+v", got, want)
+		t.Errorf("cdk.json configures %+v\nbut the defaults are %+v", got, want)
 	}
-	for key := range ctx {
-		if !strings.HasPrefix(key, "@aws-cdk") && !slices.Contains(stacks.ContextKeys, key) {
-			t.Errorf("cdk.json sets %q, which LoadConfig does not read", key)
+}
+
+// Every setting has a default its own parser accepts, and the keys are
+// unique.
+func TestEverySettingHasAValidDefault(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range stacks.Settings {
+		if seen[s.Key] {
+			t.Errorf("setting %q is listed twice", s.Key)
 		}
+		seen[s.Key] = true
+		if _, err := stacks.ConfigFromMap(map[string]any{s.Key: s.Default}); err != nil {
+			t.Errorf("setting %q: its default %v is refused: %v", s.Key, s.Default, err)
+		}
+		if s.Allowed == "" {
+			t.Errorf("setting %q says nothing about its values", s.Key)
+		}
+	}
+}
+
+// The README's configuration table is the one generated from
+// stacks.Settings.
+func TestREADMEConfigurationTableIsGeneratedFromTheSettings(t *testing.T) {
+	section := readmeSection(t, "### Configuration")
+	want := stacks.ConfigurationTable()
+	start := strings.Index(section, "| key | default | allowed |")
+	if start < 0 {
+		t.Fatalf("README \"Configuration\" has no table; paste this one:\n%s", want)
+	}
+	table := section[start:]
+	if end := strings.Index(table, "\n\n"); end >= 0 {
+		table = table[:end+1]
+	}
+	if table != want {
+		t.Errorf("README \"Configuration\" table differs from stacks.Settings; paste this one:\n%s", want)
 	}
 }
 

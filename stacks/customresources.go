@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
@@ -30,7 +29,6 @@ const (
 	ResourceTypeOrdersSchema  = "Custom::OrdersSchema"
 	ResourceTypeTaskStopper   = "Custom::DmsTaskStopper"
 	ResourceTypeTaskLifecycle = "Custom::DmsTaskLifecycle"
-	ResourceTypeKDAStart      = "Custom::KdaApplicationStart"
 	ResourceTypeDMSRole       = "Custom::DmsServiceRole"
 )
 
@@ -47,10 +45,6 @@ const (
 	// or stop; an hour (the framework's maximum) covers a slow instance.
 	DMSTaskPollInterval = 30 * time.Second
 	DMSTaskTimeout      = time.Hour
-	// KDAStartPollInterval and KDAStartTimeout: an application starts in a
-	// minute or two.
-	KDAStartPollInterval = 15 * time.Second
-	KDAStartTimeout      = 30 * time.Minute
 	// DMSRolePollInterval and DMSRoleTimeout: a new role is ready about a
 	// minute after its creation (dmsroles.DefaultSettle).
 	DMSRolePollInterval = 15 * time.Second
@@ -174,10 +168,7 @@ func newProvider(scope constructs.Construct, id string, p providerProps) customr
 		// The handler logs each request; the framework's own errors (such
 		// as failing to answer CloudFormation) are worth keeping too.
 		FrameworkLambdaLoggingLevel: awslambda.ApplicationLogLevel_ERROR,
-		LogGroup: awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
-			Retention:     p.retention,
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		}),
+		LogGroup:                    awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), logGroupProps(p.retention)),
 	}
 	if p.isComplete != nil {
 		props.IsCompleteHandler = p.isComplete
@@ -185,11 +176,8 @@ func newProvider(scope constructs.Construct, id string, p providerProps) customr
 		props.TotalTimeout = awscdk.Duration_Seconds(jsii.Number(p.totalTimeout.Seconds()))
 		props.DisableWaiterStateMachineLogging = jsii.Bool(false)
 		props.WaiterStateMachineLogOptions = &customresources.LogOptions{
-			Destination: awslogs.NewLogGroup(scope, jsii.String(id+"WaiterLogs"), &awslogs.LogGroupProps{
-				Retention:     p.retention,
-				RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-			}),
-			Level: awsstepfunctions.LogLevel_ALL,
+			Destination: awslogs.NewLogGroup(scope, jsii.String(id+"WaiterLogs"), logGroupProps(p.retention)),
+			Level:       awsstepfunctions.LogLevel_ALL,
 			// The handler logs what it does; the events add nothing.
 			IncludeExecutionData: jsii.Bool(false),
 		}
@@ -471,47 +459,4 @@ func resourceDefs(stack awscdk.Stack, resources ...awscdk.CfnResource) []any {
 func digestOf(defs []any) string {
 	sum := sha256.Sum256([]byte(mustJSON(defs)))
 	return hex.EncodeToString(sum[:])
-}
-
-// kdaStartProps configures the KDA application start resource.
-type kdaStartProps struct {
-	assetDir    string
-	application awskinesisanalytics.CfnApplication
-	// configured completes the application's configuration (its reference
-	// data and output), which CloudFormation adds after creating it.
-	configured constructs.IConstruct
-	retention  awslogs.RetentionDays
-}
-
-// newKDAStart starts the KDA SQL application once it is fully configured
-// and stops it before CloudFormation deletes it
-// (internal/customresource/kdastart).
-func newKDAStart(scope constructs.Construct, p kdaStartProps) awscdk.CustomResource {
-	stack := awscdk.Stack_Of(scope)
-	fn := newGoFunction(scope, "KdaStart", goFunctionProps{
-		AssetDir:    p.assetDir,
-		Description: "Custom resource: starts the KDA SQL application once it is ready, stops it before deletion.",
-		MemoryMiB:   CustomResourceMemoryMiB,
-		Timeout:     PollerTimeout,
-		Retention:   p.retention,
-	})
-	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("kinesisanalytics:DescribeApplication", "kinesisanalytics:StartApplication", "kinesisanalytics:StopApplication"),
-		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
-			Service: jsii.String("kinesisanalytics"), Resource: jsii.String("application"), ResourceName: p.application.Ref(),
-		})},
-	}))
-	provider := newProvider(scope, "KdaStartProvider", providerProps{
-		onEvent: fn, isComplete: fn,
-		queryInterval: KDAStartPollInterval, totalTimeout: KDAStartTimeout,
-		retention: p.retention,
-	})
-	resource := awscdk.NewCustomResource(scope, jsii.String("ApplicationStart"), &awscdk.CustomResourceProps{
-		ServiceToken: provider.ServiceToken(),
-		ResourceType: jsii.String(ResourceTypeKDAStart),
-		Properties:   &map[string]interface{}{"ApplicationName": p.application.Ref()},
-	})
-	// Started once configured; stopped (deleted) before the application.
-	resource.Node().AddDependency(p.application, p.configured)
-	return resource
 }

@@ -11,8 +11,9 @@ const (
 	ProcessStackName = "UnifiedStreamETLProcessStack"
 )
 
-// Configuration defaults. cdk.json carries the same values (a test keeps the
-// two in step); LoadConfig falls back to these when a key is absent.
+// Configuration defaults and the reasons for them. Settings (settings.go)
+// assigns each to its context key; LoadConfig falls back to it when the
+// key is absent.
 const (
 	// DefaultProcessor is the Go enrich Lambda: Kinesis Data Analytics for SQL
 	// can no longer be created (since 2025-10-15).
@@ -208,18 +209,6 @@ const (
 	// ReferenceDataKey is the products file's object key in the reference
 	// bucket, as deployed from reference-data/.
 	ReferenceDataKey = "products.json"
-
-	// ProductsTableName is the KDA in-application reference table the SQL
-	// joins with.
-	ProductsTableName = "products"
-
-	// KDAInputNamePrefix names the KDA in-application input stream;
-	// KDA appends "_001", giving SOURCE_SQL_STREAM_001.
-	KDAInputNamePrefix = "SOURCE_SQL_STREAM"
-
-	// KDAOutputStreamName is the in-application stream the SQL writes the
-	// enriched rows to.
-	KDAOutputStreamName = "ORDER_ITEM_ENRICHED_STREAM"
 )
 
 // Monitoring: how the alarms evaluate their metrics (monitoring.go).
@@ -275,14 +264,10 @@ const (
 // Lambda sizing. Memory also buys CPU; the timeouts leave room for the
 // in-invocation retries with backoff of docs/design.md §5.2.
 const (
-	SinkMemoryMiB       = 512
-	SinkTimeout         = time.Minute
-	EnrichMemoryMiB     = 1024
-	EnrichTimeout       = 2 * time.Minute
-	PreprocessMemoryMiB = 256
-	// PreprocessTimeout: KDA allows a preprocessing function at most five
-	// minutes and recommends one.
-	PreprocessTimeout = time.Minute
+	SinkMemoryMiB   = 512
+	SinkTimeout     = time.Minute
+	EnrichMemoryMiB = 1024
+	EnrichTimeout   = 2 * time.Minute
 )
 
 // DBLogExports are the MySQL logs the orders database publishes to

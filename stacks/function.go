@@ -27,13 +27,11 @@ import (
 // Function names: each is built from lambdas/<name> into
 // <LambdaDir>/<name>/bootstrap.
 const (
-	FunctionSink       = "sink"
-	FunctionEnrich     = "enrich"
-	FunctionPreprocess = "preprocess"
+	FunctionSink   = "sink"
+	FunctionEnrich = "enrich"
 	// The custom resource handlers (customresources.go).
 	FunctionSchemaSetup = "schema-setup"
 	FunctionDMSTask     = "dms-task"
-	FunctionKDAStart    = "kda-start"
 	FunctionDMSRoles    = "dms-roles"
 	// FunctionDMSReconnect reconnects the DMS task after a rotation.
 	FunctionDMSReconnect = "dms-reconnect"
@@ -69,10 +67,7 @@ type goFunctionProps struct {
 // logs, active tracing and its own log group and role. The role gets only
 // write access to that log group; callers add the rest through grants.
 func newGoFunction(scope constructs.Construct, id string, p goFunctionProps) awslambda.Function {
-	logGroup := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
-		Retention:     p.Retention,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	logGroup := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), logGroupProps(p.Retention))
 	// A role of our own instead of AWSLambdaBasicExecutionRole, which may
 	// write to every log group of the account.
 	role := awsiam.NewRole(scope, jsii.String(id+"Role"), &awsiam.RoleProps{
@@ -166,12 +161,7 @@ func suppressObjectReadWildcards(role awsiam.IRole, what string) {
 // newDeadLetterQueue creates an encrypted, TLS-only queue for records a
 // function could not process.
 func newDeadLetterQueue(scope constructs.Construct, id string, key awskms.IKey) awssqs.Queue {
-	queue := awssqs.NewQueue(scope, jsii.String(id), &awssqs.QueueProps{
-		Encryption:          awssqs.QueueEncryption_KMS,
-		EncryptionMasterKey: key,
-		EnforceSSL:          jsii.Bool(true),
-		RetentionPeriod:     awscdk.Duration_Seconds(jsii.Number(DLQRetention.Seconds())),
-	})
+	queue := awssqs.NewQueue(scope, jsii.String(id), deadLetterQueueProps(key))
 	cdknag.NagSuppressions_AddResourceSuppressions(queue, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-SQS3"),
 		Reason: jsii.String("This queue is itself the dead-letter queue: the on-failure destination of an event source mapping and where the function sends records it cannot process."),
@@ -195,4 +185,17 @@ func streamEventSource(stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue)
 		OnFailure:               awslambdaeventsources.NewSqsDlq(dlq),
 	}
 	return awslambdaeventsources.NewKinesisEventSource(stream, props)
+}
+
+// functionAssets returns the asset directories of the named functions.
+func functionAssets(lambdaDir string, names ...string) (map[string]string, error) {
+	assets := map[string]string{}
+	for _, name := range names {
+		dir, err := functionAsset(lambdaDir, name)
+		if err != nil {
+			return nil, err
+		}
+		assets[name] = dir
+	}
+	return assets, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -305,9 +304,10 @@ type processMonitoring struct {
 	functions []watchedFunction
 	tables    []watchedTable
 	queues    []namedQueue
-	// application is the KDA SQL application (processor=kda-sql).
-	application awskinesisanalytics.CfnApplication
-	archive     awskinesisfirehose.IDeliveryStream
+	// sections are the processor's own dashboard sections and alarms,
+	// shown after the functions.
+	sections []func(*processMonitor)
+	archive  awskinesisfirehose.IDeliveryStream
 	// dmsAlarms are the data stack's alarms, shown on the dashboard.
 	dmsAlarms []awscloudwatch.IAlarm
 }
@@ -345,264 +345,308 @@ type namedQueue struct {
 	queue awssqs.IQueue
 }
 
+// processMonitor builds the process stack's alarms and the pipeline's
+// dashboard, one section of the dashboard after the other.
+type processMonitor struct {
+	processMonitoring
+	set            *alarmSet
+	d              *dashboardBuilder
+	th             AlarmThresholds
+	sustained      int // minutes of SustainedAlarmPeriods
+	latencyMinutes int // minutes of LatencyAlarmPeriods
+}
+
 // newProcessMonitoring creates the process stack's alarms and the
 // pipeline's dashboard.
 func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]awscloudwatch.Alarm, awscloudwatch.Dashboard) {
-	set := newAlarmSet(scope, m.topic)
-	th := m.cfg.Alarms
-	sustained := int(SustainedAlarmPeriods * CountAlarmPeriod / time.Minute)
-	latencyMinutes := int(LatencyAlarmPeriods * LatencyAlarmPeriod / time.Minute)
-	d := newDashboardBuilder()
-
+	pm := &processMonitor{
+		processMonitoring: m,
+		set:               newAlarmSet(scope, m.topic),
+		d:                 newDashboardBuilder(),
+		th:                m.cfg.Alarms,
+		sustained:         int(SustainedAlarmPeriods * CountAlarmPeriod / time.Minute),
+		latencyMinutes:    int(LatencyAlarmPeriods * LatencyAlarmPeriod / time.Minute),
+	}
 	if len(m.dmsAlarms) > 0 {
-		d.section("Replication", "DMS: CDC latency of the replication task (alarms of the data stack), where the pipeline starts.")
-		for _, a := range m.dmsAlarms {
-			// Composite alarms have no graph; the status widget shows them.
-			if _, isMetricAlarm := a.(awscloudwatch.Alarm); !isMetricAlarm {
-				continue
-			}
-			d.add(awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{Alarm: a, Title: a.AlarmName(), Width: jsii.Number(dashboardWidth / 2), Height: jsii.Number(graphHeight)}))
+		pm.addReplication()
+	}
+	pm.d.section("Streams", "Kinesis: how far behind the consumers read, and throttling.")
+	for _, s := range m.streams {
+		pm.addStream(s)
+	}
+	pm.d.section("Functions", "Lambda: failed invocations, throttles, duration against the timeout, and how old the records they receive are.")
+	for _, f := range m.functions {
+		pm.addFunction(f)
+		if f.loadsCatalogue {
+			pm.addCatalogue(f)
 		}
 	}
+	for _, add := range m.sections {
+		add(pm)
+	}
+	pm.d.section("Tables", "DynamoDB: consumed capacity and throttling.")
+	for _, t := range m.tables {
+		pm.addTable(t)
+	}
+	pm.d.section("Dead-letter queues", "Batches Lambda gave up on and records the functions could not process.")
+	for _, q := range m.queues {
+		pm.addQueue(q)
+	}
+	if m.archive != nil {
+		pm.addArchive()
+	}
+	return pm.set.alarms, pm.dashboard(scope)
+}
 
-	d.section("Streams", "Kinesis: how far behind the consumers read, and throttling.")
-	for _, s := range m.streams {
-		age := set.add(alarmSpec{
-			id: s.name + "IteratorAgeAlarm",
-			description: fmt.Sprintf("A consumer of the %s stream has been reading records more than %d s old for %d minutes, or nothing has read the stream at all: the pipeline is falling behind or stopped. "+
-				"Check the consuming function's Errors, Throttles and Duration (or the KDA application and the archive's delivery); if it is healthy but slow, add shards or raise parallelizationFactor. "+
-				"Records older than the stream's retention are lost.", s.name, th.IteratorAgeSeconds, latencyMinutes),
-			metric:    s.stream.MetricGetRecordsIteratorAgeMilliseconds(metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)")),
+// addReplication shows the data stack's DMS alarms.
+func (pm *processMonitor) addReplication() {
+	d, m := pm.d, pm.processMonitoring
+	d.section("Replication", "DMS: CDC latency of the replication task (alarms of the data stack), where the pipeline starts.")
+	for _, a := range m.dmsAlarms {
+		// Composite alarms have no graph; the status widget shows them.
+		if _, isMetricAlarm := a.(awscloudwatch.Alarm); !isMetricAlarm {
+			continue
+		}
+		d.add(awscloudwatch.NewAlarmWidget(&awscloudwatch.AlarmWidgetProps{Alarm: a, Title: a.AlarmName(), Width: jsii.Number(dashboardWidth / 2), Height: jsii.Number(graphHeight)}))
+	}
+}
+
+// addStream watches a stream's consumers and throttling.
+func (pm *processMonitor) addStream(s namedStream) {
+	set, d, th, sustained, latencyMinutes := pm.set, pm.d, pm.th, pm.sustained, pm.latencyMinutes
+	age := set.add(alarmSpec{
+		id: s.name + "IteratorAgeAlarm",
+		description: fmt.Sprintf("A consumer of the %s stream has been reading records more than %d s old for %d minutes, or nothing has read the stream at all: the pipeline is falling behind or stopped. "+
+			"Check the consuming function's Errors, Throttles and Duration (or the KDA application and the archive's delivery); if it is healthy but slow, add shards or raise parallelizationFactor. "+
+			"Records older than the stream's retention are lost.", s.name, th.IteratorAgeSeconds, latencyMinutes),
+		metric:    s.stream.MetricGetRecordsIteratorAgeMilliseconds(metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)")),
+		threshold: float64(th.IteratorAgeSeconds * 1000),
+		periods:   LatencyAlarmPeriods,
+		// Every consumer (Lambda, KDA, Firehose) polls each shard
+		// about once a second, idle or not; no data means nobody reads.
+		missing: awscloudwatch.TreatMissingData_BREACHING,
+	})
+	var throttled []awscloudwatch.IMetric
+	for _, t := range []struct {
+		kind, what string
+		metric     awscloudwatch.IMetric
+	}{
+		{"Write", "records DMS or the processor wrote", s.stream.MetricWriteProvisionedThroughputExceeded(metricOptions("Sum", CountAlarmPeriod, "write throttled"))},
+		{"Read", "GetRecords calls of its consumers", s.stream.MetricReadProvisionedThroughputExceeded(metricOptions("Sum", CountAlarmPeriod, "read throttled"))},
+	} {
+		set.add(alarmSpec{
+			id: s.name + t.kind + "ThrottledAlarm",
+			description: fmt.Sprintf("Kinesis has throttled %d or more %s on the %s stream in each of the last %d minutes: the stream is at its shard limits. "+
+				"Writers and readers retry, so nothing is lost yet, but the pipeline slows down; add shards (%s, %s) or switch the stream to on-demand.",
+				th.Throttles, t.what, s.name, sustained, KeyUnifiedStreamShards, KeyEnrichedStreamShards),
+			metric:    t.metric,
+			threshold: float64(th.Throttles),
+			periods:   SustainedAlarmPeriods,
+			// Reported only while the stream is written or read.
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		throttled = append(throttled, t.metric)
+	}
+	d.graph(s.name+" iterator age (ms)", []awscloudwatch.IMetric{s.stream.MetricGetRecordsIteratorAgeMilliseconds(metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)"))}, age)
+	d.graph(s.name+" throttled", throttled, nil)
+	d.graph(s.name+" records in", []awscloudwatch.IMetric{s.stream.MetricIncomingRecords(metricOptions("Sum", LatencyAlarmPeriod, "incoming records"))}, nil)
+}
+
+// addFunction watches a function's errors, throttles, duration and, when
+// a stream feeds it, iterator age.
+func (pm *processMonitor) addFunction(f watchedFunction) {
+	set, d, th, sustained, latencyMinutes := pm.set, pm.d, pm.th, pm.sustained, pm.latencyMinutes
+	errs := f.fn.MetricErrors(metricOptions("Sum", CountAlarmPeriod, "errors"))
+	throttles := f.fn.MetricThrottles(metricOptions("Sum", CountAlarmPeriod, "throttles"))
+	set.add(alarmSpec{
+		id: f.name + "ErrorsAlarm",
+		description: fmt.Sprintf("The %s function failed %d or more invocations in five minutes: it crashed, timed out or could process nothing in a batch. Lambda retries the batch (splitting it) and then sends it to the dead-letter queue. "+
+			"Read the function's log for the error; fix configuration or permission errors, and replay the dead-letter queue once fixed.", f.name, th.LambdaErrors),
+		metric:    errs,
+		threshold: float64(th.LambdaErrors),
+		periods:   1,
+		// Lambda reports errors only for invocations.
+		missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	set.add(alarmSpec{
+		id: f.name + "ThrottlesAlarm",
+		description: fmt.Sprintf("Lambda throttled %d or more invocations of the %s function in each of the last %d minutes: the account's (or the function's reserved) concurrency is exhausted, and the stream falls behind. "+
+			"Raise the concurrency quota, or lower %s where other functions need the concurrency.", th.Throttles, f.name, sustained, KeyParallelization),
+		metric:    throttles,
+		threshold: float64(th.Throttles),
+		periods:   SustainedAlarmPeriods,
+		missing:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	limitMs := float64(th.DurationPercent) / 100 * float64(f.timeout.Milliseconds())
+	duration := set.add(alarmSpec{
+		id: f.name + "DurationAlarm",
+		description: fmt.Sprintf("The %s function's p99 duration has been at %d%% or more of its %.0f s timeout for %d minutes: slow calls (throttled writes, retries) will soon make invocations time out. "+
+			"Check the throttling alarms of what it writes to, and lower %s if batches are simply too large.", f.name, th.DurationPercent, f.timeout.Seconds(), sustained, KeyBatchSize),
+		metric:    f.fn.MetricDuration(metricOptions("p99", CountAlarmPeriod, "duration p99")),
+		threshold: limitMs,
+		periods:   SustainedAlarmPeriods,
+		missing:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	d.graph(f.name+" errors and throttles", []awscloudwatch.IMetric{errs, throttles}, nil)
+	d.graphWithLimit(f.name+" duration (ms)", []awscloudwatch.IMetric{f.fn.MetricDuration(metricOptions("p99", CountAlarmPeriod, "duration p99"))}, duration, float64(f.timeout.Milliseconds()), "timeout")
+	if f.streamFed {
+		iteratorAge := f.fn.Metric(jsii.String("IteratorAge"), metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)"))
+		alarm := set.add(alarmSpec{
+			id: f.name + "IteratorAgeAlarm",
+			description: fmt.Sprintf("The %s function has been receiving records more than %d s old for %d minutes: it cannot keep up with its stream, or keeps retrying a failing batch. "+
+				"Check its Errors and Duration alarms; if it is healthy but slow, raise %s or add shards.", f.name, th.IteratorAgeSeconds, latencyMinutes, KeyParallelization),
+			metric:    iteratorAge,
 			threshold: float64(th.IteratorAgeSeconds * 1000),
 			periods:   LatencyAlarmPeriods,
-			// Every consumer (Lambda, KDA, Firehose) polls each shard
-			// about once a second, idle or not; no data means nobody reads.
-			missing: awscloudwatch.TreatMissingData_BREACHING,
+			// Reported per batch; a stalled stream is the stream
+			// alarm's to catch.
+			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
-		var throttled []awscloudwatch.IMetric
-		for _, t := range []struct {
-			kind, what string
-			metric     awscloudwatch.IMetric
+		d.graph(f.name+" iterator age (ms)", []awscloudwatch.IMetric{iteratorAge}, alarm)
+	}
+}
+
+// addCatalogue watches the product catalogue refreshes of the function
+// that loads it.
+func (pm *processMonitor) addCatalogue(f watchedFunction) {
+	set, d := pm.set, pm.d
+	// Written by the function itself, as an embedded-metric-format
+	// log line, each time a catalogue refresh fails.
+	refreshFailures := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(enrich.MetricsNamespace),
+		MetricName:    jsii.String(enrich.MetricReferenceRefreshFailures),
+		DimensionsMap: &map[string]*string{enrich.MetricDimensionFunction: f.fn.FunctionName()},
+		Statistic:     jsii.String("Sum"),
+		Period:        awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+		Label:         jsii.String("catalogue refresh failures"),
+	})
+	alarm := set.add(alarmSpec{
+		id: f.name + "ReferenceDataAlarm",
+		description: fmt.Sprintf("The %s function could not load a new version of the product catalogue (%s in the reference bucket is unreadable, empty, or has a line that is not a product) "+
+			"and keeps joining with the last good one, so new product names and prices are not applied. Its log says what is wrong with the object; fix the file and deploy it again.",
+			f.name, ReferenceDataKey),
+		metric:    refreshFailures,
+		threshold: 1,
+		periods:   1,
+		// Reported only when a refresh fails.
+		missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	d.graph(f.name+" catalogue refresh failures", []awscloudwatch.IMetric{refreshFailures}, alarm)
+}
+
+// addTable watches a table's throttling and, when provisioned, its
+// capacity use.
+func (pm *processMonitor) addTable(t watchedTable) {
+	set, d, th, sustained := pm.set, pm.d, pm.th, pm.sustained
+	// Read/WriteThrottleEvents count every throttled item access;
+	// ThrottledRequests, graphed beside them, misses batches that were
+	// only partly throttled, which is all the join state table sees.
+	reads := t.table.Metric(jsii.String("ReadThrottleEvents"), metricOptions("Sum", CountAlarmPeriod, "read throttle events"))
+	writes := t.table.Metric(jsii.String("WriteThrottleEvents"), metricOptions("Sum", CountAlarmPeriod, "write throttle events"))
+	throttled := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String("FILL(reads, 0) + FILL(writes, 0)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{"reads": reads, "writes": writes},
+		Period:       awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+		Label:        jsii.String("throttle events"),
+	})
+	alarm := set.add(alarmSpec{
+		id: t.name + "ThrottledAlarm",
+		description: fmt.Sprintf("DynamoDB throttled %d or more reads or writes on the %s table in each of the last %d minutes. The functions retry with backoff, so nothing is lost, but they slow down and may time out. "+
+			"For on-demand tables this is a hot partition or the table's throughput quota; for provisioned tables raise %s/%s or switch %s to on-demand.",
+			th.Throttles, t.name, sustained, KeyDynamoWriteCapacity, KeyDynamoReadCapacity, KeyDynamoBilling),
+		metric:    throttled,
+		threshold: float64(th.Throttles),
+		periods:   SustainedAlarmPeriods,
+		// DynamoDB reports throttling only when it happens.
+		missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	readCapacity := t.table.MetricConsumedReadCapacityUnits(metricOptions("Sum", CountAlarmPeriod, "consumed RCU"))
+	writeCapacity := t.table.MetricConsumedWriteCapacityUnits(metricOptions("Sum", CountAlarmPeriod, "consumed WCU"))
+	var capacityAlarms []awscloudwatch.Alarm
+	if t.provisioned != nil {
+		for _, c := range []struct {
+			kind     string
+			metric   awscloudwatch.IMetric
+			capacity int
+			key      string
 		}{
-			{"Write", "records DMS or the processor wrote", s.stream.MetricWriteProvisionedThroughputExceeded(metricOptions("Sum", CountAlarmPeriod, "write throttled"))},
-			{"Read", "GetRecords calls of its consumers", s.stream.MetricReadProvisionedThroughputExceeded(metricOptions("Sum", CountAlarmPeriod, "read throttled"))},
+			{"Read", readCapacity, t.provisioned.read, KeyDynamoReadCapacity},
+			{"Write", writeCapacity, t.provisioned.write, KeyDynamoWriteCapacity},
 		} {
-			set.add(alarmSpec{
-				id: s.name + t.kind + "ThrottledAlarm",
-				description: fmt.Sprintf("Kinesis has throttled %d or more %s on the %s stream in each of the last %d minutes: the stream is at its shard limits. "+
-					"Writers and readers retry, so nothing is lost yet, but the pipeline slows down; add shards (%s, %s) or switch the stream to on-demand.",
-					th.Throttles, t.what, s.name, sustained, KeyUnifiedStreamShards, KeyEnrichedStreamShards),
-				metric:    t.metric,
-				threshold: float64(th.Throttles),
+			perSecond := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+				Expression:   jsii.String("consumed / PERIOD(consumed)"),
+				UsingMetrics: &map[string]awscloudwatch.IMetric{"consumed": c.metric},
+				Period:       awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+				Label:        jsii.String("consumed " + strings.ToLower(c.kind) + " capacity per second"),
+			})
+			capacityAlarms = append(capacityAlarms, set.add(alarmSpec{
+				id: t.name + c.kind + "CapacityAlarm",
+				description: fmt.Sprintf("The %s table has used %d%% or more of its %d provisioned %s capacity units for %d minutes; at 100%% DynamoDB throttles it. Raise %s, or switch %s to on-demand.",
+					t.name, th.DynamoCapacityPercent, c.capacity, strings.ToLower(c.kind), sustained, c.key, KeyDynamoBilling),
+				metric:    perSecond,
+				threshold: float64(th.DynamoCapacityPercent) / 100 * float64(c.capacity),
 				periods:   SustainedAlarmPeriods,
-				// Reported only while the stream is written or read.
+				// Consumption is reported only while the table is used.
 				missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-			})
-			throttled = append(throttled, t.metric)
-		}
-		d.graph(s.name+" iterator age (ms)", []awscloudwatch.IMetric{s.stream.MetricGetRecordsIteratorAgeMilliseconds(metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)"))}, age)
-		d.graph(s.name+" throttled", throttled, nil)
-		d.graph(s.name+" records in", []awscloudwatch.IMetric{s.stream.MetricIncomingRecords(metricOptions("Sum", LatencyAlarmPeriod, "incoming records"))}, nil)
-	}
-
-	d.section("Functions", "Lambda: failed invocations, throttles, duration against the timeout, and how old the records they receive are.")
-	for _, f := range m.functions {
-		errs := f.fn.MetricErrors(metricOptions("Sum", CountAlarmPeriod, "errors"))
-		throttles := f.fn.MetricThrottles(metricOptions("Sum", CountAlarmPeriod, "throttles"))
-		set.add(alarmSpec{
-			id: f.name + "ErrorsAlarm",
-			description: fmt.Sprintf("The %s function failed %d or more invocations in five minutes: it crashed, timed out or could process nothing in a batch. Lambda retries the batch (splitting it) and then sends it to the dead-letter queue. "+
-				"Read the function's log for the error; fix configuration or permission errors, and replay the dead-letter queue once fixed.", f.name, th.LambdaErrors),
-			metric:    errs,
-			threshold: float64(th.LambdaErrors),
-			periods:   1,
-			// Lambda reports errors only for invocations.
-			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		set.add(alarmSpec{
-			id: f.name + "ThrottlesAlarm",
-			description: fmt.Sprintf("Lambda throttled %d or more invocations of the %s function in each of the last %d minutes: the account's (or the function's reserved) concurrency is exhausted, and the stream falls behind. "+
-				"Raise the concurrency quota, or lower %s where other functions need the concurrency.", th.Throttles, f.name, sustained, KeyParallelization),
-			metric:    throttles,
-			threshold: float64(th.Throttles),
-			periods:   SustainedAlarmPeriods,
-			missing:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		limitMs := float64(th.DurationPercent) / 100 * float64(f.timeout.Milliseconds())
-		duration := set.add(alarmSpec{
-			id: f.name + "DurationAlarm",
-			description: fmt.Sprintf("The %s function's p99 duration has been at %d%% or more of its %.0f s timeout for %d minutes: slow calls (throttled writes, retries) will soon make invocations time out. "+
-				"Check the throttling alarms of what it writes to, and lower %s if batches are simply too large.", f.name, th.DurationPercent, f.timeout.Seconds(), sustained, KeyBatchSize),
-			metric:    f.fn.MetricDuration(metricOptions("p99", CountAlarmPeriod, "duration p99")),
-			threshold: limitMs,
-			periods:   SustainedAlarmPeriods,
-			missing:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		d.graph(f.name+" errors and throttles", []awscloudwatch.IMetric{errs, throttles}, nil)
-		d.graphWithLimit(f.name+" duration (ms)", []awscloudwatch.IMetric{f.fn.MetricDuration(metricOptions("p99", CountAlarmPeriod, "duration p99"))}, duration, float64(f.timeout.Milliseconds()), "timeout")
-		if f.streamFed {
-			iteratorAge := f.fn.Metric(jsii.String("IteratorAge"), metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)"))
-			alarm := set.add(alarmSpec{
-				id: f.name + "IteratorAgeAlarm",
-				description: fmt.Sprintf("The %s function has been receiving records more than %d s old for %d minutes: it cannot keep up with its stream, or keeps retrying a failing batch. "+
-					"Check its Errors and Duration alarms; if it is healthy but slow, raise %s or add shards.", f.name, th.IteratorAgeSeconds, latencyMinutes, KeyParallelization),
-				metric:    iteratorAge,
-				threshold: float64(th.IteratorAgeSeconds * 1000),
-				periods:   LatencyAlarmPeriods,
-				// Reported per batch; a stalled stream is the stream
-				// alarm's to catch.
-				missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-			})
-			d.graph(f.name+" iterator age (ms)", []awscloudwatch.IMetric{iteratorAge}, alarm)
-		}
-		if f.loadsCatalogue {
-			// Written by the function itself, as an embedded-metric-format
-			// log line, each time a catalogue refresh fails.
-			refreshFailures := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-				Namespace:     jsii.String(enrich.MetricsNamespace),
-				MetricName:    jsii.String(enrich.MetricReferenceRefreshFailures),
-				DimensionsMap: &map[string]*string{enrich.MetricDimensionFunction: f.fn.FunctionName()},
-				Statistic:     jsii.String("Sum"),
-				Period:        awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
-				Label:         jsii.String("catalogue refresh failures"),
-			})
-			alarm := set.add(alarmSpec{
-				id: f.name + "ReferenceDataAlarm",
-				description: fmt.Sprintf("The %s function could not load a new version of the product catalogue (%s in the reference bucket is unreadable, empty, or has a line that is not a product) "+
-					"and keeps joining with the last good one, so new product names and prices are not applied. Its log says what is wrong with the object; fix the file and deploy it again.",
-					f.name, ReferenceDataKey),
-				metric:    refreshFailures,
-				threshold: 1,
-				periods:   1,
-				// Reported only when a refresh fails.
-				missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-			})
-			d.graph(f.name+" catalogue refresh failures", []awscloudwatch.IMetric{refreshFailures}, alarm)
+			}))
 		}
 	}
+	d.graph(t.name+" consumed capacity", []awscloudwatch.IMetric{readCapacity, writeCapacity}, nil, capacityAlarms...)
+	d.graph(t.name+" throttling", []awscloudwatch.IMetric{
+		reads, writes, t.table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{
+			Operations: &t.operations,
+			Statistic:  jsii.String("Sum"),
+			Period:     awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
+			Label:      jsii.String("throttled requests"),
+		}),
+	}, alarm)
+}
 
-	if m.application != nil {
-		d.section("KDA application", "Kinesis Data Analytics for SQL: how far behind its input it reads.")
-		behind := metricsInsights("MillisBehindLatest", "AWS/KinesisAnalytics", "Application", m.application.Ref(), CountAlarmPeriod, "millis behind latest (max)")
-		alarm := set.add(alarmSpec{
-			id: "ApplicationBehindAlarm",
-			description: fmt.Sprintf("The KDA SQL application has been more than %d s behind the unified stream, or has reported nothing, for %d minutes: it is overloaded, or no longer RUNNING. "+
-				"Check its status in the console (KDA SQL applications can no longer be created and are being retired: plan the move to processor=lambda), its error stream and the preprocess function's alarms.",
-				th.IteratorAgeSeconds, sustained),
-			metric:    behind,
-			threshold: float64(th.IteratorAgeSeconds * 1000),
-			periods:   SustainedAlarmPeriods,
-			// A running application reports continuously; none means it
-			// stopped.
-			missing: awscloudwatch.TreatMissingData_BREACHING,
-		})
-		d.graph("KDA millis behind latest", []awscloudwatch.IMetric{behind}, alarm)
-	}
+// addQueue watches a dead-letter queue's depth.
+func (pm *processMonitor) addQueue(q namedQueue) {
+	set, d := pm.set, pm.d
+	visible := q.queue.MetricApproximateNumberOfMessagesVisible(metricOptions("Maximum", CountAlarmPeriod, "messages visible"))
+	alarm := set.add(alarmSpec{
+		id: q.name + "DepthAlarm",
+		description: fmt.Sprintf("The %s dead-letter queue holds messages: records were not processed (malformed records with their reason, or batches Lambda gave up on after retries). "+
+			"Read the messages, fix the cause, then replay them; messages are kept for %d days.", q.name, int(DLQRetention/(24*time.Hour))),
+		metric:    visible,
+		threshold: 1,
+		periods:   1,
+		// SQS stops reporting a queue that has been empty and unused
+		// for six hours.
+		missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	d.graph(q.name+" dead-letter queue", []awscloudwatch.IMetric{visible}, alarm)
+}
 
-	d.section("Tables", "DynamoDB: consumed capacity and throttling.")
-	for _, t := range m.tables {
-		// Read/WriteThrottleEvents count every throttled item access;
-		// ThrottledRequests, graphed beside them, misses batches that were
-		// only partly throttled, which is all the join state table sees.
-		reads := t.table.Metric(jsii.String("ReadThrottleEvents"), metricOptions("Sum", CountAlarmPeriod, "read throttle events"))
-		writes := t.table.Metric(jsii.String("WriteThrottleEvents"), metricOptions("Sum", CountAlarmPeriod, "write throttle events"))
-		throttled := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-			Expression:   jsii.String("FILL(reads, 0) + FILL(writes, 0)"),
-			UsingMetrics: &map[string]awscloudwatch.IMetric{"reads": reads, "writes": writes},
-			Period:       awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
-			Label:        jsii.String("throttle events"),
-		})
-		alarm := set.add(alarmSpec{
-			id: t.name + "ThrottledAlarm",
-			description: fmt.Sprintf("DynamoDB throttled %d or more reads or writes on the %s table in each of the last %d minutes. The functions retry with backoff, so nothing is lost, but they slow down and may time out. "+
-				"For on-demand tables this is a hot partition or the table's throughput quota; for provisioned tables raise %s/%s or switch %s to on-demand.",
-				th.Throttles, t.name, sustained, KeyDynamoWriteCapacity, KeyDynamoReadCapacity, KeyDynamoBilling),
-			metric:    throttled,
-			threshold: float64(th.Throttles),
-			periods:   SustainedAlarmPeriods,
-			// DynamoDB reports throttling only when it happens.
-			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		readCapacity := t.table.MetricConsumedReadCapacityUnits(metricOptions("Sum", CountAlarmPeriod, "consumed RCU"))
-		writeCapacity := t.table.MetricConsumedWriteCapacityUnits(metricOptions("Sum", CountAlarmPeriod, "consumed WCU"))
-		var capacityAlarms []awscloudwatch.Alarm
-		if t.provisioned != nil {
-			for _, c := range []struct {
-				kind     string
-				metric   awscloudwatch.IMetric
-				capacity int
-				key      string
-			}{
-				{"Read", readCapacity, t.provisioned.read, KeyDynamoReadCapacity},
-				{"Write", writeCapacity, t.provisioned.write, KeyDynamoWriteCapacity},
-			} {
-				perSecond := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-					Expression:   jsii.String("consumed / PERIOD(consumed)"),
-					UsingMetrics: &map[string]awscloudwatch.IMetric{"consumed": c.metric},
-					Period:       awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
-					Label:        jsii.String("consumed " + strings.ToLower(c.kind) + " capacity per second"),
-				})
-				capacityAlarms = append(capacityAlarms, set.add(alarmSpec{
-					id: t.name + c.kind + "CapacityAlarm",
-					description: fmt.Sprintf("The %s table has used %d%% or more of its %d provisioned %s capacity units for %d minutes; at 100%% DynamoDB throttles it. Raise %s, or switch %s to on-demand.",
-						t.name, th.DynamoCapacityPercent, c.capacity, strings.ToLower(c.kind), sustained, c.key, KeyDynamoBilling),
-					metric:    perSecond,
-					threshold: float64(th.DynamoCapacityPercent) / 100 * float64(c.capacity),
-					periods:   SustainedAlarmPeriods,
-					// Consumption is reported only while the table is used.
-					missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-				}))
-			}
-		}
-		d.graph(t.name+" consumed capacity", []awscloudwatch.IMetric{readCapacity, writeCapacity}, nil, capacityAlarms...)
-		d.graph(t.name+" throttling", []awscloudwatch.IMetric{
-			reads, writes, t.table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{
-				Operations: &t.operations,
-				Statistic:  jsii.String("Sum"),
-				Period:     awscdk.Duration_Seconds(jsii.Number(CountAlarmPeriod.Seconds())),
-				Label:      jsii.String("throttled requests"),
-			}),
-		}, alarm)
-	}
+// addArchive watches the raw archive's delivery.
+func (pm *processMonitor) addArchive() {
+	set, d, th, sustained, m := pm.set, pm.d, pm.th, pm.sustained, pm.processMonitoring
+	d.section("Raw archive", "Firehose delivery of the unified stream to S3.")
+	freshness := m.archive.Metric(jsii.String("DeliveryToS3.DataFreshness"), metricOptions("Maximum", CountAlarmPeriod, "age of the oldest undelivered record (s)"))
+	limit := ArchiveBufferInterval.Seconds() + float64(th.IteratorAgeSeconds)
+	alarm := set.add(alarmSpec{
+		id: "ArchiveFreshnessAlarm",
+		description: fmt.Sprintf("The raw archive has held a record for more than %.0f s (its %s buffer plus the iterator-age threshold) for %d minutes: Firehose cannot write to the archive bucket. "+
+			"Check the delivery stream's error log and the S3 error prefix; the unified stream keeps records for its retention only, after which they are missing from the archive.",
+			limit, fmt.Sprintf("%.0f s", ArchiveBufferInterval.Seconds()), sustained),
+		metric:    freshness,
+		threshold: limit,
+		periods:   SustainedAlarmPeriods,
+		// Reported while there is something to deliver.
+		missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	d.graph("Archive data freshness (s)", []awscloudwatch.IMetric{freshness}, alarm)
+	d.graph("Archive records delivered", []awscloudwatch.IMetric{
+		m.archive.Metric(jsii.String("DeliveryToS3.Records"), metricOptions("Sum", CountAlarmPeriod, "records delivered")),
+	}, nil)
+}
 
-	d.section("Dead-letter queues", "Batches Lambda gave up on and records the functions could not process.")
-	for _, q := range m.queues {
-		visible := q.queue.MetricApproximateNumberOfMessagesVisible(metricOptions("Maximum", CountAlarmPeriod, "messages visible"))
-		alarm := set.add(alarmSpec{
-			id: q.name + "DepthAlarm",
-			description: fmt.Sprintf("The %s dead-letter queue holds messages: records were not processed (malformed records with their reason, or batches Lambda gave up on after retries). "+
-				"Read the messages, fix the cause, then replay them; messages are kept for %d days.", q.name, int(DLQRetention/(24*time.Hour))),
-			metric:    visible,
-			threshold: 1,
-			periods:   1,
-			// SQS stops reporting a queue that has been empty and unused
-			// for six hours.
-			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		d.graph(q.name+" dead-letter queue", []awscloudwatch.IMetric{visible}, alarm)
-	}
-
-	if m.archive != nil {
-		d.section("Raw archive", "Firehose delivery of the unified stream to S3.")
-		freshness := m.archive.Metric(jsii.String("DeliveryToS3.DataFreshness"), metricOptions("Maximum", CountAlarmPeriod, "age of the oldest undelivered record (s)"))
-		limit := ArchiveBufferInterval.Seconds() + float64(th.IteratorAgeSeconds)
-		alarm := set.add(alarmSpec{
-			id: "ArchiveFreshnessAlarm",
-			description: fmt.Sprintf("The raw archive has held a record for more than %.0f s (its %s buffer plus the iterator-age threshold) for %d minutes: Firehose cannot write to the archive bucket. "+
-				"Check the delivery stream's error log and the S3 error prefix; the unified stream keeps records for its retention only, after which they are missing from the archive.",
-				limit, fmt.Sprintf("%.0f s", ArchiveBufferInterval.Seconds()), sustained),
-			metric:    freshness,
-			threshold: limit,
-			periods:   SustainedAlarmPeriods,
-			// Reported while there is something to deliver.
-			missing: awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		d.graph("Archive data freshness (s)", []awscloudwatch.IMetric{freshness}, alarm)
-		d.graph("Archive records delivered", []awscloudwatch.IMetric{
-			m.archive.Metric(jsii.String("DeliveryToS3.Records"), metricOptions("Sum", CountAlarmPeriod, "records delivered")),
-		}, nil)
-	}
-
+// dashboard creates the dashboard: the alarm status of the whole
+// pipeline above the sections.
+func (pm *processMonitor) dashboard(scope constructs.Construct) awscloudwatch.Dashboard {
+	set, d, m := pm.set, pm.d, pm.processMonitoring
 	all := make([]interfacesawscloudwatch.IAlarmRef, 0, len(set.alarms)+len(m.dmsAlarms))
 	for _, a := range m.dmsAlarms {
 		all = append(all, a)
@@ -626,7 +670,7 @@ func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]aw
 	for _, row := range d.rows {
 		dashboard.AddWidgets(row...)
 	}
-	return set.alarms, dashboard
+	return dashboard
 }
 
 // Dashboard layout, in CloudWatch's 24-column grid.

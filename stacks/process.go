@@ -4,30 +4,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisanalytics"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
-
-	"github.com/unified-streaming-etl/etl/internal/dlq"
-	"github.com/unified-streaming-etl/etl/internal/enrich"
-	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
 // Join state table keys (the enrich Lambda's contract).
@@ -75,12 +68,6 @@ type ProcessStack struct {
 	EnrichDLQ      awssqs.Queue
 	JoinStateTable awsdynamodb.Table
 
-	// Set with processor=kda-sql.
-	Preprocess  awslambda.Function
-	Application awskinesisanalytics.CfnApplication
-	// ApplicationStart starts the application once it is configured.
-	ApplicationStart awscdk.CustomResource
-
 	// Set with dataLake=true: the raw archive of the unified stream.
 	RawArchiveBucket awss3.Bucket
 	RawArchive       awskinesisfirehose.DeliveryStream
@@ -93,23 +80,13 @@ type ProcessStack struct {
 // NewProcessStack creates the process stack.
 func NewProcessStack(scope constructs.Construct, id string, props ProcessStackProps) (*ProcessStack, error) {
 	cfg := props.Config
-	assets := map[string]string{}
-	needed := []string{FunctionSink, FunctionEnrich}
-	var sql string
-	if cfg.Processor == ProcessorKDASQL {
-		needed = []string{FunctionSink, FunctionPreprocess, FunctionKDAStart}
-		raw, err := os.ReadFile(props.KDASQLFile)
-		if err != nil {
-			return nil, fmt.Errorf("KDA application code: %w", err)
-		}
-		sql = string(raw)
+	def, ok := processors[cfg.Processor]
+	if !ok {
+		return nil, fmt.Errorf("context %q: no processor %q in this build", KeyProcessor, cfg.Processor)
 	}
-	for _, name := range needed {
-		dir, err := functionAsset(props.LambdaDir, name)
-		if err != nil {
-			return nil, err
-		}
-		assets[name] = dir
+	assets, err := functionAssets(props.LambdaDir, append([]string{FunctionSink}, def.functions...)...)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(props.ReferenceDataDir, ReferenceDataKey)); err != nil {
 		return nil, fmt.Errorf("reference data: %w", err)
@@ -118,255 +95,124 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
 	s := &ProcessStack{Stack: stack}
 	retention := cfg.logRetention()
-
-	// Reference data.
-	//
-	// The access logs are the audit trail of the raw archive, which
-	// `cdk destroy` keeps: with the archive (dataLake=true) they are kept
-	// too, and the kept archive goes on logging into them. Without it they
-	// only record reads of the reference data, deleted with the stack.
-	accessLogsRemoval, accessLogsAutoDelete := awscdk.RemovalPolicy_RETAIN, false
-	if !cfg.DataLake {
-		accessLogsRemoval, accessLogsAutoDelete = awscdk.RemovalPolicy_DESTROY, true
-	}
-	accessLogs := awss3.NewBucket(stack, jsii.String("AccessLogsBucket"), &awss3.BucketProps{
-		RemovalPolicy:     accessLogsRemoval,
-		AutoDeleteObjects: jsii.Bool(accessLogsAutoDelete),
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		// S3 server access log delivery supports only SSE-S3 targets.
-		Encryption:      awss3.BucketEncryption_S3_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		// Versioned so a principal that can delete objects cannot erase the
-		// record of its reads; the versions an expiry or deletion leaves
-		// go 30 days later.
-		Versioned: jsii.Bool(true),
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Expiration:                  awscdk.Duration_Days(jsii.Number(365)),
-			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(30)),
-		}},
-	})
-	cdknag.NagSuppressions_AddResourceSuppressions(accessLogs, &[]*cdknag.NagPackSuppression{{
-		Id:     jsii.String("AwsSolutions-S1"),
-		Reason: jsii.String("This bucket receives the reference bucket's server access logs; logging it into itself would loop."),
-	}}, nil)
-	s.ReferenceBucket = awss3.NewBucket(stack, jsii.String("ReferenceDataBucket"), &awss3.BucketProps{
-		// A copy of reference-data/ in the repository: deleted, every
-		// version of its objects first, by `cdk destroy`.
-		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
-		AutoDeleteObjects: jsii.Bool(true),
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		// SSE-S3: the product catalogue is not sensitive, and KDA reads it
-		// with no key grant to manage.
-		Encryption:             awss3.BucketEncryption_S3_MANAGED,
-		EnforceSSL:             jsii.Bool(true),
-		Versioned:              jsii.Bool(true),
-		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		ServerAccessLogsBucket: accessLogs,
-		ServerAccessLogsPrefix: jsii.String("reference-data/"),
-	})
-	deployment := awss3deployment.NewBucketDeployment(stack, jsii.String("ReferenceData"), &awss3deployment.BucketDeploymentProps{
-		Sources: &[]awss3deployment.ISource{awss3deployment.Source_Asset(jsii.String(props.ReferenceDataDir), &awss3assets.AssetOptions{
-			Exclude: jsii.Strings("*", "!"+ReferenceDataKey),
-		})},
-		DestinationBucket: s.ReferenceBucket,
-		Prune:             jsii.Bool(true),
-		LogGroup: awslogs.NewLogGroup(stack, jsii.String("ReferenceDataDeploymentLogs"), &awslogs.LogGroupProps{
-			Retention:     retention,
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		}),
-	})
-	referenceURI := awscdk.Fn_Join(jsii.String(""), &[]*string{
-		jsii.String("s3://"), s.ReferenceBucket.BucketName(), jsii.String("/" + ReferenceDataKey),
-	})
-
-	// The enriched stream and the sink.
+	reference := newReferenceData(stack, cfg, props.ReferenceDataDir, retention)
+	s.ReferenceBucket = reference.bucket
 	s.EnrichedStream = newStream(stack, "EnrichedStream", cfg.EnrichedStream, cfg.StreamRetentionHours, props.Key)
+	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), withBilling(tableProps(props.Key,
+		&awsdynamodb.Attribute{Name: jsii.String("orderId"), Type: awsdynamodb.AttributeType_NUMBER},
+		&awsdynamodb.Attribute{Name: jsii.String("itemId"), Type: awsdynamodb.AttributeType_NUMBER}), cfg))
+	sink := newSink(stack, sinkProps{cfg: cfg, assetDir: assets[FunctionSink], key: props.Key,
+		table: s.OrderEnrichedTable, stream: s.EnrichedStream})
+	s.Sink, s.SinkDLQ = sink.fn, sink.dlq
 
-	tableProps := &awsdynamodb.TableProps{
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("orderId"), Type: awsdynamodb.AttributeType_NUMBER},
-		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("itemId"), Type: awsdynamodb.AttributeType_NUMBER},
-		// The common customer-managed key rather than an AWS-owned one: its
-		// policy and CloudTrail record who reads the data, and disabling it
-		// locks the data.
-		Encryption:    awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
-		EncryptionKey: props.Key,
-		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
-			PointInTimeRecoveryEnabled: jsii.Bool(true),
-		},
-		// Derived data: a DMS full load rebuilds it from the source.
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	}
-	if cfg.DynamoBilling == BillingProvisioned {
-		tableProps.BillingMode = awsdynamodb.BillingMode_PROVISIONED
-		tableProps.ReadCapacity = jsii.Number(float64(cfg.DynamoReadCapacity))
-		tableProps.WriteCapacity = jsii.Number(float64(cfg.DynamoWriteCapacity))
-	} else {
-		tableProps.BillingMode = awsdynamodb.BillingMode_PAY_PER_REQUEST
-	}
-	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), tableProps)
-
-	s.SinkDLQ = newDeadLetterQueue(stack, "SinkDeadLetterQueue", props.Key)
-	s.Sink = newGoFunction(stack, "Sink", goFunctionProps{
-		AssetDir:    assets[FunctionSink],
-		Description: "Writes enriched order-item records to the OrderEnriched table.",
-		MemoryMiB:   SinkMemoryMiB,
-		Timeout:     SinkTimeout,
-		Retention:   retention,
-		Environment: map[string]*string{
-			sink.EnvTableName: s.OrderEnrichedTable.TableName(),
-			dlq.EnvURL:        s.SinkDLQ.QueueUrl(),
-		},
+	proc, err := def.create(stack, processorInputs{
+		cfg: cfg, props: props, assets: assets, reference: reference, output: s.EnrichedStream,
 	})
-	// Exactly the calls internal/sink makes: a conditional PutItem for an
-	// upsert and a conditional DeleteItem for a delete.
-	grantTableCalls(s.OrderEnrichedTable, props.Key, s.Sink, "dynamodb:PutItem", "dynamodb:DeleteItem")
-	s.SinkDLQ.GrantSendMessages(s.Sink)
-	s.Sink.AddEventSource(streamEventSource(s.EnrichedStream, cfg, s.SinkDLQ))
-
-	// The processor.
-	switch cfg.Processor {
-	case ProcessorKDASQL:
-		s.Preprocess = newGoFunction(stack, "Preprocess", goFunctionProps{
-			AssetDir:    assets[FunctionPreprocess],
-			Description: "KDA input preprocessing: turns DMS records into flat CDC records.",
-			MemoryMiB:   PreprocessMemoryMiB,
-			Timeout:     PreprocessTimeout,
-			Retention:   retention,
-		})
-		var configured constructs.IConstruct
-		s.Application, configured = newKDAApplication(stack, kdaProps{
-			SQL:            sql,
-			Input:          props.OrderStream,
-			Output:         s.EnrichedStream,
-			Preprocess:     s.Preprocess,
-			ReferenceData:  s.ReferenceBucket,
-			ReferenceReady: deployment,
-		})
-		s.ApplicationStart = newKDAStart(stack, kdaStartProps{
-			assetDir:    assets[FunctionKDAStart],
-			application: s.Application,
-			configured:  configured,
-			retention:   retention,
-		})
-		awscdk.NewCfnOutput(stack, jsii.String("ApplicationName"), &awscdk.CfnOutputProps{
-			Description: jsii.String("The KDA SQL application (started by the deployment)."),
-			Value:       s.Application.Ref(),
-		})
-	default:
-		// TTL on "ttl" expires tombstones only: live rows carry none and
-		// never expire (internal/enrich/state.go).
-		// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
-		s.JoinStateTable = awsdynamodb.NewTable(stack, jsii.String("JoinState"), &awsdynamodb.TableProps{
-			PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(StatePartitionKey), Type: awsdynamodb.AttributeType_STRING},
-			SortKey:             &awsdynamodb.Attribute{Name: jsii.String(StateSortKey), Type: awsdynamodb.AttributeType_STRING},
-			TimeToLiveAttribute: jsii.String(StateTTLAttribute),
-			BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
-			Encryption:          awsdynamodb.TableEncryption_CUSTOMER_MANAGED,
-			EncryptionKey:       props.Key,
-			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
-				PointInTimeRecoveryEnabled: jsii.Bool(true),
-			},
-			// Working state a DMS full load rebuilds.
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		})
-		s.EnrichDLQ = newDeadLetterQueue(stack, "EnrichDeadLetterQueue", props.Key)
-		s.Enrich = newGoFunction(stack, "Enrich", goFunctionProps{
-			AssetDir:    assets[FunctionEnrich],
-			Description: "Joins orders with their items and products, with state in DynamoDB, into the enriched stream.",
-			MemoryMiB:   EnrichMemoryMiB,
-			Timeout:     EnrichTimeout,
-			Retention:   retention,
-			Environment: map[string]*string{
-				enrich.EnvStateTable:       s.JoinStateTable.TableName(),
-				enrich.EnvTombstoneDays:    jsii.String(strconv.Itoa(cfg.JoinStateTombstoneDays)),
-				enrich.EnvOutputStream:     s.EnrichedStream.StreamName(),
-				enrich.EnvSourceStream:     props.OrderStream.StreamName(),
-				enrich.EnvReferenceDataURI: referenceURI,
-				dlq.EnvURL:                 s.EnrichDLQ.QueueUrl(),
-			},
-		})
-		// Exactly the calls internal/enrich makes on its state: Query and
-		// BatchGetItem to read, BatchWriteItem (puts only) to write; rows
-		// expire through the table's TTL, never by DeleteItem.
-		grantTableCalls(s.JoinStateTable, props.Key, s.Enrich, "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
-		s.EnrichedStream.GrantWrite(s.Enrich)
-		// The old key's delete of a row moved to another order goes back
-		// on the order stream, keyed by the old orderId (internal/enrich/rekey.go).
-		props.OrderStream.GrantWrite(s.Enrich)
-		s.ReferenceBucket.GrantRead(s.Enrich, jsii.String(ReferenceDataKey))
-		suppressObjectReadWildcards(s.Enrich.Role(), "the products object ("+ReferenceDataKey+")")
-		s.EnrichDLQ.GrantSendMessages(s.Enrich)
-		// No event filter: Lambda discards every record a filter does not
-		// match, a record whose data is not JSON among them, without a trace
-		// in the dead-letter queue, and patterns compare names case-
-		// sensitively where DMS and MySQL do not
-		// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html,
-		// https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis-filtering.html).
-		// The handler sees every record: it joins it, skips and counts a
-		// control or foreign-table record, or dead-letters it with the reason.
-		s.Enrich.AddEventSource(streamEventSource(props.OrderStream, cfg, s.EnrichDLQ))
-		// The function cannot start without products.json: its event
-		// source mapping (which starts invoking it as soon as it exists)
-		// waits for the reference data deployment.
-		for _, c := range *s.Enrich.Node().Children() {
-			if strings.HasPrefix(*c.Node().Id(), "KinesisEventSource") {
-				c.Node().AddDependency(deployment)
-			}
-		}
+	if err != nil {
+		return nil, err
 	}
-
+	if e, ok := proc.(*enrichProcessor); ok {
+		s.Enrich, s.EnrichDLQ, s.JoinStateTable = e.fn, e.dlq, e.state
+	}
 	if cfg.DataLake {
-		archive := newRawArchive(stack, rawArchiveProps{
-			source:     props.OrderStream,
-			key:        props.Key,
-			accessLogs: accessLogs,
-			retention:  retention,
-		})
+		archive := newRawArchive(stack, rawArchiveProps{source: props.OrderStream, key: props.Key, accessLogs: reference.accessLogs, retention: retention})
 		s.RawArchiveBucket, s.RawArchive = archive.bucket, archive.delivery
-		awscdk.NewCfnOutput(stack, jsii.String("RawArchiveBucketName"), &awscdk.CfnOutputProps{
-			Description: jsii.String("The raw CDC archive: every unified-stream record under " + strings.SplitN(ArchivePrefix, "!", 2)[0] + "yyyy/MM/dd/HH/ (gzipped JSON records, each followed by a newline)."),
-			Value:       s.RawArchiveBucket.BucketName(),
-		})
 	}
-
 	if props.AlarmTopic != nil {
-		s.Alarms, s.Dashboard = newProcessMonitoring(stack, s.monitoring(props, cfg))
-		awscdk.NewCfnOutput(stack, jsii.String("DashboardName"), &awscdk.CfnOutputProps{
-			Description: jsii.String("The pipeline's CloudWatch dashboard."),
-			Value:       s.Dashboard.DashboardName(),
-		})
+		s.Alarms, s.Dashboard = newProcessMonitoring(stack, s.monitoring(props, cfg, proc, sink))
 	}
-
 	suppressBucketDeploymentFindings(stack)
 	logAutoDeleteObjects(stack, retention)
 	cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
-
-	outputs := []struct {
-		id, description string
-		value           *string
-	}{
-		{"EnrichedStreamName", "The enriched order-item stream.", s.EnrichedStream.StreamName()},
-		{"OrderEnrichedTableName", "The OrderEnriched DynamoDB table.", s.OrderEnrichedTable.TableName()},
-		{"ReferenceDataUri", "Where the product reference data is.", referenceURI},
-	}
-	for _, o := range outputs {
-		awscdk.NewCfnOutput(stack, jsii.String(o.id), &awscdk.CfnOutputProps{Description: jsii.String(o.description), Value: o.value})
-	}
+	s.addOutputs(reference.uri)
 	return s, nil
 }
 
+func (s *ProcessStack) addOutputs(referenceURI *string) {
+	var outputs []output
+	if s.RawArchiveBucket != nil {
+		outputs = append(outputs, output{"RawArchiveBucketName", "The raw CDC archive: every unified-stream record under " + strings.SplitN(ArchivePrefix, "!", 2)[0] +
+			"yyyy/MM/dd/HH/ (gzipped JSON records, each followed by a newline).", s.RawArchiveBucket.BucketName()})
+	}
+	if s.Dashboard != nil {
+		outputs = append(outputs, output{"DashboardName", "The pipeline's CloudWatch dashboard.", s.Dashboard.DashboardName()})
+	}
+	if s.EnrichedStream != nil {
+		outputs = append(outputs, output{"EnrichedStreamName", "The enriched order-item stream.", s.EnrichedStream.StreamName()})
+	}
+	addOutputs(s.Stack, append(outputs,
+		output{"OrderEnrichedTableName", "The OrderEnriched DynamoDB table.", s.OrderEnrichedTable.TableName()},
+		output{"ReferenceDataUri", "Where the product reference data is.", referenceURI},
+	))
+}
+
+// processor is what joins orders with their items and products between
+// the unified stream and the sink: the enrich function (processor=lambda)
+// or a KDA SQL application (kda.go).
+type processor interface {
+	// monitor adds what the processor runs to the stack's monitoring.
+	monitor(m *processMonitoring)
+}
+
+// processorInputs are what a processor is built from.
+type processorInputs struct {
+	cfg       Config
+	props     ProcessStackProps
+	assets    map[string]string // by function name
+	reference *referenceData
+	// output is the enriched stream the processor writes.
+	output awskinesis.Stream
+}
+
+// processorDef is one value of context key processor.
+type processorDef struct {
+	// functions are the Lambda functions the processor deploys.
+	functions []string
+	create    func(awscdk.Stack, processorInputs) (processor, error)
+	// description says what the value deploys (README configuration
+	// table).
+	description string
+}
+
+// processors are the processors this build can deploy, by name; other
+// files register theirs (kda.go).
+var processors = map[Processor]processorDef{
+	ProcessorLambda: {functions: []string{FunctionEnrich}, create: newEnrichProcessor, description: "Go enrich Lambda"},
+}
+
+// processorNames lists the processors: the default first, then the others
+// by name.
+func processorNames() []string {
+	names := []string{string(DefaultProcessor)}
+	var others []string
+	for p := range processors {
+		if p != DefaultProcessor {
+			others = append(others, string(p))
+		}
+	}
+	slices.Sort(others)
+	return append(names, others...)
+}
+
+// describeProcessors is the processor setting's allowed values.
+func describeProcessors() string {
+	var parts []string
+	for _, name := range processorNames() {
+		parts = append(parts, fmt.Sprintf("`%s` (%s)", name, processors[Processor(name)].description))
+	}
+	return strings.Join(parts, " or ")
+}
+
 // monitoring lists what the process stack's alarms and dashboard watch.
-func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config) processMonitoring {
+func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc processor, sink *sinkFunction) processMonitoring {
 	m := processMonitoring{
 		cfg:       cfg,
 		topic:     props.AlarmTopic,
 		dmsAlarms: props.DMSAlarms,
-		streams: []namedStream{
-			{"OrderStream", props.OrderStream},
-			{"EnrichedStream", s.EnrichedStream},
-		},
-		queues: []namedQueue{{"SinkDlq", s.SinkDLQ}},
+		streams:   []namedStream{{"OrderStream", props.OrderStream}},
+	}
+	if s.EnrichedStream != nil {
+		m.streams = append(m.streams, namedStream{"EnrichedStream", s.EnrichedStream})
 	}
 	// The operations are those internal/sink and internal/enrich call.
 	orderEnriched := watchedTable{name: "OrderEnriched", table: s.OrderEnrichedTable,
@@ -375,19 +221,10 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config) processMo
 		orderEnriched.provisioned = &provisionedCapacity{read: cfg.DynamoReadCapacity, write: cfg.DynamoWriteCapacity}
 	}
 	m.tables = append(m.tables, orderEnriched)
-	switch cfg.Processor {
-	case ProcessorKDASQL:
-		// KDA invokes the preprocess function synchronously: it has no
-		// iterator age; the application's MillisBehindLatest is its lag.
-		m.functions = append(m.functions, watchedFunction{name: "Preprocess", fn: s.Preprocess, timeout: PreprocessTimeout})
-		m.application = s.Application
-	default:
-		m.functions = append(m.functions, watchedFunction{name: "Enrich", fn: s.Enrich, timeout: EnrichTimeout, streamFed: true, loadsCatalogue: true})
-		m.tables = append(m.tables, watchedTable{name: "JoinState", table: s.JoinStateTable,
-			operations: []awsdynamodb.Operation{awsdynamodb.Operation_QUERY, awsdynamodb.Operation_BATCH_GET_ITEM, awsdynamodb.Operation_BATCH_WRITE_ITEM}})
-		m.queues = append(m.queues, namedQueue{"EnrichDlq", s.EnrichDLQ})
+	proc.monitor(&m)
+	if sink != nil {
+		sink.monitor(&m)
 	}
-	m.functions = append(m.functions, watchedFunction{name: "Sink", fn: s.Sink, timeout: SinkTimeout, streamFed: true})
 	if s.RawArchive != nil {
 		m.archive = s.RawArchive
 	}
@@ -449,10 +286,7 @@ func logAutoDeleteObjects(stack awscdk.Stack, retention awslogs.RetentionDays) {
 	if !ok {
 		panic("stacks: aws-cdk-lib's " + autoDeleteObjectsProvider + " has no Handler resource")
 	}
-	logs := awslogs.NewLogGroup(stack, jsii.String("AutoDeleteObjectsLogs"), &awslogs.LogGroupProps{
-		Retention:     retention,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	logs := awslogs.NewLogGroup(stack, jsii.String("AutoDeleteObjectsLogs"), logGroupProps(retention))
 	handler.AddPropertyOverride(jsii.String("LoggingConfig.LogGroup"), logs.LogGroupName())
 	// Deleted after the handler, which runs (and logs) while the stack's
 	// buckets are deleted.

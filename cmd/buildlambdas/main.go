@@ -20,7 +20,7 @@ func main() {
 	out := flag.String("out", "build/lambdas", "output directory; each function goes to <out>/<name>/bootstrap")
 	module := flag.String("module", ".", "root of the Go module")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: buildlambdas [-out dir] [-module dir] [name ...]\n\nWith no names, builds every function under lambdas/.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: buildlambdas [-out dir] [-module dir] [name ...]\n\nWith no names, builds every function under lambdas/ and <tree>/lambdas/.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()

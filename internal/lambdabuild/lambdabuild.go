@@ -12,7 +12,6 @@ package lambdabuild
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -24,8 +23,14 @@ import (
 )
 
 // FunctionsDir is where each function's main package lives, relative to the
-// module root: lambdas/<name>.
+// module root: lambdas/<name>, or <tree>/lambdas/<name> for the functions of
+// a part of the project gathered in its own tree (such as kda/, the legacy
+// KDA SQL path), so that deleting the tree removes its functions.
 const FunctionsDir = "lambdas"
+
+// functionDirPatterns are the globs, relative to the module root, of the
+// folders that may hold a function's main package.
+var functionDirPatterns = []string{FunctionsDir + "/*", "*/" + FunctionsDir + "/*"}
 
 // BinaryName is the executable name the provided.* runtimes start.
 const BinaryName = "bootstrap"
@@ -44,30 +49,55 @@ type Result struct {
 	Built bool   // false when the existing binary was up to date
 }
 
-// Functions lists the functions of the module at moduleDir: the directories
-// under lambdas/ that hold non-test Go files, sorted by name.
+// Functions lists the functions of the module at moduleDir: the folders
+// lambdas/<name> and <tree>/lambdas/<name> that hold non-test Go files,
+// sorted by name.
 func Functions(moduleDir string) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(moduleDir, FunctionsDir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	dirs, err := functionDirs(moduleDir)
 	if err != nil {
-		return nil, fmt.Errorf("list functions: %w", err)
+		return nil, err
 	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		files, err := filepath.Glob(filepath.Join(moduleDir, FunctionsDir, e.Name(), "*.go"))
+	names := make([]string, 0, len(dirs))
+	for name := range dirs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// functionDirs maps each function's name to its folder, relative to the
+// module root and slash-separated. Two functions of the same name are an
+// error: both would be built into <out>/<name>.
+func functionDirs(moduleDir string) (map[string]string, error) {
+	dirs := map[string]string{}
+	for _, pattern := range functionDirPatterns {
+		matches, err := filepath.Glob(filepath.Join(moduleDir, pattern))
 		if err != nil {
 			return nil, fmt.Errorf("list functions: %w", err)
 		}
-		if slices.ContainsFunc(files, func(f string) bool { return !strings.HasSuffix(f, "_test.go") }) {
-			names = append(names, e.Name())
+		for _, dir := range matches {
+			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+				continue
+			}
+			files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+			if err != nil {
+				return nil, fmt.Errorf("list functions: %w", err)
+			}
+			if !slices.ContainsFunc(files, func(f string) bool { return !strings.HasSuffix(f, "_test.go") }) {
+				continue
+			}
+			rel, err := filepath.Rel(moduleDir, dir)
+			if err != nil {
+				return nil, fmt.Errorf("list functions: %w", err)
+			}
+			name := filepath.Base(dir)
+			if other, dup := dirs[name]; dup {
+				return nil, fmt.Errorf("list functions: %s and %s are both function %q", other, filepath.ToSlash(rel), name)
+			}
+			dirs[name] = filepath.ToSlash(rel)
 		}
 	}
-	return names, nil
+	return dirs, nil
 }
 
 // Build builds the named functions, skipping those whose binary is up to
@@ -78,6 +108,10 @@ func (b Builder) Build(ctx context.Context, names ...string) ([]Result, error) {
 		outDir = filepath.Join(b.ModuleDir, outDir)
 	}
 	newest, err := newestSource(b.ModuleDir, outDir)
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := functionDirs(b.ModuleDir)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +126,11 @@ func (b Builder) Build(ctx context.Context, names ...string) ([]Result, error) {
 			results = append(results, Result{Name: name, Dir: dir})
 			continue
 		}
-		if err := b.compile(ctx, name, bin); err != nil {
+		src, ok := dirs[name]
+		if !ok {
+			return nil, fmt.Errorf("build %q: no function of that name under %s", name, strings.Join(functionDirPatterns, " or "))
+		}
+		if err := b.compile(ctx, name, src, bin); err != nil {
 			return nil, err
 		}
 		results = append(results, Result{Name: name, Dir: dir, Built: true})
@@ -102,7 +140,7 @@ func (b Builder) Build(ctx context.Context, names ...string) ([]Result, error) {
 
 // compile runs go build into a temporary file and renames it into place, so
 // an interrupted build never leaves a fresh-looking partial binary.
-func (b Builder) compile(ctx context.Context, name, bin string) error {
+func (b Builder) compile(ctx context.Context, name, src, bin string) error {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return fmt.Errorf("build %s: %w", name, err)
 	}
@@ -119,7 +157,7 @@ func (b Builder) compile(ctx context.Context, name, bin string) error {
 		"-buildvcs=false",
 		"-ldflags", "-s -w",
 		"-o", tmp,
-		"./"+FunctionsDir+"/"+name)
+		"./"+src)
 	cmd.Dir = b.ModuleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	var stderr bytes.Buffer

@@ -85,8 +85,33 @@ func TestFunctionsListsOnlyFoldersWithGoCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"hello"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"hello", "nested"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Functions = %v, want %v", got, want)
+	}
+}
+
+// A function in a tree of its own (<tree>/lambdas/<name>) is built like
+// one under lambdas/, so deleting the tree is all it takes to remove it.
+func TestBuildFindsFunctionsInTheirOwnTree(t *testing.T) {
+	module := copyFixture(t)
+	results, err := lambdabuild.Builder{ModuleDir: module, OutDir: "out"}.Build(context.Background(), "nested")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || !results[0].Built {
+		t.Fatalf("results = %+v, want nested built", results)
+	}
+	if _, err := os.Stat(filepath.Join(module, "out", "nested", lambdabuild.BinaryName)); err != nil {
+		t.Error(err)
+	}
+}
+
+// Two functions of the same name would overwrite each other's binary.
+func TestFunctionsRefusesTwoFunctionsOfTheSameName(t *testing.T) {
+	module := copyFixture(t)
+	touch(t, filepath.Join(module, "legacy", "lambdas", "hello", "main.go"))
+	if _, err := lambdabuild.Functions(module); err == nil || !strings.Contains(err.Error(), `"hello"`) {
+		t.Errorf("Functions = %v, want an error naming the function", err)
 	}
 }
 

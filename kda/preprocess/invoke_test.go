@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/unified-streaming-etl/etl/internal/cdc/cdctest"
-	"github.com/unified-streaming-etl/etl/internal/preprocess"
+	"github.com/unified-streaming-etl/etl/kda/preprocess"
 )
 
 // viaEncodingJSON answers a payload the way the Lambda runtime does for a

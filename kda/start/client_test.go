@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/unified-streaming-etl/etl/internal/customresource/kdastart"
+	"github.com/unified-streaming-etl/etl/kda/start"
 	"github.com/unified-streaming-etl/etl/internal/retry"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/unified-streaming-etl/etl/internal/cdc/cdctest"
-	"github.com/unified-streaming-etl/etl/internal/preprocess"
+	"github.com/unified-streaming-etl/etl/kda/preprocess"
 )
 
 const batchSize = 500

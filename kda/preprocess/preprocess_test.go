@@ -13,7 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/unified-streaming-etl/etl/internal/preprocess"
+	"github.com/unified-streaming-etl/etl/kda/preprocess"
 )
 
 // Flat records the fixtures' data records must become (see the cdc

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/cfn"
 
 	"github.com/unified-streaming-etl/etl/internal/customresource"
-	"github.com/unified-streaming-etl/etl/internal/customresource/kdastart"
+	"github.com/unified-streaming-etl/etl/kda/start"
 )
 
 const appName = "Application-4Gq9Xh2LkP1e"

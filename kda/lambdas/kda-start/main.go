@@ -1,6 +1,6 @@
 // Command kda-start is both the onEvent and the isComplete handler of the
 // custom resource that starts the Kinesis Data Analytics SQL application
-// (processor=kda-sql; internal/customresource/kdastart).
+// (processor=kda-sql; kda/start).
 //
 // Configuration comes from the resource's properties, not the environment.
 // AWS credentials and Region come from the standard SDK configuration;
@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/unified-streaming-etl/etl/internal/customresource"
-	"github.com/unified-streaming-etl/etl/internal/customresource/kdastart"
+	"github.com/unified-streaming-etl/etl/kda/start"
 )
 
 func main() {

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/unified-streaming-etl/etl/internal/preprocess"
+	"github.com/unified-streaming-etl/etl/kda/preprocess"
 )
 
 func main() {
