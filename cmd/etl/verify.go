@@ -19,8 +19,10 @@ func init() {
 
 const verifyDescription = `
 Computes what OrderEnriched must hold from the source itself (orders joined
-with their items, left-joined with the product catalogue), reads the whole
-table (consistent reads), and prints how they differ: rows missing from the
+with their items, left-joined with the product catalogue), --range orders at
+a time, reads the table's items of those keys and then scans the table's
+keys (consistent reads), so memory is bounded by one range, not by the
+table; and prints how they differ: rows missing from the
 table, items the source does not have, and attributes that differ, with both
 values; the first --limit of each, and their counts. Amounts compare as exact
 decimals; the pipeline's bookkeeping (event_ts, version, updatedAt) is not
@@ -54,6 +56,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	wait := fs.Duration("wait", 0, "keep comparing, every --interval, until the table matches or this much time has passed")
 	interval := fs.Duration("interval", 10*time.Second, "pause between comparisons with --wait")
 	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress while scanning a large table")
+	rangeOrders := fs.Int("range", ops.DefaultRangeOrders, "compare this many `orders` at a time: memory is bounded by one range, not by the table")
 	strictCatalogue := fs.Bool("strict-catalogue", false, "fail on catalogue drift too: rows whose product name or price differs from today's catalogue")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -64,8 +67,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch {
 	case *table == "" && *processStack == "":
 		return usageError(fs, "name the table: --table NAME, or --process-stack "+ops.ProcessStack)
-	case *limit < 0 || *wait < 0 || *interval <= 0 || *progressEvery <= 0:
-		return usageError(fs, "--limit and --wait must not be negative, --interval and --progress must be positive")
+	case *limit < 0 || *wait < 0 || *interval <= 0 || *progressEvery <= 0 || *rangeOrders <= 0:
+		return usageError(fs, "--limit and --wait must not be negative, --interval, --progress and --range must be positive")
 	}
 
 	clients, err := loadAWSClients(ctx)
@@ -112,20 +115,22 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer db.Close()
 
-	var scanned int
 	var tick *ticker
 	var scanStart time.Time
-	progress := func(n int) {
-		scanned += n
-		if tick.due() {
-			fmt.Fprintf(stdout, "  %5.0fs  %d items read from %s\n", time.Since(scanStart).Seconds(), scanned, *table)
+	progress := func(p ops.VerifyProgress) {
+		switch {
+		case !tick.due():
+		case p.Scanning:
+			fmt.Fprintf(stdout, "  %5.0fs  %d items read from %s\n", time.Since(scanStart).Seconds(), p.TableItems, *table)
+		default:
+			fmt.Fprintf(stdout, "  %5.0fs  %d source rows compared (orderId up to %d)\n", time.Since(scanStart).Seconds(), p.SourceRows, p.LastOrderID)
 		}
 	}
 	deadline := time.Now().Add(*wait)
 	for attempt := 1; ; attempt++ {
-		scanned, scanStart, tick = 0, time.Now(), newTicker(*progressEvery)
+		scanStart, tick = time.Now(), newTicker(*progressEvery)
 		fmt.Fprintln(stdout, "Reading the source join and the table ...")
-		report, err := ops.Verify(ctx, db, clients.DynamoDB, *table, cat, progress)
+		report, err := ops.Verify(ctx, db, clients.DynamoDB, *table, cat, ops.VerifyOptions{RangeOrders: *rangeOrders, Progress: progress})
 		if err != nil {
 			return err
 		}
