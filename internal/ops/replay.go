@@ -157,8 +157,19 @@ func (r *Replay) DeadLetters(ctx context.Context, client SQS, queueURL string) (
 		var done []sqstypes.DeleteMessageBatchRequestEntry
 		for i, m := range out.Messages {
 			r.stats.Messages++
+			body := []byte(aws.ToString(m.Body))
+			var batch failureRecord
+			if json.Unmarshal(body, &batch) == nil && batch.KinesisBatchInfo.ShardID != "" {
+				// The mapping's own on-failure record: with an SQS
+				// destination it names the batch but holds none of its
+				// records (docs/aws-facts.md §5).
+				r.skip("message %s describes a batch Lambda gave up on (%s, from sequence number %s) without its records; "+
+					"left in the queue: run etl repair, or replay the batch's hour from the archive", aws.ToString(m.MessageId),
+					batch.KinesisBatchInfo.ShardID, batch.KinesisBatchInfo.StartSequenceNumber)
+				continue
+			}
 			var msg dlq.Message
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &msg); err != nil {
+			if err := json.Unmarshal(body, &msg); err != nil || msg.Reason == "" || msg.PartitionKey == "" {
 				r.skip("message %s is not a dead letter (%v); left in the queue", aws.ToString(m.MessageId), err)
 				continue
 			}
@@ -203,8 +214,9 @@ func (r *Replay) DeadLetters(ctx context.Context, client SQS, queueURL string) (
 // invocation's event with its records (docs/aws-facts.md §5).
 type failureRecord struct {
 	KinesisBatchInfo struct {
-		ShardID   string `json:"shardId"`
-		StreamArn string `json:"streamArn"`
+		ShardID             string `json:"shardId"`
+		StartSequenceNumber string `json:"startSequenceNumber"`
+		StreamArn           string `json:"streamArn"`
 	} `json:"KinesisBatchInfo"`
 	Payload json.RawMessage `json:"payload"`
 }

@@ -95,6 +95,7 @@ func TestReplayDeadLetters(t *testing.T) {
 			deadLetter(t, dlq.Message{Reason: "big", EventSourceARN: streamARN, PartitionKey: "1002", DataTruncated: true, DataBytes: 300000}),
 			deadLetter(t, dlq.Message{Reason: "bad", EventSourceARN: streamARN, PartitionKey: "1003", ArrivalTime: at.Add(time.Hour), Data: []byte{0xff, 0x00}}),
 			"not json",
+			`{"requestContext":{"condition":"RetryAttemptsExhausted"},"version":"1.0","KinesisBatchInfo":{"shardId":"shardId-000000000001","startSequenceNumber":"4960","endSequenceNumber":"4961","batchSize":2,"streamArn":"` + streamARN + `"}}`,
 		}}
 	}
 	t.Run("records go back with their partition keys; only their messages are deleted, after Kinesis accepted them", func(t *testing.T) {
@@ -111,7 +112,8 @@ func TestReplayDeadLetters(t *testing.T) {
 		if want := []string{"m0", "m3"}; !slices.Equal(q.deleted, want) {
 			t.Errorf("deleted %v, want %v", q.deleted, want)
 		}
-		if stats.Messages != 5 || stats.Sent != 2 || stats.Skipped != 3 || stats.Deleted != 2 || len(warnings) != 3 {
+		if stats.Messages != 6 || stats.Sent != 2 || stats.Skipped != 4 || stats.Deleted != 2 || len(warnings) != 4 ||
+			!strings.Contains(warnings[3], "describes a batch Lambda gave up on (shardId-000000000001, from sequence number 4960) without its records") {
 			t.Errorf("stats %+v, warnings %q", stats, warnings)
 		}
 	})
