@@ -211,7 +211,8 @@ func (r *Replay) DeadLetters(ctx context.Context, client SQS, queueURL string) (
 
 // failureRecord is an on-failure destination record as Lambda writes it to
 // S3 for a Kinesis source: the batch description and, in "payload", the
-// invocation's event with its records (docs/aws-facts.md §5).
+// invocation's event with its records (docs/aws-facts.md §5,
+// https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html).
 type failureRecord struct {
 	KinesisBatchInfo struct {
 		ShardID             string `json:"shardId"`

@@ -308,6 +308,9 @@ func SourceRanges(ctx context.Context, db *sql.DB, n int, fn func(lo, hi int64) 
 
 // getItems reads the items with the keys of want (ordered by key) with
 // consistent reads and returns those that exist, decoded, ordered by key.
+// BatchGetItem takes 100 keys a call and answers what it could not read in
+// UnprocessedKeys (docs/aws-facts.md §6,
+// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
 func getItems(ctx context.Context, ddb DynamoDB, table string, want []order.Enriched) ([]sink.Item, error) {
 	chunks := make([][]sink.Item, (len(want)+batchGetKeys-1)/batchGetKeys)
 	g, ctx := errgroup.WithContext(ctx)
@@ -363,7 +366,9 @@ func getItems(ctx context.Context, ddb DynamoDB, table string, want []order.Enri
 }
 
 // scanKeys scans the table's keys with consistent reads and calls fn with
-// every page's keys.
+// every page's keys: a page is at most 1 MB read, so memory is one page
+// (docs/aws-facts.md §6,
+// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html).
 func scanKeys(ctx context.Context, ddb DynamoDB, table string, fn func([]Key) error) error {
 	pages := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{
 		TableName:            aws.String(table),
