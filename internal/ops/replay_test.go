@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -273,4 +276,69 @@ func TestReplayArchive(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+}
+
+// fakeBucket is an S3 bucket in memory whose listing pages hold two keys,
+// so the replay has to follow continuation tokens.
+type fakeBucket struct {
+	bucket  string
+	objects map[string][]byte
+	gets    []string
+}
+
+func (b *fakeBucket) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	if aws.ToString(in.Bucket) != b.bucket {
+		return nil, errors.New("NoSuchBucket")
+	}
+	var keys []string
+	for k := range b.objects {
+		if strings.HasPrefix(k, aws.ToString(in.Prefix)) && k > aws.ToString(in.ContinuationToken) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	out := &s3.ListObjectsV2Output{}
+	for _, k := range keys[:min(2, len(keys))] {
+		out.Contents = append(out.Contents, s3types.Object{Key: aws.String(k)})
+	}
+	if len(keys) > 2 {
+		out.IsTruncated, out.NextContinuationToken = aws.Bool(true), aws.String(keys[1])
+	}
+	return out, nil
+}
+
+func (b *fakeBucket) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	body, ok := b.objects[aws.ToString(in.Key)]
+	if aws.ToString(in.Bucket) != b.bucket || !ok {
+		return nil, &s3types.NoSuchKey{}
+	}
+	b.gets = append(b.gets, aws.ToString(in.Key))
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(body))}, nil
+}
+
+func TestReplayFromS3(t *testing.T) {
+	line := func(id int) string { return fmt.Sprintf(`{"data":{"orderId":%d},"metadata":{"record-type":"data"}}`, id) }
+	b := &fakeBucket{bucket: "archive", objects: map[string][]byte{
+		"raw/2026/11/29/09/a.gz": gzipped(t, line(1)),
+		"raw/2026/11/29/10/b.gz": gzipped(t, line(2)),
+		"raw/2026/11/29/10/c.gz": gzipped(t, line(3)),
+		"raw/2026/11/29/11/d.gz": gzipped(t, line(4)),
+		"raw/2026/11/29/12/e.gz": gzipped(t, line(5)),
+		"errors/x":               []byte("not an archive object"),
+	}}
+	kin := &fakeKinesis{}
+	r := Replay{Kinesis: kin, Stream: streamARN, Since: time.Date(2026, 11, 29, 10, 15, 0, 0, time.UTC), Until: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	stats, err := r.Archive(context.Background(), b, "s3://archive/raw/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"2 " + line(2), "3 " + line(3), "4 " + line(4)}; !slices.Equal(kin.put, want) {
+		t.Errorf("put %q, want %q", kin.put, want)
+	}
+	if want := []string{"raw/2026/11/29/10/b.gz", "raw/2026/11/29/10/c.gz", "raw/2026/11/29/11/d.gz"}; !slices.Equal(b.gets, want) || stats.Objects != 3 {
+		t.Errorf("read %q (stats %+v), want only the hours in range: %q", b.gets, stats, want)
+	}
+	if _, err := r.Archive(context.Background(), b, "s3:///raw/"); err == nil || !strings.Contains(err.Error(), "names no bucket") {
+		t.Errorf("error %v", err)
+	}
 }
