@@ -317,7 +317,9 @@ func (b *fakeBucket) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...fu
 }
 
 func TestReplayFromS3(t *testing.T) {
-	line := func(id int) string { return fmt.Sprintf(`{"data":{"orderId":%d},"metadata":{"record-type":"data"}}`, id) }
+	line := func(id int) string {
+		return fmt.Sprintf(`{"data":{"orderId":%d},"metadata":{"record-type":"data"}}`, id)
+	}
 	b := &fakeBucket{bucket: "archive", objects: map[string][]byte{
 		"raw/2026/11/29/09/a.gz": gzipped(t, line(1)),
 		"raw/2026/11/29/10/b.gz": gzipped(t, line(2)),
