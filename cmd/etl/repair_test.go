@@ -21,15 +21,18 @@ import (
 // startLocal runs a local pipeline holding the sample data, with the
 // environment etl local --keep-running prints, so that the operator
 // commands reach it as they would a deployed pipeline.
-func startLocal(t *testing.T) *local.Pipeline {
+func startLocal(t *testing.T) *local.Pipeline { t.Helper(); return startLocalWith(t, local.Config{}) }
+
+func startLocalWith(t *testing.T, cfg local.Config) *local.Pipeline {
 	t.Helper()
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p, err := local.Start(ctx, local.Config{
-		Root:   testenv.RepoRoot(t),
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	cfg.Root = testenv.RepoRoot(t)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	p, err := local.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 
 	"github.com/unified-streaming-etl/etl/internal/local"
 	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/poller"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
@@ -235,4 +239,122 @@ func TestReplayUsage(t *testing.T) {
 			t.Errorf("etl %s: exit %d, stderr:\n%s", strings.Join(c.args, " "), code, stderr)
 		}
 	}
+}
+
+// TestReplayAfterGiveUp makes enrich fail every batch holding a record of
+// order 1004 until the mapping gives up, so those batches are lost to
+// OrderEnriched; writes the given-up batches as Lambda writes them to an
+// S3 on-failure destination (the batch description of the local mapping
+// plus its records, read back from the stream); removes the cause and
+// replays them: OrderEnriched equals the source join again.
+func TestReplayAfterGiveUp(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	p := startLocalWith(t, local.Config{
+		// One batch per shard at a time, so a batch is every record of its
+		// shard between its first and last sequence numbers.
+		BatchSize: 4, MaxRetryAttempts: 1, ParallelizationFactor: 1,
+		WrapHandler: func(function string, h poller.Handler) poller.Handler {
+			return func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+				if function == local.EnrichFunction && failing.Load() {
+					for _, r := range ev.Records {
+						if r.Kinesis.PartitionKey == "1004" {
+							return events.KinesisEventResponse{}, errors.New("injected: the cause to be fixed")
+						}
+					}
+				}
+				return h(ctx, ev)
+			}
+		},
+	})
+	ctx := context.Background()
+	failures := p.Failures()
+	if len(failures) == 0 {
+		t.Fatal("no batch was given up")
+	}
+	if code, out, _ := etlRun(ctx, "verify", "--table", local.TableName); code != 1 || !strings.Contains(out, "order 1004 item 108") {
+		t.Fatalf("verify after the give-up: exit %d\n%s", code, out)
+	}
+
+	dir := t.TempDir()
+	for i, f := range failures {
+		info := f.KinesisBatchInfo
+		ev := batchRecords(t, p, info.ShardID, info.StartSequenceNumber, info.EndSequenceNumber)
+		if len(ev.Records) != info.BatchSize {
+			t.Fatalf("batch %d: read %d records of %d", i, len(ev.Records), info.BatchSize)
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := append(head[:len(head)-1], []byte(`,"payload":`+string(payload)+`}`)...)
+		path := filepath.Join(dir, "aws", "lambda", "esm", info.ShardID, "2026", "11", "29", fmt.Sprintf("2026-11-29T10.00.%02d-%d", i%60, i))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, rec, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	failing.Store(false)
+	code, out, stderr := etlRun(ctx, "replay", "--failures", "file://"+dir, "--stream", local.UnifiedStream)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("from %d objects (0 skipped)", len(failures))) {
+		t.Fatalf("replay: exit %d\n%s\n%s", code, out, stderr)
+	}
+	waitLocal(t, p)
+	if code, out, stderr := etlRun(ctx, "verify", "--table", local.TableName); code != 0 {
+		t.Errorf("verify after the replay: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if dl := p.DeadLetters(); len(dl) > 0 {
+		t.Errorf("%d dead letters, first: %s", len(dl), dl[0].Reason)
+	}
+}
+
+// batchRecords reads the records of a shard from start to end sequence
+// number as Lambda hands them to a function.
+func batchRecords(t *testing.T, p *local.Pipeline, shard, start, end string) events.KinesisEvent {
+	t.Helper()
+	ctx := context.Background()
+	it, err := p.Kinesis.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+		StreamName: aws.String(local.UnifiedStream), ShardId: aws.String(shard),
+		ShardIteratorType: ktypes.ShardIteratorTypeAtSequenceNumber, StartingSequenceNumber: aws.String(start),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, ok := new(big.Int).SetString(end, 10)
+	if !ok {
+		t.Fatalf("end sequence number %q", end)
+	}
+	var ev events.KinesisEvent
+	for iter := it.ShardIterator; iter != nil; {
+		got, err := p.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range got.Records {
+			seq, _ := new(big.Int).SetString(aws.ToString(r.SequenceNumber), 10)
+			if seq.Cmp(last) > 0 {
+				return ev
+			}
+			ev.Records = append(ev.Records, events.KinesisEventRecord{
+				EventSource: "aws:kinesis", EventName: "aws:kinesis:record", EventVersion: "1.0",
+				EventID: shard + ":" + aws.ToString(r.SequenceNumber),
+				Kinesis: events.KinesisRecord{
+					KinesisSchemaVersion: "1.0", PartitionKey: aws.ToString(r.PartitionKey), SequenceNumber: aws.ToString(r.SequenceNumber),
+					Data: r.Data, ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: aws.ToTime(r.ApproximateArrivalTimestamp)},
+				},
+			})
+		}
+		if len(got.Records) == 0 {
+			break
+		}
+		iter = got.NextShardIterator
+	}
+	return ev
 }
