@@ -199,8 +199,13 @@ type VerifyProgress struct {
 	TableItems  int
 }
 
-// batchGetKeys is BatchGetItem's limit of keys per call.
-const batchGetKeys = 100
+// batchGetKeys is BatchGetItem's limit of keys per call; unprocessedRounds
+// bounds the calls for one chunk of keys that DynamoDB keeps answering in
+// part (a throttled table), with growing pauses between them.
+const (
+	batchGetKeys      = 100
+	unprocessedRounds = 30
+)
 
 // verifyRetry retries throttled reads and unprocessed keys.
 var verifyRetry = retry.Policy{MaxAttempts: 10, BaseDelay: 50 * time.Millisecond, MaxDelay: 5 * time.Second, AttemptTimeout: 30 * time.Second}
@@ -322,7 +327,7 @@ func getItems(ctx context.Context, ddb DynamoDB, table string, want []order.Enri
 			for i, e := range part {
 				keys[i] = sink.Key(e.OrderID, e.ItemID)
 			}
-			for len(keys) > 0 {
+			for round := 1; len(keys) > 0; round++ {
 				var out *dynamodb.BatchGetItemOutput
 				err := verifyRetry.Do(ctx, func(ctx context.Context) error {
 					var err error
@@ -344,12 +349,16 @@ func getItems(ctx context.Context, ddb DynamoDB, table string, want []order.Enri
 				// Keys DynamoDB did not get to (throttling, size) come back
 				// as UnprocessedKeys: ask again after a pause.
 				keys = out.UnprocessedKeys[table].Keys
-				if len(keys) > 0 {
-					select {
-					case <-ctx.Done():
-						return ctx.Err()
-					case <-time.After(verifyRetry.Backoff(1)):
-					}
+				if len(keys) == 0 {
+					break
+				}
+				if round == unprocessedRounds {
+					return fmt.Errorf("read %s: %d keys still unprocessed after %d calls; the table is throttled", table, len(keys), round)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(verifyRetry.Backoff(round)):
 				}
 			}
 			return nil
