@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/internal/ops"
@@ -25,20 +26,27 @@ type awsClients struct {
 	S3             enrich.ObjectGetter
 	DynamoDB       ops.DynamoDB
 	Kinesis        ops.Kinesis
+	// Objects lists and reads S3 objects (etl replay); SQS receives and
+	// deletes dead letters (etl replay).
+	Objects ops.S3
+	SQS     ops.SQS
 }
 
 // newAWSClients builds the SDK clients from the configuration. It is the
 // one seam through which tests substitute in-memory fakes.
 var newAWSClients = func(cfg aws.Config) awsClients {
+	objects := s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
 	return awsClients{
 		CloudFormation: cloudformation.NewFromConfig(cfg),
 		SecretsManager: secretsmanager.NewFromConfig(cfg),
 		// Whether the catalogue object has a checksum to validate depends
 		// on the tool that uploaded it; the SDK's warning when it has none
 		// is noise.
-		S3:       s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true }),
+		S3:       objects,
 		DynamoDB: dynamodb.NewFromConfig(cfg),
 		Kinesis:  kinesis.NewFromConfig(cfg),
+		Objects:  objects,
+		SQS:      sqs.NewFromConfig(cfg),
 	}
 }
 

@@ -166,6 +166,8 @@ func readGolden(t *testing.T, path string) []string {
 
 func TestHandleJoinsAcrossBatches(t *testing.T) {
 	s := newSource()
+	// Records are made in stream order: an item written before its order.
+	early7 := s.item("insert", 1, 7, 1)
 	o1, i7, i42 := s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1), s.item("insert", 1, 42, 1)
 	i7b := s.item("update", 1, 7, 2)
 	tests := []struct {
@@ -175,7 +177,7 @@ func TestHandleJoinsAcrossBatches(t *testing.T) {
 	}{
 		{
 			name:    "an item whose order arrives in a later batch is emitted with the order",
-			batches: []events.KinesisEvent{event(i7), event(o1)},
+			batches: []events.KinesisEvent{event(early7), event(o1)},
 			want:    []string{"upsert 1/7 NEW qty=1"},
 		},
 		{

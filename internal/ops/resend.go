@@ -65,50 +65,90 @@ var errEntriesFailed = errors.New("records not accepted")
 // the resent one. So Resend can run while the source is busy, provided the
 // clocks of the database and the DMS replication instance agree.
 func Resend(ctx context.Context, db *sql.DB, kin Kinesis, stream string, progress func(sent int)) (ResendResult, error) {
-	conn, err := db.Conn(ctx)
+	snap, err := openSnapshot(ctx, db)
 	if err != nil {
 		return ResendResult{}, err
 	}
-	defer conn.Close()
-	var now string
-	if err := conn.QueryRowContext(ctx, "SELECT UTC_TIMESTAMP(6)").Scan(&now); err != nil {
-		return ResendResult{}, fmt.Errorf("read the database clock: %w", err)
-	}
-	stamp, err := time.Parse("2006-01-02 15:04:05.999999", now)
-	if err != nil {
-		return ResendResult{}, fmt.Errorf("database clock %q: %w", now, err)
-	}
-	if _, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
-		return ResendResult{}, err
-	}
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
-		return ResendResult{}, fmt.Errorf("start a consistent snapshot: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only transaction
+	defer snap.close(ctx)
 
-	res := ResendResult{Version: stamp}
+	res := ResendResult{Version: snap.stamp}
 	s := &sender{kin: kin, stream: stream, progress: progress}
-	meta := func(table string) cdc.Metadata {
-		return cdc.Metadata{
-			Timestamp: stamp.Format(cdc.TimestampLayout), RecordType: cdc.RecordTypeData, Operation: order.OpLoad,
-			PartitionKeyType: cdc.PartitionKeyAttribute, SchemaName: order.SourceSchema, TableName: table,
-		}
-	}
 	// Orders first, so that their items join at once instead of waiting.
-	res.Orders, err = s.table(ctx, conn, order.TableOrder, meta(order.TableOrder),
-		"SELECT orderId, CAST(orderAmount AS CHAR), orderStatus, CAST(orderDateTime AS CHAR), "+
-			"shipToName, shipToAddress, shipToCity, shipToState, shipToZip FROM orders.`order` ORDER BY orderId",
-		[]string{"orderAmount", "orderStatus", "orderDateTime", "shipToName", "shipToAddress", "shipToCity", "shipToState", "shipToZip"})
+	res.Orders, err = s.table(ctx, snap, order.TableOrder, selectOrders+"ORDER BY orderId", nil, orderColumns, nil)
 	if err != nil {
 		return res, err
 	}
-	res.Items, err = s.table(ctx, conn, order.TableOrderItem, meta(order.TableOrderItem),
-		"SELECT orderId, itemId, itemQuantity, CAST(itemAmount AS CHAR), itemStatus FROM orders.order_item ORDER BY orderId, itemId",
-		[]string{"itemId", "itemQuantity", "itemAmount", "itemStatus"})
+	res.Items, err = s.table(ctx, snap, order.TableOrderItem, selectItems+"ORDER BY orderId, itemId", nil, itemColumns, nil)
 	if err != nil {
 		return res, err
 	}
 	return res, s.flush(ctx)
+}
+
+// The source rows as load records carry them: orderId first, then
+// columns, DECIMAL and DATETIME as MySQL prints them.
+const (
+	selectOrders = "SELECT orderId, CAST(orderAmount AS CHAR), orderStatus, CAST(orderDateTime AS CHAR), " +
+		"shipToName, shipToAddress, shipToCity, shipToState, shipToZip FROM orders.`order` "
+	selectItems = "SELECT orderId, itemId, itemQuantity, CAST(itemAmount AS CHAR), itemStatus FROM orders.order_item "
+)
+
+var (
+	orderColumns = []string{"orderAmount", "orderStatus", "orderDateTime", "shipToName", "shipToAddress", "shipToCity", "shipToState", "shipToZip"}
+	itemColumns  = []string{"itemId", "itemQuantity", "itemAmount", "itemStatus"}
+)
+
+// snapshot is a consistent read-only view of the source and the
+// database's UTC time from just before it: the version of every record
+// sent from it.
+type snapshot struct {
+	conn  *sql.Conn
+	stamp time.Time
+}
+
+func openSnapshot(ctx context.Context, db *sql.DB) (*snapshot, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap := &snapshot{conn: conn}
+	if err := snap.start(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return snap, nil
+}
+
+func (s *snapshot) start(ctx context.Context) error {
+	var now string
+	if err := s.conn.QueryRowContext(ctx, "SELECT UTC_TIMESTAMP(6)").Scan(&now); err != nil {
+		return fmt.Errorf("read the database clock: %w", err)
+	}
+	stamp, err := time.Parse("2006-01-02 15:04:05.999999", now)
+	if err != nil {
+		return fmt.Errorf("database clock %q: %w", now, err)
+	}
+	s.stamp = stamp
+	if _, err := s.conn.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		return err
+	}
+	if _, err := s.conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+		return fmt.Errorf("start a consistent snapshot: %w", err)
+	}
+	return nil
+}
+
+func (s *snapshot) close(ctx context.Context) {
+	s.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only transaction
+	s.conn.Close()
+}
+
+// meta is the DMS metadata of a record of table sent from the snapshot.
+func (s *snapshot) meta(table, operation string) cdc.Metadata {
+	return cdc.Metadata{
+		Timestamp: s.stamp.Format(cdc.TimestampLayout), RecordType: cdc.RecordTypeData, Operation: operation,
+		PartitionKeyType: cdc.PartitionKeyAttribute, SchemaName: order.SourceSchema, TableName: table,
+	}
 }
 
 // sender batches records into PutRecords calls.
@@ -120,16 +160,18 @@ type sender struct {
 	size     int
 }
 
-// table sends every row of query: orderId first, then columns. Integer
-// columns (itemId, itemQuantity) go as JSON numbers, the rest as strings
-// (DECIMAL and DATETIME as MySQL prints them, as DMS writes them); NULL
-// columns are left out.
-func (s *sender) table(ctx context.Context, conn *sql.Conn, table string, meta cdc.Metadata, query string, columns []string) (int, error) {
-	rows, err := conn.QueryContext(ctx, query)
+// table sends every row of query (with args) from the snapshot as a load
+// record of table: orderId first, then columns. Integer columns (itemId,
+// itemQuantity) go as JSON numbers, the rest as strings (DECIMAL and
+// DATETIME as MySQL prints them, as DMS writes them); NULL columns are
+// left out. sent, when not nil, sees every record's data.
+func (s *sender) table(ctx context.Context, snap *snapshot, table, query string, args []any, columns []string, sent func(data map[string]any)) (int, error) {
+	rows, err := snap.conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return 0, fmt.Errorf("read orders.%s: %w", table, err)
 	}
 	defer rows.Close()
+	meta := snap.meta(table, order.OpLoad)
 	var orderID int64
 	values := make([]sql.NullString, len(columns))
 	dest := []any{&orderID}
@@ -156,16 +198,24 @@ func (s *sender) table(ctx context.Context, conn *sql.Conn, table string, meta c
 			}
 			data[c] = values[i].String
 		}
-		b, err := json.Marshal(cdc.Record{Data: data, Metadata: meta})
-		if err != nil {
+		if err := s.record(ctx, orderID, cdc.Record{Data: data, Metadata: meta}); err != nil {
 			return n, err
 		}
-		if err := s.add(ctx, strconv.FormatInt(orderID, 10), b); err != nil {
-			return n, err
+		if sent != nil {
+			sent(data)
 		}
 		n++
 	}
 	return n, rows.Err()
+}
+
+// record queues one DMS record, keyed by its orderId as DMS keys it.
+func (s *sender) record(ctx context.Context, orderID int64, r cdc.Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.add(ctx, strconv.FormatInt(orderID, 10), b)
 }
 
 func (s *sender) add(ctx context.Context, key string, data []byte) error {

@@ -7,13 +7,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/refdata"
+	"github.com/unified-streaming-etl/etl/internal/retry"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 	"github.com/unified-streaming-etl/etl/internal/verify"
 )
@@ -165,22 +172,300 @@ func (f fields) value(name string) string {
 // DynamoDB is the part of the DynamoDB client verify uses.
 type DynamoDB interface {
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
-// Verify reads the join of the source tables from db, the whole table
-// from DynamoDB (consistently), and compares them. progress, when not
-// nil, gets the item count of every page scanned, so a long scan can
-// show progress.
-func Verify(ctx context.Context, db *sql.DB, ddb DynamoDB, table string, products refdata.Catalogue, progress func(items int)) (Report, error) {
-	want, err := verify.Expected(ctx, db, products)
+// DefaultRangeOrders is how many orders Verify compares at a time.
+const DefaultRangeOrders = 1000
+
+// VerifyOptions tune Verify; the zero value is usable.
+type VerifyOptions struct {
+	// RangeOrders is how many orders (with all their items) are compared
+	// at a time, which bounds memory; default DefaultRangeOrders.
+	RangeOrders int
+	// Progress, when not nil, gets the running totals after every range of
+	// the source compared and every page of the table scanned.
+	Progress func(VerifyProgress)
+}
+
+// VerifyProgress says how far Verify has come.
+type VerifyProgress struct {
+	// SourceRows rows of the source join have been compared, up to
+	// orderId LastOrderID; then (Scanning) TableItems keys of the table
+	// have been checked against the source.
+	SourceRows  int
+	LastOrderID int64
+	Scanning    bool
+	TableItems  int
+}
+
+// batchGetKeys is BatchGetItem's limit of keys per call; unprocessedRounds
+// bounds the calls for one chunk of keys that DynamoDB keeps answering in
+// part (a throttled table), with growing pauses between them.
+const (
+	batchGetKeys      = 100
+	unprocessedRounds = 30
+)
+
+// verifyRetry retries throttled reads and unprocessed keys.
+var verifyRetry = retry.Policy{MaxAttempts: 10, BaseDelay: 50 * time.Millisecond, MaxDelay: 5 * time.Second, AttemptTimeout: 30 * time.Second}
+
+// Verify compares OrderEnriched with the join of the source tables in two
+// passes whose memory is bounded by one range of orders (and one page of
+// the table), not by the table, plus the differences found:
+//
+//  1. the source join a range of RangeOrders orders at a time, each row
+//     compared with the table's item of the same key, read with
+//     consistent BatchGetItem calls: rows missing or differing;
+//  2. a consistent Scan of the table's keys only, each page's keys looked
+//     up in the source: items the source does not have.
+//
+// The table is read once in each pass, so, while the pipeline is busy, a
+// row can change between them, as it can during any scan.
+func Verify(ctx context.Context, db *sql.DB, ddb DynamoDB, table string, products refdata.Catalogue, opts VerifyOptions) (Report, error) {
+	if opts.RangeOrders <= 0 {
+		opts.RangeOrders = DefaultRangeOrders
+	}
+	var r Report
+	var p VerifyProgress
+	report := func() {
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+	}
+	err := SourceRanges(ctx, db, opts.RangeOrders, func(lo, hi int64) error {
+		want, err := verify.ExpectedRange(ctx, db, products, lo, hi)
+		if err != nil {
+			return err
+		}
+		got, err := getItems(ctx, ddb, table, want)
+		if err != nil {
+			return err
+		}
+		d := Diff(want, got)
+		r.SourceRows += len(want)
+		r.Missing = append(r.Missing, d.Missing...)
+		r.Differing = append(r.Differing, d.Differing...)
+		r.Drift = append(r.Drift, d.Drift...)
+		p.SourceRows, p.LastOrderID = r.SourceRows, hi
+		report()
+		return nil
+	})
 	if err != nil {
 		return Report{}, err
 	}
-	got, err := sink.ScanItems(ctx, ddb, table, progress)
+	err = scanKeys(ctx, ddb, table, func(keys []Key) error {
+		unexpected, err := notInSource(ctx, db, keys)
+		if err != nil {
+			return err
+		}
+		r.Unexpected = append(r.Unexpected, unexpected...)
+		r.TableItems += len(keys)
+		p.Scanning, p.TableItems = true, r.TableItems
+		report()
+		return nil
+	})
 	if err != nil {
 		return Report{}, err
 	}
-	return Diff(want, got), nil
+	slices.SortFunc(r.Unexpected, compareKey)
+	return r, nil
+}
+
+// SourceRanges calls fn with consecutive ranges of orderId, lo to hi
+// inclusive, each holding n orders of orders.order (the last fewer), in
+// ascending order.
+func SourceRanges(ctx context.Context, db *sql.DB, n int, fn func(lo, hi int64) error) error {
+	after := int64(math.MinInt64)
+	for {
+		rows, err := db.QueryContext(ctx, "SELECT orderId FROM orders.`order` WHERE orderId > ? ORDER BY orderId LIMIT ?", after, n)
+		if err != nil {
+			return fmt.Errorf("read the source's orderIds: %w", err)
+		}
+		var lo, hi int64
+		count := 0
+		for rows.Next() {
+			if err := rows.Scan(&hi); err != nil {
+				rows.Close()
+				return err
+			}
+			if count == 0 {
+				lo = hi
+			}
+			count++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if count == 0 {
+			return nil
+		}
+		if err := fn(lo, hi); err != nil {
+			return err
+		}
+		if count < n {
+			return nil
+		}
+		after = hi
+	}
+}
+
+// getItems reads the items with the keys of want (ordered by key) with
+// consistent reads and returns those that exist, decoded, ordered by key.
+// BatchGetItem takes 100 keys a call and answers what it could not read in
+// UnprocessedKeys (docs/aws-facts.md §6,
+// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
+func getItems(ctx context.Context, ddb DynamoDB, table string, want []order.Enriched) ([]sink.Item, error) {
+	chunks := make([][]sink.Item, (len(want)+batchGetKeys-1)/batchGetKeys)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for c := range chunks {
+		g.Go(func() error {
+			part := want[c*batchGetKeys : min(len(want), (c+1)*batchGetKeys)]
+			keys := make([]map[string]types.AttributeValue, len(part))
+			for i, e := range part {
+				keys[i] = sink.Key(e.OrderID, e.ItemID)
+			}
+			for round := 1; len(keys) > 0; round++ {
+				var out *dynamodb.BatchGetItemOutput
+				err := verifyRetry.Do(ctx, func(ctx context.Context) error {
+					var err error
+					out, err = ddb.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+						table: {Keys: keys, ConsistentRead: aws.Bool(true)},
+					}})
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("read %s: %w", table, err)
+				}
+				for _, av := range out.Responses[table] {
+					it, err := sink.DecodeItem(av)
+					if err != nil {
+						return fmt.Errorf("%s holds an item that is not an enriched order-item: %w", table, err)
+					}
+					chunks[c] = append(chunks[c], it)
+				}
+				// Keys DynamoDB did not get to (throttling, size) come back
+				// as UnprocessedKeys: ask again after a pause.
+				keys = out.UnprocessedKeys[table].Keys
+				if len(keys) == 0 {
+					break
+				}
+				if round == unprocessedRounds {
+					return fmt.Errorf("read %s: %d keys still unprocessed after %d calls; the table is throttled", table, len(keys), round)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(verifyRetry.Backoff(round)):
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	got := slices.Concat(chunks...)
+	slices.SortFunc(got, func(a, b sink.Item) int {
+		return compareKey(Key{a.OrderID, a.ItemID}, Key{b.OrderID, b.ItemID})
+	})
+	return got, nil
+}
+
+// scanKeys scans the table's keys with consistent reads and calls fn with
+// every page's keys: a page is at most 1 MB read, so memory is one page
+// (docs/aws-facts.md §6,
+// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html).
+func scanKeys(ctx context.Context, ddb DynamoDB, table string, fn func([]Key) error) error {
+	pages := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{
+		TableName:            aws.String(table),
+		ConsistentRead:       aws.Bool(true),
+		ProjectionExpression: aws.String("#o, #i"),
+		ExpressionAttributeNames: map[string]string{
+			"#o": sink.AttrOrderID, "#i": sink.AttrItemID,
+		},
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", table, err)
+		}
+		keys := make([]Key, len(page.Items))
+		for i, av := range page.Items {
+			if keys[i], err = keyOf(av); err != nil {
+				return fmt.Errorf("%s holds an item that is not an enriched order-item: %w", table, err)
+			}
+		}
+		if err := fn(keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keyOf(av map[string]types.AttributeValue) (Key, error) {
+	var k Key
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{sink.AttrOrderID, &k.OrderID}, {sink.AttrItemID, &k.ItemID}} {
+		n, ok := av[f.name].(*types.AttributeValueMemberN)
+		if !ok {
+			return k, fmt.Errorf("%s is not a number", f.name)
+		}
+		v, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return k, fmt.Errorf("%s %s: %w", f.name, n.Value, err)
+		}
+		*f.dst = v
+	}
+	return k, nil
+}
+
+// lookupOrders bounds the orderIds of one query.
+const lookupOrders = 500
+
+// notInSource returns the keys that are not rows of the source join.
+func notInSource(ctx context.Context, db *sql.DB, keys []Key) ([]Key, error) {
+	ids := make([]int64, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, k.OrderID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	present := make(map[Key]bool, len(keys))
+	for chunk := range slices.Chunk(ids, lookupOrders) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := db.QueryContext(ctx, "SELECT i.orderId, i.itemId FROM orders.order_item i "+
+			"JOIN orders.`order` o ON o.orderId = i.orderId WHERE i.orderId IN (?"+strings.Repeat(",?", len(chunk)-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up the table's keys in the source: %w", err)
+		}
+		for rows.Next() {
+			var k Key
+			if err := rows.Scan(&k.OrderID, &k.ItemID); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			present[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	var out []Key
+	for _, k := range keys {
+		if !present[k] {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // Write prints the report: a one-line verdict, then per kind of

@@ -20,11 +20,26 @@ import (
 // orders joined with their items, left-joined with the product catalogue,
 // ordered by key.
 func Expected(ctx context.Context, db *sql.DB, products refdata.Catalogue) ([]order.Enriched, error) {
-	rows, err := db.QueryContext(ctx, "SELECT o.orderId, o.orderAmount, o.orderStatus, o.orderDateTime, "+
+	return expected(ctx, db, products, "", nil)
+}
+
+// Querier is what ExpectedRange reads with: a *sql.DB, *sql.Conn or *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// ExpectedRange is Expected for the orders from orderId lo to hi
+// inclusive, so a large source can be compared a range at a time.
+func ExpectedRange(ctx context.Context, q Querier, products refdata.Catalogue, lo, hi int64) ([]order.Enriched, error) {
+	return expected(ctx, q, products, "WHERE o.orderId BETWEEN ? AND ? ", []any{lo, hi})
+}
+
+func expected(ctx context.Context, q Querier, products refdata.Catalogue, where string, args []any) ([]order.Enriched, error) {
+	rows, err := q.QueryContext(ctx, "SELECT o.orderId, o.orderAmount, o.orderStatus, o.orderDateTime, "+
 		"o.shipToName, o.shipToAddress, o.shipToCity, o.shipToState, o.shipToZip, "+
 		"i.itemId, i.itemQuantity, i.itemAmount, i.itemStatus "+
 		"FROM orders.`order` o JOIN orders.order_item i ON i.orderId = o.orderId "+
-		"ORDER BY o.orderId, i.itemId")
+		where+"ORDER BY o.orderId, i.itemId", args...)
 	if err != nil {
 		return nil, fmt.Errorf("join the source tables: %w", err)
 	}
