@@ -15,8 +15,14 @@ import (
 // Environment variables the stack sets on the function, besides
 // dlq.EnvURL.
 const (
-	EnvStateTable       = "STATE_TABLE"
-	EnvTombstoneDays    = "STATE_TOMBSTONE_DAYS"
+	EnvStateTable    = "STATE_TABLE"
+	EnvTombstoneDays = "STATE_TOMBSTONE_DAYS"
+	// EnvOutputTable names the OrderEnriched table enrich writes (one
+	// hop, docs/design.md §4). Required.
+	EnvOutputTable = "OUTPUT_TABLE"
+	// EnvOutputStream names the enriched stream; optional (set with
+	// enrichedStream=true), enrich then also publishes every enriched
+	// change there.
 	EnvOutputStream     = "OUTPUT_STREAM"
 	EnvSourceStream     = "SOURCE_STREAM"
 	EnvReferenceDataURI = "REFERENCE_DATA_URI"
@@ -57,7 +63,12 @@ type Config struct {
 	// TombstoneRetention is how long a tombstone lives after it is
 	// written; live rows carry no expiry.
 	TombstoneRetention time.Duration
-	// OutputStream is the enriched stream's name or ARN.
+	// OutputTable is the OrderEnriched table: enrich writes its rows there
+	// itself, through sink.Writer (docs/design.md §4). Empty: rows go only
+	// to OutputStream, for a sink to write (the original's two hops).
+	OutputTable string
+	// OutputStream is the enriched stream's name or ARN; empty publishes
+	// nothing. At least one of OutputTable and OutputStream is required.
 	OutputStream string
 	// SourceStream is the unified order stream's name or ARN: the handler
 	// puts the delete of a moved row's old key there, keyed by the old
@@ -91,6 +102,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		StateTable:         strings.TrimSpace(getenv(EnvStateTable)),
 		TombstoneRetention: DefaultTombstoneRetention,
+		OutputTable:        strings.TrimSpace(getenv(EnvOutputTable)),
 		OutputStream:       strings.TrimSpace(getenv(EnvOutputStream)),
 		SourceStream:       strings.TrimSpace(getenv(EnvSourceStream)),
 		ReferenceDataURI:   strings.TrimSpace(getenv(EnvReferenceDataURI)),
@@ -100,7 +112,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	var errs []error
 	for _, v := range []struct{ name, value string }{
 		{EnvStateTable, cfg.StateTable},
-		{EnvOutputStream, cfg.OutputStream},
+		{EnvOutputTable, cfg.OutputTable},
 		{EnvSourceStream, cfg.SourceStream},
 		{EnvReferenceDataURI, cfg.ReferenceDataURI},
 	} {
