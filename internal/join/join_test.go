@@ -460,7 +460,7 @@ func TestAhead(t *testing.T) {
 		{"shardId-000000000000:10", "shardId-000000000000:9", true},
 		{"shardId-000000000000:9", "shardId-000000000000:10", false},
 		{"shardId-000000000001:11", "shardId-000000000000:10", false}, // resharded: not ordered
-		{"", "shardId-000000000000:10", false},                         // written by older code
+		{"", "shardId-000000000000:10", false},                        // written by older code
 		{"shardId-000000000000:11", "", false},
 	} {
 		if got := Ahead(tt.a, tt.b); got != tt.want {
