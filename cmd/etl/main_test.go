@@ -43,6 +43,13 @@ func TestDispatch(t *testing.T) {
 		{name: "a zero batch size is refused, not replaced by the default", args: []string{"local", "--batch-size", "0"}, code: 2, stderr: "--batch-size 0: want 1 to 10000"},
 		{name: "a missing --sql file is refused before anything starts", args: []string{"local", "--sql", "/nonexistent/x.sql"}, code: 2, stderr: "--sql: open /nonexistent/x.sql"},
 		{name: "a missing --products file is refused before the bench starts", args: []string{"local", "bench", "--products", "/nonexistent/p.json"}, code: 2, stderr: "--products: open /nonexistent/p.json"},
+		{name: "local bench --help documents the shape comparison", args: []string{"local", "bench", "--help"}, code: 0, stdout: "-compare"},
+		{name: "local --help documents AWS delivery timing", args: []string{"local", "--help"}, code: 0, stdout: "-aws-timing"},
+		{name: "local bench --help documents JSON output", args: []string{"local", "bench", "--help"}, code: 0, stdout: "-json"},
+		{name: "an unknown shape is refused, naming the allowed ones", args: []string{"local", "--shape", "fast"}, code: 2, stderr: `--shape "fast": want original, default or efo`},
+		{name: "bench refuses an unknown shape too", args: []string{"local", "bench", "--shape", "two-hop"}, code: 2, stderr: `--shape "two-hop": want original, default or efo`},
+		{name: "--compare runs every shape, so a --shape with it is refused", args: []string{"local", "bench", "--compare", "--shape", "efo"}, code: 2, stderr: "--shape and --compare"},
+		{name: "--compare cannot keep a pipeline running", args: []string{"local", "bench", "--compare", "--keep-running"}, code: 2, stderr: "--keep-running and --compare"},
 		{name: "load refuses a zero rate of progress reports", args: []string{"load", "--dsn", "u@tcp(127.0.0.1:1)/", "--progress", "0s"}, code: 2, stderr: "--progress 0s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

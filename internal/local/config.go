@@ -52,7 +52,50 @@ type Config struct {
 	// Trace records when each source change passes each stage, for
 	// Pipeline.Trace.
 	Trace bool
+	// Shape is how enriched rows reach OrderEnriched; default ShapeDefault.
+	Shape Shape
+	// AWSTiming makes the pollers deliver as Lambda's event source
+	// mappings do in AWS (poller.Timing, docs/aws-facts.md §5.1): polling
+	// cadence, five reads per second per shard shared with the Firehose
+	// archive, propagation delay, or enhanced fan-out push for ShapeEFO.
+	// Without it local mode delivers as fast as the emulators allow.
+	AWSTiming bool
 }
+
+// Shape is how enriched rows reach OrderEnriched.
+type Shape string
+
+// The pipeline's shapes (docs/design.md §4.1).
+const (
+	// ShapeOriginal is the original's two polling hops: enrich puts rows
+	// on the enriched stream and the sink writes them.
+	ShapeOriginal Shape = "original"
+	// ShapeDefault is one hop: enrich writes OrderEnriched itself, its
+	// mapping polling the unified stream (consumer=polling).
+	ShapeDefault Shape = "default"
+	// ShapeEFO is one hop with the enrich mapping on an enhanced fan-out
+	// consumer (consumer=efo): records are pushed.
+	ShapeEFO Shape = "efo"
+)
+
+// Shapes lists every shape, the original first.
+var Shapes = []Shape{ShapeOriginal, ShapeDefault, ShapeEFO}
+
+// ParseShape reads a shape name; empty is ShapeDefault.
+func ParseShape(s string) (Shape, error) {
+	if s == "" {
+		return ShapeDefault, nil
+	}
+	for _, sh := range Shapes {
+		if string(sh) == s {
+			return sh, nil
+		}
+	}
+	return "", fmt.Errorf("shape %q: want original, default or efo", s)
+}
+
+// twoHops reports whether rows go through the enriched stream and the sink.
+func (s Shape) twoHops() bool { return s == ShapeOriginal }
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Root == "" {
@@ -89,6 +132,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxRetryAttempts == 0 {
 		c.MaxRetryAttempts = poller.DefaultMaxRetryAttempts
 	}
+	shape, err := ParseShape(string(c.Shape))
+	if err != nil {
+		return c, err
+	}
+	c.Shape = shape
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}

@@ -48,7 +48,8 @@ type Pipeline struct {
 	readerDone chan struct{}
 	readerErr  error
 
-	enrich, sink *mapping
+	enrich, sink *mapping // sink is nil but in ShapeOriginal
+	archiveStop  context.CancelFunc
 	deadLetters  *capture
 	commits      *commitLog
 	tracer       *tracer // nil unless Config.Trace
@@ -124,14 +125,21 @@ func (p *Pipeline) Endpoints() Endpoints { return p.endpoints }
 func (p *Pipeline) ReaderStats() binlog.Stats { return p.reader.Stats() }
 
 // PollerStats returns the enrich and sink mappings' counters, summed over
-// restarts.
+// restarts; the sink's are zero in the one-hop shapes.
 func (p *Pipeline) PollerStats() (enrichStats, sinkStats poller.Stats) {
-	return p.enrich.stats(), p.sink.stats()
+	if p.sink != nil {
+		sinkStats = p.sink.stats()
+	}
+	return p.enrich.stats(), sinkStats
 }
 
 // Failures returns the on-failure records of both mappings.
 func (p *Pipeline) Failures() []poller.FailureRecord {
-	return append(p.enrich.allFailures(), p.sink.allFailures()...)
+	var out []poller.FailureRecord
+	for _, m := range p.mappings() {
+		out = append(out, m.allFailures()...)
+	}
+	return out
 }
 
 // DeadLetters returns the records the handlers set aside.
@@ -158,6 +166,9 @@ func (p *Pipeline) Close() error {
 			if m != nil {
 				m.stop()
 			}
+		}
+		if p.archiveStop != nil {
+			p.archiveStop()
 		}
 		if p.readerStop != nil {
 			p.readerStop()

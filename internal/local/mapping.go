@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
@@ -34,6 +35,10 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	timing, err := p.timing(ctx)
+	if err != nil {
+		return err
+	}
 	esm := func(function, stream string) poller.Config {
 		return poller.Config{
 			Function:              function,
@@ -47,8 +52,10 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 			BisectOnError:         true,
 			Checkpoints:           poller.NewCheckpoints(),
 			Logger:                p.log,
+			Timing:                timing[stream],
 		}
 	}
+	twoHops := p.cfg.Shape.twoHops()
 	// Like a Lambda environment, each poller start builds its handler and
 	// clients afresh: a restarted enrich poller shares nothing with the
 	// one it replaces but the checkpoints.
@@ -57,34 +64,86 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		h, err := enrich.New(enrich.Config{
-			StateTable: StateTable, OutputStream: EnrichedStream, SourceStream: UnifiedStream, Source: EnrichFunction, Logger: p.log, Now: p.cfg.Now,
-		}, enrich.Deps{
-			DB:       dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB))),
+		db := dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB)))
+		cfg := enrich.Config{StateTable: StateTable, SourceStream: UnifiedStream, Source: EnrichFunction, Logger: p.log, Now: p.cfg.Now}
+		deps := enrich.Deps{
+			DB:       db,
 			Stream:   kinesis.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.Kinesis))),
 			Products: ref,
 			DLQ:      p.deadLetters,
-		})
+		}
+		if twoHops {
+			cfg.OutputStream = EnrichedStream
+		} else {
+			cfg.OutputTable, deps.Table = TableName, p.traceWrites(db)
+		}
+		h, err := enrich.New(cfg, deps)
 		if err != nil {
 			return nil, err
 		}
 		return h.Handle, nil
 	}}
-	p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
-		h, err := sink.New(sink.Config{TableName: TableName, Source: SinkFunction, Logger: p.log},
-			dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB))),
-			p.deadLetters)
-		if err != nil {
-			return nil, err
-		}
-		return h.Handle, nil
-	}}
-	for _, m := range []*mapping{p.enrich, p.sink} {
+	if twoHops {
+		p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
+			h, err := sink.New(sink.Config{TableName: TableName, Source: SinkFunction, Logger: p.log},
+				dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB))),
+				p.deadLetters)
+			if err != nil {
+				return nil, err
+			}
+			return h.Handle, nil
+		}}
+	}
+	for _, m := range p.mappings() {
 		if err := m.start(p.log); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// mappings are the running event source mappings, the first hop first.
+func (p *Pipeline) mappings() []*mapping {
+	var ms []*mapping
+	for _, m := range []*mapping{p.enrich, p.sink} {
+		if m != nil {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// timing returns each stream's delivery model under Config.AWSTiming
+// (docs/aws-facts.md §5.1), none without it. The unified stream's polling
+// readers share each shard's five reads a second with the Firehose
+// archive (dataLake, on by default), which this models as one read per
+// shard every second; the enriched stream has only the sink.
+func (p *Pipeline) timing(ctx context.Context) (map[string]*poller.Timing, error) {
+	if !p.cfg.AWSTiming {
+		return nil, nil
+	}
+	t := map[string]*poller.Timing{}
+	if p.cfg.Shape == ShapeEFO {
+		t[UnifiedStream] = poller.PushTiming()
+	} else {
+		unified := poller.NewSharedReads(poller.ReadsPerShardSecond)
+		t[UnifiedStream] = poller.PollingTiming(unified)
+		out, err := p.Kinesis.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(UnifiedStream)})
+		if err != nil {
+			return nil, fmt.Errorf("list shards of %s: %w", UnifiedStream, err)
+		}
+		var shards []string
+		for _, sh := range out.Shards {
+			shards = append(shards, aws.ToString(sh.ShardId))
+		}
+		actx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		p.archiveStop = stop
+		go unified.Consume(actx, shards, time.Second)
+	}
+	if p.cfg.Shape.twoHops() {
+		t[EnrichedStream] = poller.PollingTiming(poller.NewSharedReads(poller.ReadsPerShardSecond))
+	}
+	return t, nil
 }
 
 // mapping is an event source mapping whose poller can be stopped and
@@ -199,7 +258,7 @@ func (p *Pipeline) RestartEnrich() error {
 
 // WaitIdle blocks until every change committed on the source before the
 // call has gone all the way through: shipped by the CDC reader, handled by
-// enrich, and handled by the sink.
+// enrich, and (in the original's shape) handled by the sink.
 func (p *Pipeline) WaitIdle(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -218,7 +277,9 @@ func (p *Pipeline) WaitIdle(ctx context.Context) error {
 		// internal/enrich/rekey.go) after the wait began. Those deletes
 		// put nothing back themselves, so one more wait covers them.
 		func(ctx context.Context) error { return waitPoller(ctx, p.enrich) },
-		func(ctx context.Context) error { return waitPoller(ctx, p.sink) },
+	}
+	if p.sink != nil {
+		steps = append(steps, func(ctx context.Context) error { return waitPoller(ctx, p.sink) })
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {

@@ -113,7 +113,7 @@ func (p *Pipeline) startServers(ctx context.Context) error {
 }
 
 func (p *Pipeline) createResources(ctx context.Context) error {
-	for _, s := range []string{UnifiedStream, EnrichedStream} {
+	for _, s := range p.streams() {
 		if _, err := p.Kinesis.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(s), ShardCount: aws.Int32(int32(p.cfg.Shards))}); err != nil {
 			return fmt.Errorf("create stream %s: %w", s, err)
 		}
@@ -125,7 +125,7 @@ func (p *Pipeline) createResources(ctx context.Context) error {
 		func() error { return sink.CreateTable(ctx, p.DynamoDB, TableName) },
 		func() error { return enrich.CreateStateTable(ctx, p.DynamoDB, StateTable) },
 	}
-	for _, s := range []string{UnifiedStream, EnrichedStream} {
+	for _, s := range p.streams() {
 		steps = append(steps, func() error {
 			if err := w.Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(s)}, time.Minute); err != nil {
 				return fmt.Errorf("wait for stream %s: %w", s, err)
@@ -138,6 +138,15 @@ func (p *Pipeline) createResources(ctx context.Context) error {
 		g.Go(step)
 	}
 	return g.Wait()
+}
+
+// streams are the Kinesis streams of the pipeline's shape: the enriched
+// stream only for the original's two hops.
+func (p *Pipeline) streams() []string {
+	if p.cfg.Shape.twoHops() {
+		return []string{UnifiedStream, EnrichedStream}
+	}
+	return []string{UnifiedStream}
 }
 
 // startReader runs the CDC reader as the DMS replication user the setup

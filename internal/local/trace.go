@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/binlog"
 	"github.com/unified-streaming-etl/etl/internal/cdc"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/poller"
+	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
 // Stages a traced source change passes, in order.
@@ -147,4 +151,49 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// traceWrites returns db, wrapped under Config.Trace so that the tracer
+// sees each OrderEnriched write enrich makes itself (one hop): there is no
+// sink invocation to watch.
+func (p *Pipeline) traceWrites(db sink.DB) sink.DB {
+	if p.tracer == nil {
+		return db
+	}
+	return tracedTable{DB: db, t: p.tracer}
+}
+
+type tracedTable struct {
+	sink.DB
+	t *tracer
+}
+
+func (d tracedTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	out, err := d.DB.PutItem(ctx, in, opts...)
+	if err == nil {
+		d.written(in.Item, in.Item[sink.AttrVersion], "written")
+	}
+	return out, err
+}
+
+func (d tracedTable) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	out, err := d.DB.DeleteItem(ctx, in, opts...)
+	if err == nil {
+		d.written(in.Key, in.ExpressionAttributeValues[":v"], "deleted")
+	}
+	return out, err
+}
+
+func (d tracedTable) written(key map[string]ddbtypes.AttributeValue, version ddbtypes.AttributeValue, done string) {
+	n := func(av ddbtypes.AttributeValue) string {
+		if v, ok := av.(*ddbtypes.AttributeValueMemberN); ok {
+			return v.Value
+		}
+		return "?"
+	}
+	v, err := strconv.ParseInt(n(version), 10, 64)
+	if err != nil {
+		return
+	}
+	d.t.add(v, "", TraceStage{Stage: StageDynamoDB, Detail: fmt.Sprintf("order %s item %s %s", n(key[sink.AttrOrderID]), n(key[sink.AttrItemID]), done), At: time.Now()})
 }
