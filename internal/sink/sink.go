@@ -6,6 +6,10 @@
 // is stale and counts as done. Records that can never be written go to the
 // dead-letter queue with the reason, and only transient failures that
 // outlast the retries are handed back to Lambda as batch item failures.
+//
+// The writes themselves are Writer's, which the enrich processor also uses
+// when it writes OrderEnriched itself (one hop, docs/design.md §4.1); the
+// sink Lambda remains for processor=kda-sql and local mode's original shape.
 package sink
 
 import (
