@@ -161,6 +161,45 @@ func TestLocalBench(t *testing.T) {
 	}
 }
 
+// TestLocalBenchCompareJSON runs a small load through every shape: stdout
+// is one JSON object with a result per shape, the report goes to stderr.
+func TestLocalBenchCompareJSON(t *testing.T) {
+	skipShort(t)
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"local", "bench", "--compare", "--json", "--orders", "20", "--items-per-order", "2", "--rate", "0", "--workers", "4"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	var got struct {
+		Items  int `json:"items"`
+		Shapes map[string]struct {
+			Items          int                `json:"items"`
+			Lost           *int               `json:"lost"`
+			ItemsPerSecond float64            `json:"itemsPerSecond"`
+			LatencyMs      map[string]float64 `json:"latencyMs"`
+		} `json:"shapes"`
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout.String()))
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("stdout is not a JSON object: %v\n%s", err, stdout.String())
+	}
+	if dec.More() {
+		t.Errorf("stdout holds more than the JSON object:\n%s", stdout.String())
+	}
+	if got.Items != 40 || len(got.Shapes) != 3 {
+		t.Fatalf("items %d, shapes %d: %s", got.Items, len(got.Shapes), stdout.String())
+	}
+	for _, shape := range []string{"original", "default", "efo"} {
+		r, ok := got.Shapes[shape]
+		if !ok || r.Items != 40 || r.Lost == nil || *r.Lost != 0 || r.ItemsPerSecond <= 0 || r.LatencyMs["avg"] <= 0 || r.LatencyMs["max"] < r.LatencyMs["p99"] {
+			t.Errorf("shape %s: %+v", shape, r)
+		}
+	}
+	if !strings.Contains(stderr.String(), "Check: OrderEnriched matches") {
+		t.Errorf("the report is not on stderr:\n%s", stderr.String())
+	}
+}
+
 // TestKeepRunningStopsOnInterrupt checks that --keep-running prints how to
 // reach the services and that an interrupt (the context the signal
 // handler cancels) stops and removes everything.

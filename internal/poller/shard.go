@@ -145,16 +145,35 @@ func (s *shard) run(ctx context.Context) {
 			continue
 		}
 		failures = 0
-		lastEmpty = len(out.Records) == 0
-		if n := len(out.Records); n > 0 {
-			lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
-			if !s.deliver(ctx, out.Records, lanes) {
+		recs := out.Records
+		if t := p.cfg.Timing; t != nil && !t.Push && t.PropagationDelay > 0 {
+			// A polling consumer sees a record only once it has
+			// propagated: this poll returns the records already visible,
+			// and the next poll reads again after them.
+			visible := 0
+			for visible < len(recs) && !visibleAt(recs[visible], t.PropagationDelay).After(started) {
+				visible++
+			}
+			if visible < len(recs) {
+				recs = recs[:visible]
+				out.NextShardIterator = nil
+			}
+		}
+		lastEmpty = len(recs) == 0
+		if n := len(recs); n > 0 {
+			lastSeq = aws.ToString(recs[n-1].SequenceNumber)
+			if !s.deliver(ctx, recs, lanes) {
 				return
 			}
-		} else if aws.ToInt64(out.MillisBehindLatest) == 0 {
+		} else if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
 			s.mu.Lock()
 			s.emptyPoll = started
 			s.mu.Unlock()
+		}
+		if out.NextShardIterator == nil && len(recs) < len(out.Records) {
+			// Not a closed shard: re-read after what was delivered.
+			iter, err = s.iterator(ctx, lastSeq)
+			continue
 		}
 		iter = out.NextShardIterator
 	}
@@ -175,7 +194,9 @@ func (p *Poller) pollInterval(lastEmpty bool) time.Duration {
 }
 
 // deliver dispatches records, under Timing no sooner than each record's
-// arrival plus the propagation delay. It returns false if ctx ended.
+// arrival plus the propagation delay (for a polling consumer run has
+// already dropped records not yet visible; a pushed one waits for them).
+// It returns false if ctx ended.
 func (s *shard) deliver(ctx context.Context, recs []types.Record, lanes []chan []*item) bool {
 	t := s.p.cfg.Timing
 	if t == nil || t.PropagationDelay <= 0 {
