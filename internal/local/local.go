@@ -73,6 +73,7 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, log: cfg.Logger, deadLetters: &capture{log: cfg.Logger}, commits: newCommitLog()}
 	if cfg.Trace {
 		p.tracer = newTracer()
+		p.tracer.oneHop = !cfg.Shape.twoHops()
 	}
 	if err := p.start(ctx); err != nil {
 		if cerr := p.Close(); cerr != nil {

@@ -50,6 +50,9 @@ type TracedChange struct {
 type tracer struct {
 	mu      sync.Mutex
 	changes map[int64]*TracedChange
+	// oneHop: enrich writes OrderEnriched within its invocation, so the
+	// join is stamped when the invocation began, before those writes.
+	oneHop bool
 }
 
 func newTracer() *tracer { return &tracer{changes: map[int64]*TracedChange{}} }
@@ -76,11 +79,16 @@ func (t *tracer) record(e binlog.Emitted) {
 // the invocation returned (what the handler did with it is done then).
 func (t *tracer) wrap(function string, h poller.Handler) poller.Handler {
 	return func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+		started := time.Now()
 		resp, err := h(ctx, ev)
 		if err != nil {
 			return resp, err
 		}
 		at := time.Now()
+		joinedAt := at
+		if t.oneHop {
+			joinedAt = started
+		}
 		failed := map[string]bool{}
 		for _, f := range resp.BatchItemFailures {
 			failed[f.ItemIdentifier] = true
@@ -109,7 +117,7 @@ func (t *tracer) wrap(function string, h poller.Handler) poller.Handler {
 			if c.ItemID != nil {
 				what = fmt.Sprintf("order %d item %d %s", c.OrderID, *c.ItemID, c.Operation)
 			}
-			t.add(c.Version, what, TraceStage{Stage: StageEnrich, At: at})
+			t.add(c.Version, what, TraceStage{Stage: StageEnrich, At: joinedAt})
 		}
 		return resp, nil
 	}
