@@ -40,6 +40,8 @@ type pipelineFlags struct {
 	verbose     bool
 	keepRunning bool
 	dump        string
+	shape       string
+	awsTiming   bool
 }
 
 func (f *pipelineFlags) register(fs *flag.FlagSet) {
@@ -52,6 +54,8 @@ func (f *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "verbose", false, "log what every component does")
 	fs.BoolVar(&f.keepRunning, "keep-running", false, "leave the pipeline running after the report, until Ctrl-C, and print its endpoints")
 	fs.StringVar(&f.dump, "dump", "", "write the final OrderEnriched content to this file as JSON (one object per item; created 0600)")
+	fs.StringVar(&f.shape, "shape", string(local.ShapeDefault), "how rows reach DynamoDB: default (enrich writes OrderEnriched, polling), efo (the same on enhanced fan-out push) or original (enrich -> enriched stream -> sink, two polling hops)")
+	fs.BoolVar(&f.awsTiming, "aws-timing", false, "deliver records as Lambda does in AWS (polling once a second when idle, 5 reads/s per shard shared with the archive, ~200 ms propagation; ~70 ms push with efo) instead of as fast as the emulators allow")
 }
 
 // validate checks the shared flags before anything starts, with the limits
@@ -66,7 +70,15 @@ func (f *pipelineFlags) validate(fs *flag.FlagSet) error {
 		check{f.parallel < 1 || f.parallel > 10, fmt.Sprintf("--parallelization-factor %d: want 1 to 10", f.parallel)},
 		check{f.timeout <= 0, fmt.Sprintf("--timeout %s: want a positive duration such as 10m", f.timeout)},
 		fileCheck("--products", f.products),
+		shapeCheck(f.shape),
 	)
+}
+
+func shapeCheck(shape string) check {
+	if _, err := local.ParseShape(shape); err != nil {
+		return check{true, "--" + err.Error()}
+	}
+	return check{}
 }
 
 // check is one flag condition: bad, and the message naming the flag.
@@ -103,7 +115,10 @@ func (f *pipelineFlags) config(stderr io.Writer) local.Config {
 	if f.verbose {
 		level = slog.LevelInfo
 	}
+	shape, _ := local.ParseShape(f.shape) // validated
 	return local.Config{
+		Shape:                 shape,
+		AWSTiming:             f.awsTiming,
 		Products:              f.products,
 		Shards:                f.shards,
 		BatchSize:             f.batchSize,
@@ -116,10 +131,12 @@ func (f *pipelineFlags) config(stderr io.Writer) local.Config {
 const localDescription = `
 Runs the pipeline end to end on this machine with the same handler code as in
 AWS: a private MariaDB (binlog ROW/FULL) as the order database, a CDC reader
-that writes DMS-format records to a kinesalite stream, the enrich and sink
-handlers driven by pollers with Lambda's Kinesis semantics, and dynalite as
-DynamoDB. It applies sql/ordersdb-setup.sql, replays --sql, waits until every
-change has reached DynamoDB, prints the enriched rows and the
+that writes DMS-format records to a kinesalite stream, the enrich handler
+driven by a poller with Lambda's Kinesis semantics and writing dynalite as
+DynamoDB (one hop; --shape original adds the enriched stream and the sink).
+--aws-timing delivers records with the timing of Lambda in AWS. It applies
+sql/ordersdb-setup.sql, replays --sql, waits until every change has reached
+DynamoDB, prints the enriched rows and the
 commit-to-DynamoDB latency, checks the table against the SQL join of the
 source, and removes everything on exit (Ctrl-C included).
 
@@ -209,7 +226,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func startPipeline(ctx context.Context, cfg local.Config, stdout io.Writer) (*local.Pipeline, error) {
-	fmt.Fprintln(stdout, "Starting the local pipeline (MariaDB, kinesalite, dynalite, CDC reader, enrich and sink pollers) ...")
+	fmt.Fprintf(stdout, "Starting the local pipeline, shape %s (MariaDB, kinesalite, dynalite, CDC reader, %s) ...\n", cfg.Shape, shapeDescription(cfg))
 	started := time.Now()
 	p, err := local.Start(ctx, cfg)
 	if err != nil {
@@ -221,11 +238,29 @@ func startPipeline(ctx context.Context, cfg local.Config, stdout io.Writer) (*lo
 	e := p.Endpoints()
 	c := p.Config()
 	fmt.Fprintf(stdout, "  MariaDB     %s:%d  binlog ROW/FULL, schema from sql/ordersdb-setup.sql\n", e.MariaDBHost, e.MariaDBPort)
-	fmt.Fprintf(stdout, "  kinesalite  %s  streams %s and %s, %d shards each\n", e.Kinesis, local.UnifiedStream, local.EnrichedStream, c.Shards)
+	if c.Shape == local.ShapeOriginal {
+		fmt.Fprintf(stdout, "  kinesalite  %s  streams %s and %s, %d shards each\n", e.Kinesis, local.UnifiedStream, local.EnrichedStream, c.Shards)
+	} else {
+		fmt.Fprintf(stdout, "  kinesalite  %s  stream %s, %d shards\n", e.Kinesis, local.UnifiedStream, c.Shards)
+	}
 	fmt.Fprintf(stdout, "  dynalite    %s  tables %s and %s\n", e.DynamoDB, local.TableName, local.StateTable)
 	fmt.Fprintf(stdout, "  pollers     batch size %d, parallelization factor %d, ReportBatchItemFailures, bisect on error\n", c.BatchSize, c.ParallelizationFactor)
+	if c.AWSTiming {
+		fmt.Fprintln(stdout, "  timing      as Lambda delivers in AWS (--aws-timing; docs/aws-facts.md §5.1)")
+	}
 	fmt.Fprintf(stdout, "Ready in %s.\n", local.Millis(time.Since(started)))
 	return p, nil
+}
+
+// shapeDescription names the handlers and how they are fed.
+func shapeDescription(cfg local.Config) string {
+	switch cfg.Shape {
+	case local.ShapeOriginal:
+		return "enrich and sink pollers, two hops"
+	case local.ShapeEFO:
+		return "enrich on enhanced fan-out, writing DynamoDB itself"
+	}
+	return "enrich poller writing DynamoDB itself"
 }
 
 func closePipeline(p *local.Pipeline, stdout io.Writer) {
@@ -241,8 +276,12 @@ func printActivity(p *local.Pipeline, stdout io.Writer) {
 	e, s := p.PollerStats()
 	fmt.Fprintf(stdout, "CDC reader: %d change records (%d load, %d insert, %d update, %d delete) and %d control records in %d PutRecords calls.\n",
 		r.Loaded+r.Inserted+r.Updated+r.Deleted, r.Loaded, r.Inserted, r.Updated, r.Deleted, r.Control, r.PutRecords)
-	fmt.Fprintf(stdout, "enrich: %d records in %d invocations (%s in the handler); sink: %d records in %d invocations (%s); %d retries, %d dead letters, %d batches given up.\n",
-		e.Records, e.Invocations, local.Millis(e.HandlerTime), s.Records, s.Invocations, local.Millis(s.HandlerTime), e.Retries+s.Retries, len(p.DeadLetters()), len(p.Failures()))
+	sinkPart := "no sink (enrich writes DynamoDB)"
+	if p.Config().Shape == local.ShapeOriginal {
+		sinkPart = fmt.Sprintf("sink: %d records in %d invocations (%s)", s.Records, s.Invocations, local.Millis(s.HandlerTime))
+	}
+	fmt.Fprintf(stdout, "enrich: %d records in %d invocations (%s in the handler); %s; %d retries, %d dead letters, %d batches given up.\n",
+		e.Records, e.Invocations, local.Millis(e.HandlerTime), sinkPart, e.Retries+s.Retries, len(p.DeadLetters()), len(p.Failures()))
 }
 
 func writeDump(ctx context.Context, p *local.Pipeline, path string, stdout io.Writer) error {

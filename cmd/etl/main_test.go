@@ -43,6 +43,13 @@ func TestDispatch(t *testing.T) {
 		{name: "a zero batch size is refused, not replaced by the default", args: []string{"local", "--batch-size", "0"}, code: 2, stderr: "--batch-size 0: want 1 to 10000"},
 		{name: "a missing --sql file is refused before anything starts", args: []string{"local", "--sql", "/nonexistent/x.sql"}, code: 2, stderr: "--sql: open /nonexistent/x.sql"},
 		{name: "a missing --products file is refused before the bench starts", args: []string{"local", "bench", "--products", "/nonexistent/p.json"}, code: 2, stderr: "--products: open /nonexistent/p.json"},
+		{name: "local bench --help documents the shape comparison", args: []string{"local", "bench", "--help"}, code: 0, stdout: "-compare"},
+		{name: "local --help documents AWS delivery timing", args: []string{"local", "--help"}, code: 0, stdout: "-aws-timing"},
+		{name: "local bench --help documents JSON output", args: []string{"local", "bench", "--help"}, code: 0, stdout: "-json"},
+		{name: "an unknown shape is refused, naming the allowed ones", args: []string{"local", "--shape", "fast"}, code: 2, stderr: `--shape "fast": want original, default or efo`},
+		{name: "bench refuses an unknown shape too", args: []string{"local", "bench", "--shape", "two-hop"}, code: 2, stderr: `--shape "two-hop": want original, default or efo`},
+		{name: "--compare runs every shape, so a --shape with it is refused", args: []string{"local", "bench", "--compare", "--shape", "efo"}, code: 2, stderr: "--shape and --compare"},
+		{name: "--compare cannot keep a pipeline running", args: []string{"local", "bench", "--compare", "--keep-running"}, code: 2, stderr: "--keep-running and --compare"},
 		{name: "load refuses a zero rate of progress reports", args: []string{"load", "--dsn", "u@tcp(127.0.0.1:1)/", "--progress", "0s"}, code: 2, stderr: "--progress 0s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -151,6 +158,45 @@ func TestLocalBench(t *testing.T) {
 		if !want.MatchString(out) {
 			t.Errorf("output does not match %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestLocalBenchCompareJSON runs a small load through every shape: stdout
+// is one JSON object with a result per shape, the report goes to stderr.
+func TestLocalBenchCompareJSON(t *testing.T) {
+	skipShort(t)
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"local", "bench", "--compare", "--json", "--orders", "20", "--items-per-order", "2", "--rate", "0", "--workers", "4"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	var got struct {
+		Items  int `json:"items"`
+		Shapes map[string]struct {
+			Items          int                `json:"items"`
+			Lost           *int               `json:"lost"`
+			ItemsPerSecond float64            `json:"itemsPerSecond"`
+			LatencyMs      map[string]float64 `json:"latencyMs"`
+		} `json:"shapes"`
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout.String()))
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("stdout is not a JSON object: %v\n%s", err, stdout.String())
+	}
+	if dec.More() {
+		t.Errorf("stdout holds more than the JSON object:\n%s", stdout.String())
+	}
+	if got.Items != 40 || len(got.Shapes) != 3 {
+		t.Fatalf("items %d, shapes %d: %s", got.Items, len(got.Shapes), stdout.String())
+	}
+	for _, shape := range []string{"original", "default", "efo"} {
+		r, ok := got.Shapes[shape]
+		if !ok || r.Items != 40 || r.Lost == nil || *r.Lost != 0 || r.ItemsPerSecond <= 0 || r.LatencyMs["avg"] <= 0 || r.LatencyMs["max"] < r.LatencyMs["p99"] {
+			t.Errorf("shape %s: %+v", shape, r)
+		}
+	}
+	if !strings.Contains(stderr.String(), "Check: OrderEnriched matches") {
+		t.Errorf("the report is not on stderr:\n%s", stderr.String())
 	}
 }
 

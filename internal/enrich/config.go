@@ -63,7 +63,12 @@ type Config struct {
 	// TombstoneRetention is how long a tombstone lives after it is
 	// written; live rows carry no expiry.
 	TombstoneRetention time.Duration
-	// OutputStream is the enriched stream's name or ARN.
+	// OutputTable is the OrderEnriched table: enrich writes its rows there
+	// itself, through sink.Writer (docs/design.md §4). Empty: rows go only
+	// to OutputStream, for a sink to write (the original's two hops).
+	OutputTable string
+	// OutputStream is the enriched stream's name or ARN; empty publishes
+	// nothing. At least one of OutputTable and OutputStream is required.
 	OutputStream string
 	// SourceStream is the unified order stream's name or ARN: the handler
 	// puts the delete of a moved row's old key there, keyed by the old
@@ -97,6 +102,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		StateTable:         strings.TrimSpace(getenv(EnvStateTable)),
 		TombstoneRetention: DefaultTombstoneRetention,
+		OutputTable:        strings.TrimSpace(getenv(EnvOutputTable)),
 		OutputStream:       strings.TrimSpace(getenv(EnvOutputStream)),
 		SourceStream:       strings.TrimSpace(getenv(EnvSourceStream)),
 		ReferenceDataURI:   strings.TrimSpace(getenv(EnvReferenceDataURI)),
@@ -106,7 +112,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	var errs []error
 	for _, v := range []struct{ name, value string }{
 		{EnvStateTable, cfg.StateTable},
-		{EnvOutputStream, cfg.OutputStream},
+		{EnvOutputTable, cfg.OutputTable},
 		{EnvSourceStream, cfg.SourceStream},
 		{EnvReferenceDataURI, cfg.ReferenceDataURI},
 	} {

@@ -8,7 +8,7 @@ import (
 
 func TestConfigFromEnv(t *testing.T) {
 	base := map[string]string{
-		EnvStateTable: "EnrichState", EnvOutputStream: "order-item-enriched", EnvSourceStream: "unified-order-stream",
+		EnvStateTable: "EnrichState", EnvOutputTable: "OrderEnriched", EnvOutputStream: "order-item-enriched", EnvSourceStream: "unified-order-stream",
 		EnvReferenceDataURI: "s3://reference/products.json", "AWS_LAMBDA_FUNCTION_NAME": "Enrich",
 	}
 	with := func(k, v string) map[string]string {
@@ -30,7 +30,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "a retention that is not a number of days is refused", env: with(EnvTombstoneDays, "1.5"), wantErr: "STATE_TOMBSTONE_DAYS"},
 		{name: "a zero retention is refused", env: with(EnvTombstoneDays, "0"), wantErr: "STATE_TOMBSTONE_DAYS"},
 		{name: "a missing state table is refused", env: with(EnvStateTable, ""), wantErr: "STATE_TABLE is required"},
-		{name: "a missing output stream is refused", env: with(EnvOutputStream, " "), wantErr: "OUTPUT_STREAM is required"},
+		{name: "a missing output table is refused", env: with(EnvOutputTable, " "), wantErr: "OUTPUT_TABLE is required"},
+		{name: "the enriched stream is optional", env: with(EnvOutputStream, " "), wantTTL: 14 * 24 * time.Hour},
 		{name: "a missing source stream is refused", env: with(EnvSourceStream, ""), wantErr: "SOURCE_STREAM is required"},
 		{name: "missing reference data is refused", env: with(EnvReferenceDataURI, ""), wantErr: "REFERENCE_DATA_URI is required"},
 	}
@@ -46,7 +47,7 @@ func TestConfigFromEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.TombstoneRetention != tt.wantTTL || cfg.StateTable != "EnrichState" || cfg.OutputStream != "order-item-enriched" || cfg.SourceStream != "unified-order-stream" ||
+			if cfg.TombstoneRetention != tt.wantTTL || cfg.StateTable != "EnrichState" || cfg.OutputTable != "OrderEnriched" || cfg.OutputStream != strings.TrimSpace(tt.env[EnvOutputStream]) || cfg.SourceStream != "unified-order-stream" ||
 				cfg.ReferenceDataURI != "s3://reference/products.json" || cfg.Source != "Enrich" || cfg.DLQURL != "" {
 				t.Errorf("config = %+v", cfg)
 			}

@@ -18,12 +18,18 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/refdata"
 	"github.com/unified-streaming-etl/etl/internal/retry"
+	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
 // Deps are the handler's clients.
 type Deps struct {
-	DB       DB         // the join-state table
-	Stream   Stream     // the enriched output stream
+	DB DB // the join-state table
+	// Table writes OrderEnriched (Config.OutputTable): PutItem and
+	// DeleteItem only, through sink.Writer.
+	Table sink.DB
+	// Stream puts records on the enriched stream (Config.OutputStream)
+	// and the old keys' deletes on the source stream (Config.SourceStream).
+	Stream   Stream
 	Products Products   // the product catalogue (see Reference)
 	DLQ      dlq.Sender // nil: dead letters are logged (no DLQ configured)
 }
@@ -34,24 +40,32 @@ type Deps struct {
 type Handler struct {
 	cfg      Config
 	db       DB
+	table    *sink.Writer // nil: no OutputTable
 	stream   Stream
 	products Products
 	dlq      dlq.Sender
 	retry    retry.Policy
 }
 
-// New returns a handler. DB, Stream and Products are required.
+// New returns a handler. DB and Products are required; Table with
+// OutputTable, Stream with OutputStream or SourceStream.
 func New(cfg Config, deps Deps) (*Handler, error) {
 	cfg = cfg.withDefaults()
 	var errs []error
 	if cfg.StateTable == "" {
 		errs = append(errs, errors.New("state table name is required"))
 	}
-	if cfg.OutputStream == "" {
-		errs = append(errs, errors.New("output stream is required"))
+	if cfg.OutputTable == "" && cfg.OutputStream == "" {
+		errs = append(errs, errors.New("an output table or an output stream is required"))
 	}
-	if deps.DB == nil || deps.Stream == nil || deps.Products == nil {
-		errs = append(errs, errors.New("DB, Stream and Products are required"))
+	if deps.DB == nil || deps.Products == nil {
+		errs = append(errs, errors.New("DB and Products are required"))
+	}
+	if cfg.OutputTable != "" && deps.Table == nil {
+		errs = append(errs, errors.New("an output table needs a Table client"))
+	}
+	if (cfg.OutputStream != "" || cfg.SourceStream != "") && deps.Stream == nil {
+		errs = append(errs, errors.New("an output or source stream needs a Stream client"))
 	}
 	if deps.DLQ == nil {
 		deps.DLQ = dlq.Log{Logger: cfg.Logger}
@@ -65,7 +79,15 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		retryable = retry.IsRetryable
 	}
 	policy.Retryable = func(err error) bool { return errors.Is(err, errPartial) || retryable(err) }
-	return &Handler{cfg: cfg, db: deps.DB, stream: deps.Stream, products: deps.Products, dlq: deps.DLQ, retry: policy}, nil
+	h := &Handler{cfg: cfg, db: deps.DB, stream: deps.Stream, products: deps.Products, dlq: deps.DLQ, retry: policy}
+	if cfg.OutputTable != "" {
+		w, err := sink.NewWriter(sink.WriterConfig{TableName: cfg.OutputTable, Retry: cfg.Retry, Now: cfg.Now}, deps.Table)
+		if err != nil {
+			return nil, fmt.Errorf("enrich: %w", err)
+		}
+		h.table = w
+	}
+	return h, nil
 }
 
 // group is the work of one order within a batch.
@@ -81,6 +103,8 @@ type group struct {
 	// refused: DynamoDB refused the order's state as invalid, so its
 	// records go to the dead-letter queue rather than back to Lambda.
 	refused bool
+	// refusedRow: what DynamoDB refused was an OrderEnriched row.
+	refusedRow bool
 }
 
 func (g *group) fail(err error) {
@@ -132,7 +156,17 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		h.read(work, b.groups, now)
 		h.join(b, cat)
 		h.store(work, b.groups, now)
-		emitted = h.emit(work, b.groups)
+		if h.table != nil {
+			emitted = h.write(work, b.groups)
+		}
+		if h.cfg.OutputStream != "" {
+			// Only the rows of orders the table took: the others are
+			// delivered again and published then.
+			n := h.emit(work, b.groups)
+			if h.table == nil {
+				emitted = n
+			}
+		}
 		h.forward(work, b.groups)
 		cancel()
 		b.deadLetterRefused()
@@ -232,7 +266,11 @@ func (b *batch) deadLetterRefused() {
 		if !g.refused {
 			continue
 		}
-		reason := fmt.Sprintf("DynamoDB refused the join state of order %d: %v", g.orderID, g.err)
+		what := "the join state"
+		if g.refusedRow {
+			what = "an OrderEnriched row"
+		}
+		reason := fmt.Sprintf("DynamoDB refused %s of order %d: %v", what, g.orderID, g.err)
 		for _, i := range g.recs {
 			if !dead[i] {
 				b.dead = append(b.dead, deadLetter{rec: i, reason: reason})
@@ -378,6 +416,54 @@ func collapse(rows []order.Enriched) []order.Enriched {
 		}
 	}
 	return out
+}
+
+// write applies the rows of every order whose state was stored to
+// OrderEnriched, with the sink's versioned, conditional writes, and fails
+// the orders whose rows could not all be written; an order with a row
+// DynamoDB refuses is refused like one whose state it refuses. It returns
+// how many rows were written or found superseded.
+func (h *Handler) write(ctx context.Context, groups []*group) int {
+	var rows []order.Enriched
+	var owner []*group
+	for _, g := range groups {
+		if g.err != nil {
+			continue
+		}
+		// collapse left one row per item, so the writes of an order
+		// never race each other.
+		rows = append(rows, g.out...)
+		for range g.out {
+			owner = append(owner, g)
+		}
+	}
+	if len(rows) == 0 {
+		return 0
+	}
+	done := 0
+	refused := make(map[*group]error)
+	for i, r := range h.table.Write(ctx, rows, nil) {
+		err := fmt.Errorf("write OrderEnriched row %d/%d: %w", rows[i].OrderID, rows[i].ItemID, r.Err)
+		switch {
+		case r.Outcome.Done():
+			done++
+		case r.Outcome == sink.Rejected:
+			if refused[owner[i]] == nil {
+				refused[owner[i]] = err
+			}
+		default:
+			owner[i].fail(err)
+		}
+	}
+	// An order with a transient failure is retried whole; only when
+	// nothing else failed is a refused row the order's fate.
+	for g, err := range refused {
+		if g.err == nil {
+			g.reject(err)
+			g.refusedRow = true
+		}
+	}
+	return done
 }
 
 // emit writes the rows of every order whose state was stored to the

@@ -401,6 +401,49 @@ func asKinesis(entries []putEntry) []events.KinesisEventRecord {
 	return recs
 }
 
+// flakyTable wraps the real OrderEnriched table with throttled writes, as
+// enrich meets them when it writes the table itself (one hop).
+type flakyTable struct {
+	sink.DB
+	rng  *lockedRand
+	rate float64
+}
+
+func (f flakyTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if f.rng.chance(f.rate) {
+		return nil, throttled()
+	}
+	return f.DB.PutItem(ctx, in, opts...)
+}
+
+func (f flakyTable) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if f.rng.chance(f.rate) {
+		return nil, throttled()
+	}
+	return f.DB.DeleteItem(ctx, in, opts...)
+}
+
+// pipelineShape is how enriched rows reach OrderEnriched.
+type pipelineShape struct {
+	name string
+	// oneHop: enrich writes the table itself; otherwise a sink writes
+	// what enrich put on the enriched stream (the original's two hops).
+	oneHop bool
+	// stream: enrich also publishes to the enriched stream.
+	stream bool
+}
+
+var pipelineShapes = []pipelineShape{
+	{name: "two hops", stream: true},
+	{name: "one hop", oneHop: true},
+	{name: "one hop with the enriched stream", oneHop: true, stream: true},
+}
+
+// TestEnrichAndSinkConvergeToTheSQLJoin replays one random history through
+// every shape of the pipeline, with throttling and partial batches
+// everywhere and Lambda's retries and redeliveries, and checks that
+// OrderEnriched ends as the SQL join of the final source tables and is
+// the same in every shape.
 func TestEnrichAndSinkConvergeToTheSQLJoin(t *testing.T) {
 	ddbURL := testenv.StartDynalite(t)
 	db := dynamodb.NewFromConfig(testenv.AWSConfig(t, ddbURL), func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
@@ -418,74 +461,96 @@ func TestEnrichAndSinkConvergeToTheSQLJoin(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3, 4, 5} {
 		t.Run(fmt.Sprintf("random history with seed %d", seed), func(t *testing.T) {
 			ctx := context.Background()
-			rng := rand.New(rand.NewPCG(seed, 0x5eed))
-			stateTable, outTable := fmt.Sprintf("EnrichState%d", seed), fmt.Sprintf("OrderEnriched%d", seed)
-			if err := CreateStateTable(ctx, db, stateTable); err != nil {
-				t.Fatal(err)
-			}
-			if err := sink.CreateTable(ctx, db, outTable); err != nil {
-				t.Fatal(err)
-			}
-
-			h := newHistory(rng, products)
-			clock := enrichtest.NewClock(h.src.clock)
-
-			flaky := &lockedRand{r: rand.New(rand.NewPCG(seed, 0xf1a7))}
-			out := &fakeStream{
-				failEntry: func(int, string, order.Enriched) bool { return flaky.chance(0.1) },
-				shuffle:   func(n int, swap func(i, j int)) { flaky.mu.Lock(); flaky.r.Shuffle(n, swap); flaky.mu.Unlock() },
-			}
-			enrich, err := New(Config{StateTable: stateTable, OutputStream: "order-item-enriched", Retry: retryOnce, Now: clock.Now},
-				Deps{DB: flakyDB{DB: db, rng: flaky, rate: 0.1}, Stream: out, Products: staticProducts(products), DLQ: &fakeDLQ{}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			h := newHistory(rand.New(rand.NewPCG(seed, 0x5eed)), products)
+			start := h.src.clock
 			// The full load, then three stretches of changes with days
 			// between them, in which DynamoDB's TTL deletes what has
 			// expired: the join must not depend on how old its state is.
 			phases := []struct {
-				gap   time.Duration
-				steps int
-			}{{0, 30}, {8 * 24 * time.Hour, 130}, {30 * 24 * time.Hour, 130}, {400 * 24 * time.Hour, 140}}
-			retries, expired, delivered := 0, 0, 0
-			for i, phase := range phases {
-				if phase.gap > 0 {
-					h.src.clock = h.src.clock.Add(phase.gap)
-					expired += expireState(t, db, stateTable, clock.Advance(phase.gap))
-				}
-				for range phase.steps {
+				gap    time.Duration
+				steps  int
+				recsTo int
+			}{{0, 30, 0}, {8 * 24 * time.Hour, 130, 0}, {30 * 24 * time.Hour, 130, 0}, {400 * 24 * time.Hour, 140, 0}}
+			for i := range phases {
+				h.src.clock = h.src.clock.Add(phases[i].gap)
+				for range phases[i].steps {
 					h.step(i == 0)
 				}
-				for _, shard := range shardsOf(h.recs[delivered:], 2) {
-					retries += deliver(t, rng, 40, shard, enrich.Handle)
-				}
-				delivered = len(h.recs)
+				phases[i].recsTo = len(h.recs)
 			}
-			if expired == 0 {
-				t.Error("no state row expired between the phases; the test proves little")
-			}
-
-			h.checkStream(t, out.rows())
-
-			sinkH, err := sink.New(sink.Config{TableName: outTable, Retry: fastRetry}, db, &fakeDLQ{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, shard := range shardsOf(asKinesis(out.entries), 2) {
-				deliver(t, rng, 100, shard, sinkH.Handle)
-			}
-
 			want := h.sqlJoin()
-			got := tableRows(t, db, outTable)
-			if !slices.Equal(got, want) {
-				t.Errorf("OrderEnriched differs from the SQL join of the final tables (%d source records, %d enriched records)\n got %s\nwant %s",
-					len(h.recs), len(out.entries), strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+
+			tables := make([][]string, len(pipelineShapes))
+			for si, shape := range pipelineShapes {
+				stateTable, outTable := fmt.Sprintf("EnrichState%d_%d", seed, si), fmt.Sprintf("OrderEnriched%d_%d", seed, si)
+				if err := CreateStateTable(ctx, db, stateTable); err != nil {
+					t.Fatal(err)
+				}
+				if err := sink.CreateTable(ctx, db, outTable); err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(seed, 0xde11))
+				clock := enrichtest.NewClock(start)
+				flaky := &lockedRand{r: rand.New(rand.NewPCG(seed, 0xf1a7))}
+				out := &fakeStream{
+					failEntry: func(int, string, order.Enriched) bool { return flaky.chance(0.1) },
+					shuffle:   func(n int, swap func(i, j int)) { flaky.mu.Lock(); flaky.r.Shuffle(n, swap); flaky.mu.Unlock() },
+				}
+				cfg := Config{StateTable: stateTable, Retry: retryOnce, Now: clock.Now}
+				deps := Deps{DB: flakyDB{DB: db, rng: flaky, rate: 0.1}, Products: staticProducts(products), DLQ: &fakeDLQ{}}
+				if shape.stream {
+					cfg.OutputStream, deps.Stream = "order-item-enriched", out
+				}
+				if shape.oneHop {
+					cfg.OutputTable, deps.Table = outTable, flakyTable{DB: db, rng: flaky, rate: 0.1}
+				}
+				enrich, err := New(cfg, deps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				retries, expired, delivered := 0, 0, 0
+				for _, phase := range phases {
+					if phase.gap > 0 {
+						expired += expireState(t, db, stateTable, clock.Advance(phase.gap))
+					}
+					for _, shard := range shardsOf(h.recs[delivered:phase.recsTo], 2) {
+						retries += deliver(t, rng, 40, shard, enrich.Handle)
+					}
+					delivered = phase.recsTo
+				}
+				if expired == 0 {
+					t.Errorf("%s: no state row expired between the phases; the test proves little", shape.name)
+				}
+				if shape.stream {
+					h.checkStream(t, out.rows())
+				}
+				if !shape.oneHop {
+					sinkH, err := sink.New(sink.Config{TableName: outTable, Retry: fastRetry}, db, &fakeDLQ{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, shard := range shardsOf(asKinesis(out.entries), 2) {
+						deliver(t, rng, 100, shard, sinkH.Handle)
+					}
+				}
+
+				got := tableRows(t, db, outTable)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: OrderEnriched differs from the SQL join of the final tables (%d source records, %d enriched records)\n got %s\nwant %s",
+						shape.name, len(h.recs), len(out.entries), strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+				}
+				if len(want) == 0 || retries == 0 {
+					t.Errorf("%s: the history exercised too little: %d joined rows, %d retried batches", shape.name, len(want), retries)
+				}
+				tables[si] = got
+				t.Logf("%s: %d source records, %d enriched records, %d joined rows, %d retried batches, %d state rows expired",
+					shape.name, len(h.recs), len(out.entries), len(want), retries, expired)
 			}
-			if len(want) == 0 || retries == 0 {
-				t.Errorf("the history exercised too little: %d joined rows, %d retried batches", len(want), retries)
+			for si := 1; si < len(tables); si++ {
+				if !slices.Equal(tables[si], tables[0]) {
+					t.Errorf("OrderEnriched after %s differs from after %s", pipelineShapes[si].name, pipelineShapes[0].name)
+				}
 			}
-			t.Logf("%d source records, %d enriched records, %d joined rows, %d retried batches, %d state rows expired",
-				len(h.recs), len(out.entries), len(want), retries, expired)
 		})
 	}
 }

@@ -38,12 +38,15 @@ type BenchProgress struct {
 	Phase             string // "load" or "drain"
 	Elapsed           time.Duration
 	Committed, Orders int
-	// SinkRecords is how many records the sink handler has finished.
-	SinkRecords int64
+	// Delivered is how many records the handler that writes OrderEnriched
+	// (enrich in one hop, the sink in the original's shape) has finished.
+	Delivered int64
 }
 
 // BenchResult is what a bench measured.
 type BenchResult struct {
+	// Shape is the pipeline's shape.
+	Shape         Shape
 	Orders, Items int
 	// FirstCommit is when the first transaction began; LastCommit when the
 	// last COMMIT returned; Idle when the pipeline had handled everything.
@@ -58,6 +61,21 @@ type BenchResult struct {
 	// OrderEnriched differs from it (empty: nothing lost).
 	Rows        int
 	Differences []verify.Difference
+	// Invocations counts the handler invocations of every mapping (enrich
+	// and, in the original's shape, the sink): Lambda requests.
+	Invocations int64
+}
+
+// Lost is the number of rows of the source join missing from
+// OrderEnriched.
+func (r BenchResult) Lost() int { return countMissing(r.Differences) }
+
+// InvocationsPer1000Items is Lambda invocations per 1,000 order items.
+func (r BenchResult) InvocationsPer1000Items() float64 {
+	if r.Items == 0 {
+		return 0
+	}
+	return float64(r.Invocations) * 1000 / float64(r.Items)
 }
 
 // Bench generates load on the source, waits for the pipeline to handle
@@ -80,7 +98,7 @@ func (p *Pipeline) Bench(ctx context.Context, cfg BenchConfig) (BenchResult, err
 	for id := range products {
 		ids = append(ids, id)
 	}
-	res := BenchResult{Orders: cfg.Orders, Items: cfg.Orders * cfg.ItemsPerOrder}
+	res := BenchResult{Shape: p.cfg.Shape, Orders: cfg.Orders, Items: cfg.Orders * cfg.ItemsPerOrder}
 	var (
 		committed atomic.Int64
 		phase     atomic.Value
@@ -103,10 +121,14 @@ func (p *Pipeline) Bench(ctx context.Context, cfg BenchConfig) (BenchResult, err
 			case <-stopProgress:
 				return
 			case <-t.C:
-				_, s := p.PollerStats()
+				e, s := p.PollerStats()
+				delivered := s.Records
+				if p.sink == nil {
+					delivered = e.Records
+				}
 				cfg.Progress(BenchProgress{
 					Phase: phase.Load().(string), Elapsed: time.Since(start),
-					Committed: int(committed.Load()), Orders: cfg.Orders, SinkRecords: s.Records,
+					Committed: int(committed.Load()), Orders: cfg.Orders, Delivered: delivered,
 				})
 			}
 		}
@@ -157,6 +179,8 @@ func (p *Pipeline) Bench(ctx context.Context, cfg BenchConfig) (BenchResult, err
 			res.LastWrite = it.UpdatedAt
 		}
 	}
+	e, s := p.PollerStats()
+	res.Invocations = e.Invocations + s.Invocations
 	if d := res.LastWrite.Sub(res.FirstCommit); d > 0 {
 		res.Throughput = float64(res.Items) / d.Seconds()
 	}

@@ -87,8 +87,19 @@ func converged(t *testing.T, p *local.Pipeline) []sink.Item {
 	return items
 }
 
+// TestSampleDataConverges runs the sample data through every shape of the
+// pipeline; the enhanced fan-out shape with AWS delivery timing, the only
+// place its push delivery differs from polling.
 func TestSampleDataConverges(t *testing.T) {
-	p := startPipeline(t, local.Config{})
+	for _, cfg := range []local.Config{
+		{Shape: local.ShapeDefault}, {Shape: local.ShapeOriginal}, {Shape: local.ShapeEFO, AWSTiming: true},
+	} {
+		t.Run(fmt.Sprintf("shape %s, AWS timing %v", cfg.Shape, cfg.AWSTiming), func(t *testing.T) { sampleDataConverges(t, cfg) })
+	}
+}
+
+func sampleDataConverges(t *testing.T, cfg local.Config) {
+	p := startPipeline(t, cfg)
 	ctx := context.Background()
 	if _, err := p.RunSQL(ctx, filepath.Join(p.Root(), "sql", "orders-data-setup.sql")); err != nil {
 		t.Fatal(err)
@@ -385,11 +396,19 @@ func TestRandomHistoriesConverge(t *testing.T) {
 		}
 	})
 
-	t.Run("small batches, one lane, decimals as numbers and injected handler failures", func(t *testing.T) {
+	for _, shape := range []local.Shape{local.ShapeDefault, local.ShapeOriginal} {
+		t.Run(fmt.Sprintf("small batches, one lane, decimals as numbers and injected handler failures, shape %s", shape), func(t *testing.T) {
+			smallBatchesConverge(t, shape)
+		})
+	}
+}
+
+func smallBatchesConverge(t *testing.T, shape local.Shape) {
+	{
 		var failures atomic.Int64
 		p := startPipeline(t, local.Config{
 			Shards: 1, BatchSize: 7, ParallelizationFactor: 1, BatchWindow: 20 * time.Millisecond,
-			DecimalsAsNumbers: true, WrapHandler: flaky(4, &failures),
+			DecimalsAsNumbers: true, WrapHandler: flaky(4, &failures), Shape: shape,
 		})
 		h := newHistory(4, 500, 25)
 		apply(t, p.DB(), h.transactions(1500), 3)
@@ -400,7 +419,7 @@ func TestRandomHistoriesConverge(t *testing.T) {
 		if failures.Load() == 0 {
 			t.Error("no failure was injected; the test proves little")
 		}
-	})
+	}
 }
 
 func TestEnrichRestartStillConverges(t *testing.T) {

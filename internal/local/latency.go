@@ -60,12 +60,12 @@ type Latency struct {
 }
 
 // Latency measures, for each item, the time from the source commit of the
-// change that produced the item's current version to the sink's write of
-// it.
+// change that produced the item's current version to its write to
+// OrderEnriched (by enrich in one hop, by the sink in the original's shape).
 //
 // Commit time is when the COMMIT of that transaction returned to the
 // client that issued it (the replayer or load generator; on this machine's
-// clock). The write time is the item's updatedAt, which the sink stamps
+// clock). The write time is the item's updatedAt, which sink.Writer stamps
 // when it starts writing the batch. An enriched row's version is that of
 // the newer of its two sides (docs/design.md §3.6), so its latency is measured
 // from the commit of whichever change — order or item — made the row what

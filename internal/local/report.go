@@ -89,5 +89,5 @@ func Millis(d time.Duration) string {
 
 // LatencyDefinition says what the latency figures measure, for reports.
 const LatencyDefinition = "measured per item, from the moment the COMMIT of the source transaction " +
-	"that produced the item's current version returned to its client, to the sink's write of that version " +
+	"that produced the item's current version returned to its client, to the DynamoDB write of that version " +
 	"(the item's updatedAt)"

@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/unified-streaming-etl/etl/internal/binlog"
 	"github.com/unified-streaming-etl/etl/internal/cdc"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/poller"
+	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
 // Stages a traced source change passes, in order.
@@ -46,6 +50,9 @@ type TracedChange struct {
 type tracer struct {
 	mu      sync.Mutex
 	changes map[int64]*TracedChange
+	// oneHop: enrich writes OrderEnriched within its invocation, so the
+	// join is stamped when the invocation began, before those writes.
+	oneHop bool
 }
 
 func newTracer() *tracer { return &tracer{changes: map[int64]*TracedChange{}} }
@@ -72,11 +79,16 @@ func (t *tracer) record(e binlog.Emitted) {
 // the invocation returned (what the handler did with it is done then).
 func (t *tracer) wrap(function string, h poller.Handler) poller.Handler {
 	return func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+		started := time.Now()
 		resp, err := h(ctx, ev)
 		if err != nil {
 			return resp, err
 		}
 		at := time.Now()
+		joinedAt := at
+		if t.oneHop {
+			joinedAt = started
+		}
 		failed := map[string]bool{}
 		for _, f := range resp.BatchItemFailures {
 			failed[f.ItemIdentifier] = true
@@ -105,7 +117,7 @@ func (t *tracer) wrap(function string, h poller.Handler) poller.Handler {
 			if c.ItemID != nil {
 				what = fmt.Sprintf("order %d item %d %s", c.OrderID, *c.ItemID, c.Operation)
 			}
-			t.add(c.Version, what, TraceStage{Stage: StageEnrich, At: at})
+			t.add(c.Version, what, TraceStage{Stage: StageEnrich, At: joinedAt})
 		}
 		return resp, nil
 	}
@@ -147,4 +159,49 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// traceWrites returns db, wrapped under Config.Trace so that the tracer
+// sees each OrderEnriched write enrich makes itself (one hop): there is no
+// sink invocation to watch.
+func (p *Pipeline) traceWrites(db sink.DB) sink.DB {
+	if p.tracer == nil {
+		return db
+	}
+	return tracedTable{DB: db, t: p.tracer}
+}
+
+type tracedTable struct {
+	sink.DB
+	t *tracer
+}
+
+func (d tracedTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	out, err := d.DB.PutItem(ctx, in, opts...)
+	if err == nil {
+		d.written(in.Item, in.Item[sink.AttrVersion], "written")
+	}
+	return out, err
+}
+
+func (d tracedTable) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	out, err := d.DB.DeleteItem(ctx, in, opts...)
+	if err == nil {
+		d.written(in.Key, in.ExpressionAttributeValues[":v"], "deleted")
+	}
+	return out, err
+}
+
+func (d tracedTable) written(key map[string]ddbtypes.AttributeValue, version ddbtypes.AttributeValue, done string) {
+	n := func(av ddbtypes.AttributeValue) string {
+		if v, ok := av.(*ddbtypes.AttributeValueMemberN); ok {
+			return v.Value
+		}
+		return "?"
+	}
+	v, err := strconv.ParseInt(n(version), 10, 64)
+	if err != nil {
+		return
+	}
+	d.t.add(v, "", TraceStage{Stage: StageDynamoDB, Detail: fmt.Sprintf("order %s item %s %s", n(key[sink.AttrOrderID]), n(key[sink.AttrItemID]), done), At: time.Now()})
 }

@@ -88,6 +88,11 @@ type Config struct {
 	// once a second. Polling a busy shard faster would only fetch smaller
 	// batches, with more invocations for the same records.
 	PollInterval time.Duration
+	// Timing, when set, delivers records when Lambda would in AWS
+	// (polling cadence, shared reads, propagation delay, or enhanced
+	// fan-out push); nil delivers them as soon as the emulator has them,
+	// every PollInterval.
+	Timing *Timing
 	// RetryDelay is the first pause before retrying a failed batch; it
 	// doubles up to 2s. Default 100ms.
 	RetryDelay time.Duration

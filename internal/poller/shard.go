@@ -95,6 +95,7 @@ func (s *shard) run(ctx context.Context) {
 	}
 	var lastSeq string
 	var lastPoll time.Time
+	lastEmpty := false
 	iter, err := s.iterator(ctx, "")
 	failures := 0
 	for ctx.Err() == nil {
@@ -119,11 +120,14 @@ func (s *shard) run(ctx context.Context) {
 		if !s.waitForRoom(ctx) {
 			return
 		}
-		if wait := time.Until(lastPoll.Add(p.cfg.PollInterval)); wait > 0 {
+		if wait := time.Until(lastPoll.Add(p.pollInterval(lastEmpty))); wait > 0 {
 			sleep(ctx, wait)
 			if ctx.Err() != nil {
 				return
 			}
+		}
+		if t := p.cfg.Timing; t != nil && !t.Push && t.Reads != nil && !t.Reads.Take(ctx, s.id) {
+			return
 		}
 		started := time.Now()
 		lastPoll = started
@@ -141,16 +145,90 @@ func (s *shard) run(ctx context.Context) {
 			continue
 		}
 		failures = 0
-		if n := len(out.Records); n > 0 {
-			lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
-			s.dispatch(out.Records, lanes)
-		} else if aws.ToInt64(out.MillisBehindLatest) == 0 {
+		recs := out.Records
+		if t := p.cfg.Timing; t != nil && !t.Push && t.PropagationDelay > 0 {
+			// A polling consumer sees a record only once it has
+			// propagated: this poll returns the records already visible,
+			// and the next poll reads again after them.
+			visible := 0
+			for visible < len(recs) && !visibleAt(recs[visible], t.PropagationDelay).After(started) {
+				visible++
+			}
+			if visible < len(recs) {
+				recs = recs[:visible]
+				out.NextShardIterator = nil
+			}
+		}
+		lastEmpty = len(recs) == 0
+		if n := len(recs); n > 0 {
+			lastSeq = aws.ToString(recs[n-1].SequenceNumber)
+			if !s.deliver(ctx, recs, lanes) {
+				return
+			}
+		} else if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
 			s.mu.Lock()
 			s.emptyPoll = started
 			s.mu.Unlock()
 		}
+		if out.NextShardIterator == nil && len(recs) < len(out.Records) {
+			// Not a closed shard: re-read after what was delivered.
+			iter, err = s.iterator(ctx, lastSeq)
+			continue
+		}
 		iter = out.NextShardIterator
 	}
+}
+
+// pollInterval is the least time between two polls of a shard.
+func (p *Poller) pollInterval(lastEmpty bool) time.Duration {
+	switch t := p.cfg.Timing; {
+	case t == nil:
+		return p.cfg.PollInterval
+	case t.Push:
+		return pushPollInterval
+	case lastEmpty:
+		return t.IdlePollInterval
+	default:
+		return 0 // the shared read budget paces a busy shard
+	}
+}
+
+// deliver dispatches records, under Timing no sooner than each record's
+// arrival plus the propagation delay (for a polling consumer run has
+// already dropped records not yet visible; a pushed one waits for them).
+// It returns false if ctx ended.
+func (s *shard) deliver(ctx context.Context, recs []types.Record, lanes []chan []*item) bool {
+	t := s.p.cfg.Timing
+	if t == nil || t.PropagationDelay <= 0 {
+		s.dispatch(recs, lanes)
+		return true
+	}
+	for len(recs) > 0 {
+		// Records are in arrival order: dispatch those already due, then
+		// wait for the next.
+		now := time.Now()
+		due := 0
+		for due < len(recs) && !visibleAt(recs[due], t.PropagationDelay).After(now) {
+			due++
+		}
+		if due > 0 {
+			s.dispatch(recs[:due], lanes)
+			recs = recs[due:]
+			continue
+		}
+		sleep(ctx, visibleAt(recs[0], t.PropagationDelay).Sub(now))
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func visibleAt(r types.Record, delay time.Duration) time.Time {
+	if r.ApproximateArrivalTimestamp == nil {
+		return time.Time{}
+	}
+	return r.ApproximateArrivalTimestamp.Add(delay)
 }
 
 // iterator returns a shard iterator after seq, after the checkpoint, or at

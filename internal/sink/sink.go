@@ -6,6 +6,10 @@
 // is stale and counts as done. Records that can never be written go to the
 // dead-letter queue with the reason, and only transient failures that
 // outlast the retries are handed back to Lambda as batch item failures.
+//
+// The writes themselves are Writer's, which the enrich processor also uses
+// when it writes OrderEnriched itself (one hop, docs/design.md §4.1); the
+// sink Lambda remains for processor=kda-sql and local mode's original shape.
 package sink
 
 import (
@@ -17,13 +21,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/unified-streaming-etl/etl/internal/ddblimit"
 	"github.com/unified-streaming-etl/etl/internal/dlq"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/retry"
@@ -78,7 +77,7 @@ type Config struct {
 // Handler is the sink Lambda's handler.
 type Handler struct {
 	cfg    Config
-	db     DB
+	writer *Writer
 	dlq    dlq.Sender
 	logger *slog.Logger
 }
@@ -111,19 +110,12 @@ func New(cfg Config, db DB, dead dlq.Sender) (*Handler, error) {
 	if dead == nil {
 		dead = dlq.Log{Logger: cfg.Logger}
 	}
-	return &Handler{cfg: cfg, db: db, dlq: dead, logger: cfg.Logger}, nil
+	w, err := NewWriter(WriterConfig{TableName: cfg.TableName, Concurrency: cfg.Concurrency, Retry: cfg.Retry, Now: cfg.Now}, db)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{cfg: cfg, writer: w, dlq: dead, logger: cfg.Logger}, nil
 }
-
-// outcome of one key's write.
-type outcome uint8
-
-const (
-	pending  outcome = iota
-	written          // put or deleted
-	stale            // a newer version is already stored: nothing to do
-	rejected         // DynamoDB refused the record itself: dead letter
-	failed           // transient failure that outlasted the retries
-)
 
 // maxFailureLogs bounds the per-key failure lines of one invocation.
 const maxFailureLogs = 10
@@ -132,17 +124,9 @@ const maxFailureLogs = 10
 type group struct {
 	change
 	last    int // index of the record that supplied change
-	outcome outcome
+	outcome Outcome
 	err     error
 }
-
-// conditionExpression admits a write when the item is absent or not newer
-// than the write. Equal versions are admitted because the Go processor
-// can emit two rows for one key from one transaction (an order update and
-// an item update), and the later one in the stream is the current one.
-const conditionExpression = "attribute_not_exists(" + AttrOrderID + ") OR #v <= :v"
-
-var conditionNames = map[string]string{"#v": AttrVersion}
 
 // Handle writes a batch of enriched records. Within the batch, records for
 // the same order-item are collapsed to the newest, which in commit order
@@ -195,11 +179,19 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	workCtx, cancel := retry.WithDeadlineReserve(ctx, h.cfg.DeadlineReserve)
 	defer cancel()
 	var retries atomic.Int64
-	h.writeAll(workCtx, groups, &retries)
+	changes := make([]*change, len(groups))
+	for g := range groups {
+		changes[g] = &groups[g].change
+	}
+	results := make([]Result, len(groups))
+	h.writer.writeAll(workCtx, changes, results, &retries)
+	for g, r := range results {
+		groups[g].outcome, groups[g].err = r.Outcome, r.Err
+	}
 
 	// Records DynamoDB itself rejected can never be written either.
 	for g := range groups {
-		if groups[g].outcome == rejected {
+		if groups[g].outcome == Rejected {
 			dead = append(dead, groups[g].last)
 			reason := groups[g].err.Error()
 			if !errors.Is(groups[g].err, errUnstorable) {
@@ -216,14 +208,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	failedGroup := make([]bool, len(groups))
 	for g := range groups {
 		switch groups[g].outcome {
-		case written:
+		case Written:
 			stats.written++
 			if groups[g].delete {
 				stats.deleted++
 			}
-		case stale:
+		case Stale:
 			stats.stale++
-		case failed, pending:
+		case Failed, Pending:
 			failedGroup[g] = true
 			// A throttled batch can fail hundreds of keys for one reason;
 			// the first few show it, the summary counts the rest.
@@ -232,7 +224,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 					"orderId", groups[g].key.orderID, "itemId", groups[g].key.itemID,
 					"sequenceNumber", recs[groups[g].last].Kinesis.SequenceNumber, "error", groups[g].err)
 			}
-		case rejected:
+		case Rejected:
 			if deadFailed[groups[g].last] {
 				failedGroup[g] = true
 			}
@@ -250,90 +242,6 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		"reportedFailures", len(resp.BatchItemFailures), "retries", retries.Load(),
 		"durationMs", time.Since(start).Milliseconds())
 	return resp, nil
-}
-
-// writeAll writes every group with at most Concurrency writes in flight.
-// Each write records its outcome in its group, so no failure stops the
-// others; once ctx ends, the writes not yet started fail unattempted.
-func (h *Handler) writeAll(ctx context.Context, groups []group, retries *atomic.Int64) {
-	var eg errgroup.Group
-	eg.SetLimit(h.cfg.Concurrency)
-	updatedAt := h.cfg.Now().UTC().Format(time.RFC3339Nano)
-	for g := range groups {
-		eg.Go(func() error {
-			if ctx.Err() != nil {
-				groups[g].outcome, groups[g].err = failed, fmt.Errorf("not attempted: %w", context.Cause(ctx))
-				return nil
-			}
-			groups[g].outcome, groups[g].err = h.write(ctx, &groups[g].change, updatedAt, retries)
-			return nil
-		})
-	}
-	_ = eg.Wait() // every write returns nil
-}
-
-// write applies one change with retries and classifies the result.
-func (h *Handler) write(ctx context.Context, c *change, updatedAt string, retries *atomic.Int64) (outcome, error) {
-	values := map[string]types.AttributeValue{":v": number(c.version)}
-	var op func(context.Context) error
-	if c.delete {
-		in := &dynamodb.DeleteItemInput{
-			TableName:                 aws.String(h.cfg.TableName),
-			Key:                       Key(c.key.orderID, c.key.itemID),
-			ConditionExpression:       aws.String(conditionExpression),
-			ExpressionAttributeNames:  conditionNames,
-			ExpressionAttributeValues: values,
-		}
-		op = func(ctx context.Context) error { _, err := h.db.DeleteItem(ctx, in); return err }
-	} else {
-		item := attributes(c, updatedAt)
-		if err := ddblimit.CheckItem(item); err != nil {
-			// DynamoDB would refuse it on every attempt.
-			return rejected, fmt.Errorf("%w: %w", errUnstorable, err)
-		}
-		in := &dynamodb.PutItemInput{
-			TableName:                 aws.String(h.cfg.TableName),
-			Item:                      item,
-			ConditionExpression:       aws.String(conditionExpression),
-			ExpressionAttributeNames:  conditionNames,
-			ExpressionAttributeValues: values,
-		}
-		op = func(ctx context.Context) error { _, err := h.db.PutItem(ctx, in); return err }
-	}
-
-	attempts := 0
-	err := h.cfg.Retry.Do(ctx, func(ctx context.Context) error {
-		if attempts++; attempts > 1 {
-			retries.Add(1)
-		}
-		return op(ctx)
-	})
-	var condFailed *types.ConditionalCheckFailedException
-	switch {
-	case err == nil:
-		return written, nil
-	case errors.As(err, &condFailed):
-		// The stored item is newer: this record is already superseded.
-		return stale, nil
-	case isRecordRejected(err):
-		return rejected, err
-	default:
-		return failed, err
-	}
-}
-
-// errUnstorable marks an item the handler did not send because DynamoDB
-// could not store it.
-var errUnstorable = errors.New("not writable to DynamoDB")
-
-// isRecordRejected reports whether DynamoDB refused the item itself (too
-// large, an invalid number), which no retry can change. Other client
-// errors, such as a missing table or denied access, are the deployment's
-// fault: those records are reported back so they are retried once it is
-// fixed.
-func isRecordRejected(err error) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationException"
 }
 
 // setAside sends the given records to the dead-letter queue and returns

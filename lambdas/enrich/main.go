@@ -1,16 +1,19 @@
 // Command enrich is the join processor Lambda (docs/design.md §4): DMS change
-// records from the unified order stream in, enriched order-item records to
-// the enriched stream out, join state in DynamoDB. It only wires clients;
-// the logic is in internal/enrich.
+// records from the unified order stream in, enriched order-items written to
+// OrderEnriched (and, when OUTPUT_STREAM is set, published on the enriched
+// stream), join state in DynamoDB. It only wires clients; the logic is in
+// internal/enrich.
 package main
 
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -20,6 +23,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/dlq"
 	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/internal/retry"
+	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
 func main() {
@@ -41,7 +45,14 @@ func setup(ctx context.Context, logger *slog.Logger) (*enrich.Handler, error) {
 		return nil, err
 	}
 	cfg.Logger = logger
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	// One connection per OrderEnriched write in flight, kept between
+	// invocations, as in the sink: the SDK's default keeps only 10 idle
+	// per host and would reconnect (with a TLS handshake) for the rest.
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = 2 * sink.DefaultConcurrency
+		tr.MaxIdleConnsPerHost = 2 * sink.DefaultConcurrency
+	})
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +73,10 @@ func setup(ctx context.Context, logger *slog.Logger) (*enrich.Handler, error) {
 	if cfg.DLQURL != "" {
 		sender = dlq.NewSQS(sqs.NewFromConfig(noRetries), cfg.DLQURL)
 	}
+	db := dynamodb.NewFromConfig(noRetries)
 	return enrich.New(cfg, enrich.Deps{
-		DB:       dynamodb.NewFromConfig(noRetries),
+		DB:       db,
+		Table:    db,
 		Stream:   kinesis.NewFromConfig(noRetries),
 		Products: products,
 		DLQ:      sender,

@@ -19,23 +19,31 @@ import (
 
 	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/internal/lambdatest"
+	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/sink"
 	"github.com/unified-streaming-etl/etl/internal/testenv"
 )
 
 const (
 	stateTable   = "EnrichState"
+	outputTable  = "OrderEnriched"
 	outputStream = "order-item-enriched"
 )
 
 // TestBootstrapJoinsARealEvent runs the deployed binary against the
-// emulators: a Kinesis event of DMS records in, enriched rows on the output
-// stream and an empty batchItemFailures list out.
+// emulators, configured as with enrichedStream=true: a Kinesis event of DMS
+// records in, enriched rows in OrderEnriched and on the output stream, and
+// an empty batchItemFailures list out.
 func TestBootstrapJoinsARealEvent(t *testing.T) {
 	bin := lambdatest.Build(t, ".")
 	ddbURL, kinURL := testenv.StartDynalite(t), testenv.StartKinesalite(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := enrich.CreateStateTable(ctx, dynamodb.NewFromConfig(testenv.AWSConfig(t, ddbURL)), stateTable); err != nil {
+	ddb := dynamodb.NewFromConfig(testenv.AWSConfig(t, ddbURL))
+	if err := enrich.CreateStateTable(ctx, ddb, stateTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.CreateTable(ctx, ddb, outputTable); err != nil {
 		t.Fatal(err)
 	}
 	kin := kinesis.NewFromConfig(testenv.AWSConfig(t, kinURL))
@@ -61,7 +69,7 @@ func TestBootstrapJoinsARealEvent(t *testing.T) {
 	api.Invoke(event)
 	fn := lambdatest.Start(t, bin, api, "UnifiedStreamETL-enrich",
 		"AWS_ENDPOINT_URL_DYNAMODB="+ddbURL, "AWS_ENDPOINT_URL_KINESIS="+kinURL,
-		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file://"+products)
+		"STATE_TABLE="+stateTable, "OUTPUT_TABLE="+outputTable, "OUTPUT_STREAM="+outputStream, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file://"+products)
 	answer := api.Next(t, fn)
 
 	t.Run("answers with an empty batchItemFailures list", func(t *testing.T) {
@@ -78,13 +86,41 @@ func TestBootstrapJoinsARealEvent(t *testing.T) {
 			t.Fatalf("stream holds\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
+	t.Run("writes the same rows to OUTPUT_TABLE", func(t *testing.T) {
+		var want []string
+		for _, line := range golden(t) {
+			want = append(want, line[strings.IndexByte(line, ' ')+1:])
+		}
+		out, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(outputTable)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, av := range out.Items {
+			it, err := sink.DecodeItem(av)
+			if err != nil {
+				t.Fatal(err)
+			}
+			it.Op = order.EnrichedUpsert
+			b, err := json.Marshal(&it.Enriched)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, canonical(t, b))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("table holds\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }
 
 func TestBootstrapWithoutReferenceDataFailsInit(t *testing.T) {
 	bin := lambdatest.Build(t, ".")
 	api := lambdatest.NewRuntimeAPI(t, "UnifiedStreamETL-enrich")
 	fn := lambdatest.Start(t, bin, api, "UnifiedStreamETL-enrich",
-		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file:///nonexistent/products.json")
+		"STATE_TABLE="+stateTable, "OUTPUT_TABLE="+outputTable, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file:///nonexistent/products.json")
 	if err := fn.Wait(t); err == nil {
 		t.Fatal("the function started without its reference data")
 	}
@@ -101,7 +137,7 @@ func TestBootstrapWithAnEmptyCatalogueFailsInit(t *testing.T) {
 	}
 	api := lambdatest.NewRuntimeAPI(t, "UnifiedStreamETL-enrich")
 	fn := lambdatest.Start(t, bin, api, "UnifiedStreamETL-enrich",
-		"STATE_TABLE="+stateTable, "OUTPUT_STREAM="+outputStream, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file://"+empty)
+		"STATE_TABLE="+stateTable, "OUTPUT_TABLE="+outputTable, "SOURCE_STREAM=unified-order-stream", "REFERENCE_DATA_URI=file://"+empty)
 	if err := fn.Wait(t); err == nil {
 		t.Fatal("the function started with an empty catalogue")
 	}
