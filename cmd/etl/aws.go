@@ -64,3 +64,18 @@ func loadAWSClients(ctx context.Context) (awsClients, error) {
 	}
 	return newAWSClients(cfg), nil
 }
+
+// orderStreamFromStack sets *stream to the unified stream's name from the
+// common stack's outputs when commonStack is named (etl resend, replay,
+// verify take --stream or --common-stack).
+func orderStreamFromStack(ctx context.Context, clients awsClients, commonStack string, stream *string) error {
+	if commonStack == "" {
+		return nil
+	}
+	outputs, err := ops.StackOutputs(ctx, clients.CloudFormation, commonStack)
+	if err != nil {
+		return err
+	}
+	*stream, err = outputs.Get(ops.OutputOrderStreamName)
+	return err
+}

@@ -97,14 +97,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *commonStack != "" {
-		outputs, err := ops.StackOutputs(ctx, clients.CloudFormation, *commonStack)
-		if err != nil {
-			return err
-		}
-		if *stream, err = outputs.Get(ops.OutputOrderStreamName); err != nil {
-			return err
-		}
+	if err := orderStreamFromStack(ctx, clients, *commonStack, stream); err != nil {
+		return err
 	}
 	r.Kinesis, r.Stream = clients.Kinesis, *stream
 	start, tick := time.Now(), newTicker(*progressEvery)

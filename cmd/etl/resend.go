@@ -64,14 +64,8 @@ func runResend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *commonStack != "" {
-		outputs, err := ops.StackOutputs(ctx, clients.CloudFormation, *commonStack)
-		if err != nil {
-			return err
-		}
-		if *stream, err = outputs.Get(ops.OutputOrderStreamName); err != nil {
-			return err
-		}
+	if err := orderStreamFromStack(ctx, clients, *commonStack, stream); err != nil {
+		return err
 	}
 	t, err := df.target(ctx, false)
 	if err != nil {

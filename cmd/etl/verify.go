@@ -130,14 +130,8 @@ func verifyOrRepair(ctx context.Context, name string, repair bool, args []string
 			}
 		}
 	}
-	if *commonStack != "" {
-		outputs, err := ops.StackOutputs(ctx, clients.CloudFormation, *commonStack)
-		if err != nil {
-			return err
-		}
-		if *stream, err = outputs.Get(ops.OutputOrderStreamName); err != nil {
-			return err
-		}
+	if err := orderStreamFromStack(ctx, clients, *commonStack, stream); err != nil {
+		return err
 	}
 	if catalogue == "" {
 		if catalogue, err = defaultProducts(); err != nil {

@@ -166,76 +166,30 @@ func (r *record) scan(data []byte) error {
 
 func (r *record) scanData(s *jsonscan.Scanner) error {
 	r.cols = [numColumns]jsonscan.Token{} // a repeated member replaces the earlier one
-	if s.Peek() != '{' {
-		t, err := s.Value(2)
-		r.data = t.Kind
-		return err
-	}
-	r.data = jsonscan.Object
-	done, err := s.OpenObject()
-	for !done && err == nil {
-		var k, v jsonscan.Token
-		if k, err = s.Key(); err != nil {
-			return err
-		}
-		if v, err = s.Value(3); err != nil {
-			return err
-		}
-		if c, ok := columnOf(k.Bytes()); ok {
+	return scanObject(s, &r.data, func(name []byte, v jsonscan.Token) {
+		if c, ok := columnOf(name); ok {
 			r.cols[c] = v
 		}
-		done, err = s.NextMember()
-	}
-	return err
+	})
 }
 
 // scanBefore collects the key columns of the before image; with DMS's
 // ColumnFilter pk-only they are all it holds.
 func (r *record) scanBefore(s *jsonscan.Scanner) error {
 	r.beforeOrderID, r.beforeItemID = jsonscan.Token{}, jsonscan.Token{}
-	if s.Peek() != '{' {
-		t, err := s.Value(2)
-		r.before = t.Kind
-		return err
-	}
-	r.before = jsonscan.Object
-	done, err := s.OpenObject()
-	for !done && err == nil {
-		var k, v jsonscan.Token
-		if k, err = s.Key(); err != nil {
-			return err
-		}
-		if v, err = s.Value(3); err != nil {
-			return err
-		}
-		switch name := k.Bytes(); {
+	return scanObject(s, &r.before, func(name []byte, v jsonscan.Token) {
+		switch {
 		case jsonscan.EqualFold(name, columnNames[colOrderID]):
 			r.beforeOrderID = v
 		case jsonscan.EqualFold(name, columnNames[colItemID]):
 			r.beforeItemID = v
 		}
-		done, err = s.NextMember()
-	}
-	return err
+	})
 }
 
 func (r *record) scanMetadata(s *jsonscan.Scanner) error {
-	if s.Peek() != '{' {
-		t, err := s.Value(2)
-		r.meta = t.Kind
-		return err
-	}
-	r.meta = jsonscan.Object
-	done, err := s.OpenObject()
-	for !done && err == nil {
-		var k, v jsonscan.Token
-		if k, err = s.Key(); err != nil {
-			return err
-		}
-		if v, err = s.Value(3); err != nil {
-			return err
-		}
-		switch name := k.Bytes(); {
+	return scanObject(s, &r.meta, func(name []byte, v jsonscan.Token) {
+		switch {
 		case jsonscan.EqualFold(name, "timestamp"):
 			r.timestamp = v
 		case jsonscan.EqualFold(name, "record-type"):
@@ -249,6 +203,29 @@ func (r *record) scanMetadata(s *jsonscan.Scanner) error {
 		case jsonscan.EqualFold(name, "table-name"):
 			r.tableName = v
 		}
+	})
+}
+
+// scanObject reads a top-level member's value: it records the value's kind
+// in *kind and, when it is an object, passes each of its members to visit
+// (a value of another kind is skipped and reported by change).
+func scanObject(s *jsonscan.Scanner, kind *jsonscan.Kind, visit func(name []byte, v jsonscan.Token)) error {
+	if s.Peek() != '{' {
+		t, err := s.Value(2)
+		*kind = t.Kind
+		return err
+	}
+	*kind = jsonscan.Object
+	done, err := s.OpenObject()
+	for !done && err == nil {
+		var k, v jsonscan.Token
+		if k, err = s.Key(); err != nil {
+			return err
+		}
+		if v, err = s.Value(3); err != nil {
+			return err
+		}
+		visit(k.Bytes(), v)
 		done, err = s.NextMember()
 	}
 	return err
