@@ -91,3 +91,68 @@ func TestInVPCFunctionsCreateNetworkInterfacesOnlyInTheirSubnets(t *testing.T) {
 	}
 }
 
+// Both database secrets are encrypted with the pipeline key, the one the
+// database's storage uses, and every role that reads a secret may decrypt
+// with that key only through Secrets Manager (docs/aws-facts.md §12).
+func TestDatabaseSecretsUseThePipelineKeyDecryptedOnlyThroughSecretsManager(t *testing.T) {
+	for _, v := range []variant{lambdaProcessor, customized} {
+		t.Run(string(v), func(t *testing.T) {
+			tmpl := synth(t, v).template(stacks.DataStackName)
+			_, db := only(t, tmpl, "AWS::RDS::DBInstance", nil)
+			key := mustMarshal(t, props(db)["KmsKeyId"])
+			if !strings.Contains(key, "Fn::ImportValue") {
+				t.Fatalf("database KmsKeyId = %s, want the common stack's key", key)
+			}
+			secrets := resources(tmpl, "AWS::SecretsManager::Secret", nil)
+			if len(secrets) != 2 {
+				t.Fatalf("%d secrets, want the master's and dms_user's", len(secrets))
+			}
+			for id, s := range secrets {
+				if got := mustMarshal(t, props(s)["KmsKeyId"]); got != key {
+					t.Errorf("secret %s KmsKeyId = %s, want the pipeline key %s", id, got, key)
+				}
+			}
+			for id, app := range resources(tmpl, "AWS::Serverless::Application", nil) {
+				if got := mustMarshal(t, props(app)["Parameters"].(map[string]any)["kmsKeyArn"]); got != key {
+					t.Errorf("rotation application %s kmsKeyArn = %s, want %s", id, got, key)
+				}
+			}
+			viaSecretsManager := mustMarshal(t, map[string]any{"kms:ViaService": map[string]any{
+				"Fn::Join": []any{"", []any{"secretsmanager.", ref("AWS::Region"), ".amazonaws.com"}},
+			}})
+			readers := statementsAllowing(iamStatements(tmpl), "secretsmanager:GetSecretValue")
+			var accessRole bool
+			for policy := range readers {
+				if strings.HasPrefix(policy, "ReplicationSecretAccessRole") {
+					accessRole = true
+				}
+				var decrypts bool
+				for _, st := range statementsAllowing(map[string][]map[string]any{policy: iamStatements(tmpl)[policy]}, "kms:Decrypt")[policy] {
+					if mustMarshal(t, st["Resource"]) != key {
+						continue
+					}
+					decrypts = true
+					cond, _ := st["Condition"].(map[string]any)
+					if got := mustMarshal(t, cond["StringEquals"]); got != viaSecretsManager {
+						t.Errorf("%s decrypts with the pipeline key under %s, want only %s", policy, mustMarshal(t, cond), viaSecretsManager)
+					}
+				}
+				if !decrypts {
+					t.Errorf("%s reads a secret but may not decrypt it with the pipeline key", policy)
+				}
+			}
+			if !accessRole || len(readers) < 2 {
+				t.Errorf("secret readers %v, want DMS's secrets access role and the schema setup", keysOf(readers))
+			}
+		})
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
