@@ -264,8 +264,8 @@ func newSchemaSetup(scope constructs.Construct, p schemaSetupProps) awscdk.Custo
 		Subnets:       p.subnets,
 		SecurityGroup: sg,
 	})
-	p.adminSecret.GrantRead(fn, nil)
-	p.replicationSecret.GrantRead(fn, nil)
+	grantSecretRead(fn, p.adminSecret)
+	grantSecretRead(fn, p.replicationSecret)
 
 	provider := newProvider(scope, "SchemaSetupProvider", providerProps{onEvent: fn, retention: p.retention})
 	resource := awscdk.NewCustomResource(scope, jsii.String("OrdersSchema"), &awscdk.CustomResourceProps{

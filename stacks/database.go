@@ -3,6 +3,7 @@ package stacks
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
@@ -27,12 +28,14 @@ type ordersDatabase struct {
 	// endpoints and MySQL to the database.
 	rotationSecurityGroup awsec2.SecurityGroup
 	rotations             []awssecretsmanager.SecretRotation
+	// secretKey is the pipeline key, which encrypts both secrets.
+	secretKey awskms.IKey
 }
 
 type ordersDatabaseProps struct {
 	cfg     Config
 	network *network
-	// key encrypts the storage.
+	// key encrypts the storage and both secrets.
 	key awskms.IKey
 }
 
@@ -43,16 +46,33 @@ func newOrdersDatabase(stack awscdk.Stack, p ordersDatabaseProps) *ordersDatabas
 		Description:      jsii.String("Orders database: MySQL from DMS and the secret rotation functions only."),
 		AllowAllOutbound: jsii.Bool(false),
 	})
-	d.instance = newDatabaseInstance(stack, p, d.securityGroup)
+	// The secrets reference the key by ARN: a grant on the key construct
+	// itself would put the readers' roles in the common stack's key policy,
+	// a dependency cycle; on a referenced key it goes to their own
+	// policies alone, which the key policy's account statement admits.
+	d.secretKey = awskms.Key_FromKeyArn(stack, jsii.String("SecretsKey"), p.key.KeyArn())
+	d.instance = newDatabaseInstance(stack, p, d.securityGroup, d.secretKey)
 	d.adminSecret = d.instance.Secret()
 	d.addRotations(stack, p)
 	return d
 }
 
+// Both secrets are encrypted with the pipeline key rather than Secrets
+// Manager's AWS managed key, whose policy lets every principal of the
+// account with secret access decrypt. Changing a deployed secret's KmsKeyId
+// updates it in place, keeping its value and ARN (docs/aws-facts.md §12).
+// Every reader gets kms:Decrypt on the key only through Secrets Manager
+// (kms:ViaService): grantSecretRead adds it (DMS's secrets access role, the
+// schema setup); the rotation applications get the
+// key's ARN as kmsKeyArn, for which they add kms:Decrypt and
+// kms:GenerateDataKey to their own roles.
+// https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html
+
 // newDatabaseInstance creates the MySQL instance: private, encrypted with
 // the pipeline key, backed up (which turns on the binlog DMS reads), TLS
 // only, and logging errors and slow queries.
-func newDatabaseInstance(stack awscdk.Stack, p ordersDatabaseProps, sg awsec2.ISecurityGroup) awsrds.DatabaseInstance {
+func newDatabaseInstance(stack awscdk.Stack, p ordersDatabaseProps, sg awsec2.ISecurityGroup, secretKey awskms.IKey) awsrds.DatabaseInstance {
 	cfg := p.cfg
 	engine := awsrds.DatabaseInstanceEngine_Mysql(&awsrds.MySqlInstanceEngineProps{
 		// Major version only, so RDS keeps the instance on a supported minor.
@@ -83,7 +103,9 @@ func newDatabaseInstance(stack awscdk.Stack, p ordersDatabaseProps, sg awsec2.IS
 		// the database's master password (a dynamic reference resolved
 		// only when the instance itself changes) would not follow.
 		// Rotations use DMSPasswordExcludeCharacters like dms_user's.
-		Credentials:             awsrds.Credentials_FromGeneratedSecret(jsii.String(DBAdminUser), nil),
+		// The secret is encrypted with the pipeline key (see secretKey).
+		Credentials: awsrds.Credentials_FromGeneratedSecret(jsii.String(DBAdminUser),
+			&awsrds.CredentialsBaseOptions{EncryptionKey: secretKey}),
 		StorageEncrypted:        jsii.Bool(true),
 		StorageEncryptionKey:    p.key,
 		StorageType:             awsrds.StorageType_GP3,
@@ -136,6 +158,7 @@ func (d *ordersDatabase) addRotations(stack awscdk.Stack, p ordersDatabaseProps)
 	secret := awsrds.NewDatabaseSecret(stack, jsii.String("ReplicationSecret"), &awsrds.DatabaseSecretProps{
 		Username:          jsii.String(DMSUser),
 		ExcludeCharacters: jsii.String(DMSPasswordExcludeCharacters),
+		EncryptionKey:     d.secretKey,
 	})
 	// Attaching adds host and port, which DMS reads from the secret.
 	d.replicationSecret = secret.Attach(d.instance)
@@ -204,4 +227,26 @@ func (d *ordersDatabase) suppressFindings(cfg Config) {
 		})
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(d.instance, &findings, jsii.Bool(true))
+}
+
+// grantSecretRead lets grantee read secret and, when the secret has a
+// customer managed key, decrypt with that key only through Secrets Manager
+// (kms:ViaService), as Secrets Manager's encryption page documents for
+// reading a secret (docs/aws-facts.md §12). secret.GrantRead alone would
+// put that decrypt permission in the key's policy, which for a key of the
+// common stack is a dependency cycle and for a referenced key is dropped.
+func grantSecretRead(grantee awsiam.IGrantable, secret awssecretsmanager.ISecret) {
+	secret.GrantRead(grantee, nil)
+	key := secret.EncryptionKey()
+	if key == nil {
+		return
+	}
+	stack := awscdk.Stack_Of(secret)
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("kms:Decrypt"),
+		Resources: &[]*string{key.KeyArn()},
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"kms:ViaService": awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("secretsmanager."), stack.Region(), jsii.String(".amazonaws.com")}),
+		}},
+	}))
 }

@@ -94,7 +94,7 @@ func newGoFunction(scope constructs.Construct, id string, p goFunctionProps) aws
 		props.Vpc = p.Vpc
 		props.VpcSubnets = p.Subnets
 		props.SecurityGroups = &[]awsec2.ISecurityGroup{p.SecurityGroup}
-		grantNetworkInterfaces(role)
+		grantNetworkInterfaces(role, p.Vpc, p.Subnets, p.SecurityGroup)
 	}
 	fn := awslambda.NewFunction(scope, jsii.String(id), props)
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
@@ -107,31 +107,53 @@ func newGoFunction(scope constructs.Construct, id string, p goFunctionProps) aws
 }
 
 // grantNetworkInterfaces lets Lambda manage a VPC function's network
-// interfaces through its role, as AWSLambdaVPCAccessExecutionRole would,
-// without that policy's write access to every log group: the describe
-// actions, which accept only "*", and the interface actions on this
-// account's and Region's EC2 resources (the Lambda developer guide's
-// advice for DeleteNetworkInterface).
-func grantNetworkInterfaces(role awsiam.Role) {
+// interfaces with its execution role, as the Lambda developer guide lists
+// (docs/aws-facts.md §12): ec2:CreateNetworkInterface only in the
+// function's subnets with its security group (EC2 authorizes that action on
+// the new interface, the subnet and each security group, so naming ours
+// keeps interfaces out of every other subnet and group of the account);
+// ec2:DeleteNetworkInterface on all of this account's and Region's EC2
+// resources, as the guide requires for that action; the secondary-address
+// actions on network interfaces only, their one resource type.
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html
+func grantNetworkInterfaces(role awsiam.Role, vpc awsec2.IVpc, subnets *awsec2.SubnetSelection, sg awsec2.ISecurityGroup) {
 	stack := awscdk.Stack_Of(role)
+	ec2Arn := func(resource, name string) *string {
+		return stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("ec2"), Resource: jsii.String(resource), ResourceName: jsii.String(name),
+		})
+	}
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"),
 		Resources: jsii.Strings("*"),
 	}))
+	createOn := []*string{ec2Arn("network-interface", "*"), ec2Arn("security-group", *sg.SecurityGroupId())}
+	for _, id := range *vpc.SelectSubnets(subnets).SubnetIds {
+		createOn = append(createOn, ec2Arn("subnet", *id))
+	}
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
-			"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"),
-		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{
-			Service: jsii.String("ec2"), Resource: jsii.String("*"), ResourceName: jsii.String("*"),
-		})},
+		Sid:       jsii.String("CreateInterfacesInTheFunctionsSubnets"),
+		Actions:   jsii.Strings("ec2:CreateNetworkInterface"),
+		Resources: &createOn,
+	}))
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("ec2:DeleteNetworkInterface"),
+		Resources: &[]*string{ec2Arn("*", "*")},
+	}))
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"),
+		Resources: &[]*string{ec2Arn("network-interface", "*")},
 	}))
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("Network interfaces of a VPC function: ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions; " +
-			"Lambda creates and deletes the function's interfaces with IDs not known in advance, so those actions name this account's and Region's EC2 resources, as the Lambda developer guide advises."),
+			"Lambda creates interfaces with IDs not known in advance (creation is limited to the function's subnets and security group) " +
+			"and the Lambda developer guide requires ec2:DeleteNetworkInterface on all of the account's EC2 resources in the Region."),
 		AppliesTo: &[]interface{}{
 			jsii.String("Resource::*"),
 			jsii.String("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*"),
+			jsii.String("Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*"),
 		},
 	}}, jsii.Bool(true))
 }

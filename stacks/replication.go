@@ -126,7 +126,7 @@ func (r *replication) addSourceEndpoint(stack awscdk.Stack, p replicationProps) 
 		AssumedBy:   dmsPrincipal(stack, fmt.Sprintf("dms.%s.%s", *stack.Region(), *stack.UrlSuffix())),
 		Description: jsii.String("Lets DMS read the replication user's secret."),
 	})
-	p.database.replicationSecret.GrantRead(secretAccessRole, nil)
+	grantSecretRead(secretAccessRole, p.database.replicationSecret)
 
 	// Secrets Manager through the VPC endpoint, as DMS documents for
 	// replication instances in private subnets.
