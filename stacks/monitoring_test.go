@@ -160,6 +160,9 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 			wantAlarm{"OrderEnrichedWriteCapacityAlarm", "AWS/DynamoDB", []string{"ConsumedWriteCapacityUnits"}, "Sum", float64(a.DynamoCapacityPercent) / 100 * float64(cfg.DynamoWriteCapacity), 3, "notBreaching"},
 		)
 	}
+	// Every shape maps a stream to a function, whose mapping writes the
+	// batches it gives up on to the failure bucket.
+	want = append(want, wantAlarm{"FailureBucketAlarm", "AWS/S3", []string{"PutRequests"}, "Sum", 1, 1, "notBreaching"})
 	if cfg.DataLake {
 		want = append(want, wantAlarm{"ArchiveFreshnessAlarm", "AWS/Firehose", []string{"DeliveryToS3.DataFreshness"}, "Maximum", stacks.ArchiveBufferInterval.Seconds() + float64(a.IteratorAgeSeconds), 3, "notBreaching"})
 	}

@@ -283,9 +283,11 @@ func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
 }
 
 // assertEventSource checks the event source mapping of docs/design.md §5.3 from
-// source to function fn, failing over to queue dlq.
+// source to function fn, failing over to the failure bucket, and fn's
+// dead-letter queue dlq.
 func assertEventSource(t *testing.T, s *synthesized, tmpl assertions.Template, fn string, source any, dlq string) map[string]any {
 	t.Helper()
+	failures := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"MetricsConfigurations": []any{map[string]any{"Id": stacks.FailureMetricsFilterID}}})
 	_, esm := only(t, tmpl, "AWS::Lambda::EventSourceMapping", map[string]any{
 		"FunctionName":               ref(fn),
 		"EventSourceArn":             source,
@@ -296,7 +298,7 @@ func assertEventSource(t *testing.T, s *synthesized, tmpl assertions.Template, f
 		"MaximumRetryAttempts":       stacks.EventSourceRetryAttempts,
 		"MaximumRecordAgeInSeconds":  stacks.EventSourceMaxRecordAge.Seconds(),
 		"FunctionResponseTypes":      []any{"ReportBatchItemFailures"},
-		"DestinationConfig":          map[string]any{"OnFailure": map[string]any{"Destination": getAtt(dlq, "Arn")}},
+		"DestinationConfig":          map[string]any{"OnFailure": map[string]any{"Destination": getAtt(failures, "Arn")}},
 	})
 	assertProps(t, tmpl, "AWS::SQS::Queue", map[string]any{"KmsMasterKeyId": importOf("Key"), "MessageRetentionPeriod": 1209600})
 	assertProps(t, tmpl, "AWS::SQS::QueuePolicy", map[string]any{
