@@ -42,8 +42,8 @@ type ProcessStackProps struct {
 	LambdaDir string
 	// ReferenceDataDir holds products.json, deployed to the reference bucket.
 	ReferenceDataDir string
-	// KDASQLFile is the KDA application code (processor=kda-sql only).
-	KDASQLFile string
+	// RootDir is the module root (Inputs.RootDir).
+	RootDir string
 	// AlarmTopic receives the stack's alarms; nil: no alarms.
 	AlarmTopic awssns.ITopic
 	// DMSAlarms are the data stack's alarms, shown on the dashboard.
