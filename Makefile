@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := $(NODE_MAJOR)
 
 # Extra CDK context for synth and deploy, as key=value words:
-#   make synth CONTEXT="processor=kda-sql dataLake=false"
+#   make synth CONTEXT="consumer=efo dataLake=false"
 CONTEXT ?=
 CDK_CONTEXT := $(foreach kv,$(CONTEXT),-c $(kv))
 

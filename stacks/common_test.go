@@ -16,7 +16,17 @@ import (
 	"github.com/unified-streaming-etl/etl/stacks"
 )
 
-var allVariants = []variant{lambdaProcessor, kdaProcessor, customized, kdaEFO}
+// allVariants are the variants the shared tests run; a processor's own
+// test file registers its variants in init (kda_test.go), so that
+// deleting the file removes them and nothing else.
+var allVariants = []variant{lambdaProcessor, customized}
+
+// shapeVariants has one variant per processor, at the defaults.
+var shapeVariants = []variant{lambdaProcessor}
+
+// twoHopVariants are the variants of the two-hop shape, with the sink
+// (docs/design.md §1.1): only a registered processor has it.
+var twoHopVariants []variant
 
 func (s *synthesized) template(name string) assertions.Template { return s.templates[name] }
 
@@ -280,13 +290,16 @@ func TestNoFixedPhysicalNamesButTheDMSRoles(t *testing.T) {
 	}
 }
 
+// expectedProcessOutputs are the process stack's outputs (besides those
+// every variant has) per variant; kda_test.go adds its own.
+var expectedProcessOutputs = map[variant][]string{
+	lambdaProcessor: {"OrderEnrichedTableName", "ReferenceDataUri"},
+	// The shapes with an enriched stream name it too.
+	customized: {"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"},
+}
+
 func TestOutputsTellOperatorsWhereThingsAre(t *testing.T) {
-	for v, process := range map[variant][]string{
-		lambdaProcessor: {"OrderEnrichedTableName", "ReferenceDataUri"},
-		// The shapes with an enriched stream name it too.
-		kdaProcessor: {"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"},
-		customized:   {"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"},
-	} {
+	for v, process := range expectedProcessOutputs {
 		s := synth(t, v)
 		want := map[string][]string{
 			stacks.CommonStackName:  {"OrderStreamName"},

@@ -103,8 +103,6 @@ func TestLoadConfigAcceptsEveryDocumentedForm(t *testing.T) {
 		ctx   map[string]any
 		check func(stacks.Config) bool
 	}{
-		{"the KDA SQL processor", map[string]any{"processor": "kda-sql"},
-			func(c stacks.Config) bool { return c.Processor == stacks.ProcessorKDASQL }},
 		{"an on-demand unified stream", map[string]any{"unifiedStreamShards": "on-demand"},
 			func(c stacks.Config) bool { return c.UnifiedStream == stacks.StreamCapacity{OnDemand: true} }},
 		{"a shard count given on the command line as text", map[string]any{"enrichedStreamShards": "8"},
@@ -163,8 +161,9 @@ func TestLoadConfigNamesTheKeyAndTheAllowedValuesOfABadValue(t *testing.T) {
 		value any
 		want  string // part of the message listing what is allowed
 	}{
-		{"processor", "flink", `"lambda", "kda-sql"`},
-		{"processor", float64(1), `"lambda", "kda-sql"`},
+		// kda_test.go checks that the list holds "kda-sql" too.
+		{"processor", "flink", `"lambda"`},
+		{"processor", float64(1), `"lambda"`},
 		{"unifiedStreamShards", float64(0), `"on-demand" or a shard count from 1 to 500`},
 		{"enrichedStreamShards", "ondemand", `"on-demand" or a shard count`},
 		{"enrichedStreamShards", float64(2.5), `"on-demand" or a shard count`},
@@ -308,7 +307,7 @@ func TestTombstoneRetentionContractWithTheEnrichLambda(t *testing.T) {
 
 func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
 	t.Run("a misspelt key fails with the nearest valid key suggested", func(t *testing.T) {
-		_, err := loadConfig(t, map[string]any{"processer": "kda-sql"})
+		_, err := loadConfig(t, map[string]any{"processer": "lambda"})
 		if err == nil {
 			t.Fatal("LoadConfig accepted the unknown key processer")
 		}

@@ -345,7 +345,7 @@ func TestDMSTaskDigestChangesWithTheTaskOrItsEndpointsOnly(t *testing.T) {
 }
 
 func TestCustomResourceHandlersAreGoFunctionsAndTheirProvidersLog(t *testing.T) {
-	for _, v := range []variant{lambdaProcessor, kdaProcessor} {
+	for _, v := range shapeVariants {
 		s := synth(t, v)
 		for name, tmpl := range map[string]assertions.Template{"data": s.template(stacks.DataStackName), "process": s.template(stacks.ProcessStackName)} {
 			t.Run(string(v)+" "+name, func(t *testing.T) {

@@ -90,7 +90,7 @@ func (e *enrichProcessor) addEventSource(in processorInputs) {
 	// https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis-filtering.html).
 	// The handler sees every record: it joins it, skips and counts a
 	// control or foreign-table record, or dead-letters it with the reason.
-	e.fn.AddEventSource(streamEventSource(e.fn, in.props.OrderStream, in.cfg, e.dlq))
+	e.fn.AddEventSource(streamEventSource(e.fn, in.props.OrderStream, in.cfg, &s3FailureDestination{bucket: in.failures, key: in.props.Key}))
 	// The function cannot start without products.json: its event
 	// source mapping (which starts invoking it as soon as it exists)
 	// waits for the reference data deployment.

@@ -186,7 +186,7 @@ func newDeadLetterQueue(scope constructs.Construct, id string, key awskms.IKey) 
 	queue := awssqs.NewQueue(scope, jsii.String(id), deadLetterQueueProps(key))
 	cdknag.NagSuppressions_AddResourceSuppressions(queue, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-SQS3"),
-		Reason: jsii.String("This queue is itself the dead-letter queue: the on-failure destination of an event source mapping and where the function sends records it cannot process."),
+		Reason: jsii.String("This queue is itself the dead-letter queue: where the function sends records it cannot process, with the reason (batches the event source mapping gives up on go to the failure bucket)."),
 	}}, nil)
 	return queue
 }
@@ -194,10 +194,11 @@ func newDeadLetterQueue(scope constructs.Construct, id string, key awskms.IKey) 
 // streamEventSource is the event source mapping of docs/design.md §5.3 for
 // fn on a Kinesis stream: TRIM_HORIZON (so the full load is not skipped),
 // the configured batch size and parallelization, bisect on error, bounded
-// retries and record age, partial batch responses, and failures to the
-// queue. With consumer=efo it reads through an enhanced fan-out consumer of
+// retries and record age, partial batch responses, and the batches it
+// gives up on, records included, to the failure bucket (failures.go).
+// With consumer=efo it reads through an enhanced fan-out consumer of
 // its own (docs/design.md §5.5).
-func streamEventSource(fn awslambda.Function, stream awskinesis.IStream, cfg Config, dlq awssqs.IQueue) awslambda.IEventSource {
+func streamEventSource(fn awslambda.Function, stream awskinesis.IStream, cfg Config, failures *s3FailureDestination) awslambda.IEventSource {
 	props := &awslambdaeventsources.KinesisEventSourceProps{
 		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(float64(cfg.BatchSize)),
@@ -206,7 +207,7 @@ func streamEventSource(fn awslambda.Function, stream awskinesis.IStream, cfg Con
 		RetryAttempts:           jsii.Number(EventSourceRetryAttempts),
 		MaxRecordAge:            awscdk.Duration_Seconds(jsii.Number(EventSourceMaxRecordAge.Seconds())),
 		ReportBatchItemFailures: jsii.Bool(true),
-		OnFailure:               awslambdaeventsources.NewSqsDlq(dlq),
+		OnFailure:               failures,
 	}
 	if cfg.Consumer != ConsumerEFO {
 		return awslambdaeventsources.NewKinesisEventSource(stream, props)

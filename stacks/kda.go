@@ -3,6 +3,7 @@ package stacks
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -31,6 +32,9 @@ func init() {
 		description: "KDA SQL application; AWS no longer creates new ones, synth warns",
 	}
 }
+
+// KDASQLFile is the KDA application code, relative to the module root.
+const KDASQLFile = "sql/kda-orders-setup.sql"
 
 // ProcessorKDASQL is the original project's processor: a Kinesis Data
 // Analytics for SQL application (docs/design.md §1).
@@ -125,7 +129,7 @@ type kdaProcessor struct {
 }
 
 func newKDAProcessor(stack awscdk.Stack, in processorInputs) (processor, error) {
-	sql, err := os.ReadFile(in.props.KDASQLFile)
+	sql, err := os.ReadFile(filepath.Join(in.props.RootDir, KDASQLFile))
 	if err != nil {
 		return nil, fmt.Errorf("KDA application code: %w", err)
 	}

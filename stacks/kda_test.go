@@ -1,7 +1,12 @@
 package stacks_test
 
 import (
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -12,8 +17,121 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 
 	"github.com/unified-streaming-etl/etl/internal/order"
+	"github.com/unified-streaming-etl/etl/internal/sqlscript"
 	"github.com/unified-streaming-etl/etl/stacks"
 )
+
+// The KDA variants and what the shared tests expect of them: registered
+// here, so that deleting this file with stacks/kda.go leaves the shared
+// tests whole (TestKDAPathIsGatheredForDeletion).
+const (
+	kdaProcessor variant = "processor=kda-sql"
+	// kdaEFO maps both streams through enhanced fan-out consumers.
+	kdaEFO variant = "processor=kda-sql consumer=efo"
+)
+
+func init() {
+	variantContext[kdaProcessor] = map[string]any{stacks.KeyProcessor: string(stacks.ProcessorKDASQL)}
+	variantContext[kdaEFO] = map[string]any{stacks.KeyProcessor: string(stacks.ProcessorKDASQL), stacks.KeyConsumer: string(stacks.ConsumerEFO)}
+	allVariants = append(allVariants, kdaProcessor, kdaEFO)
+	shapeVariants = append(shapeVariants, kdaProcessor)
+	twoHopVariants = append(twoHopVariants, kdaProcessor)
+	expectedProcessOutputs[kdaProcessor] = []string{"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"}
+	expectedFunctions[kdaProcessor] = []string{"Sink", "Preprocess", "KdaStart"}
+	statefulCases = append(statefulCases, statefulCase{kdaProcessor, concat(processStateful, sinkPath, rawArchive, []string{"Application"})})
+	efoCases = append(efoCases, efoCase{kdaEFO, map[string]string{"Sink": "EnrichedStream"}})
+	// The enriched stream of the two-hop shape; the default has none
+	// (TestDefaultShapeIsOneHop).
+	enrichedStreamCases = append(enrichedStreamCases, enrichedStreamCase{kdaProcessor, map[string]any{"ShardCount": 2}, map[string]any{"BillingMode": "PAY_PER_REQUEST"}})
+	processorAlarms[stacks.ProcessorKDASQL] = func(cfg stacks.Config) processorWatch {
+		age := float64(cfg.Alarms.IteratorAgeSeconds * 1000)
+		return processorWatch{
+			enrichedStream: true,
+			functions: []alarmedFunction{
+				{"Sink", stacks.SinkTimeout.Seconds() * 1000, true},
+				{"Preprocess", stacks.PreprocessTimeout.Seconds() * 1000, false},
+			},
+			alarms: []wantAlarm{
+				{"SinkDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"},
+				{"ApplicationBehindAlarm", "AWS/KinesisAnalytics", []string{"MAX(MillisBehindLatest)", "WHERE Application ="}, "", age, 3, "breaching"},
+			},
+			dashboardMetrics: []string{"MillisBehindLatest"},
+		}
+	}
+}
+
+// Removing the KDA SQL path is deleting kda/, stacks/kda.go, this file
+// and the SQL file, nothing else (issue 10): with those files deleted
+// through a build overlay, every other package and its tests still
+// builds and vets, and no build file mentions them.
+func TestKDAPathIsGatheredForDeletion(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := map[string]string{}
+	for _, f := range []string{"stacks/kda.go", "stacks/kda_test.go", stacks.KDASQLFile} {
+		deleted[filepath.Join(root, f)] = ""
+	}
+	err = filepath.WalkDir(filepath.Join(root, "kda"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			deleted[path] = ""
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay, err := json.Marshal(map[string]any{"Replace": deleted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlayFile := filepath.Join(t.TempDir(), "overlay.json")
+	if err := os.WriteFile(overlayFile, overlay, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	list := exec.Command("go", "list", "./...")
+	list.Dir = root
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	args := []string{"vet", "-overlay=" + overlayFile}
+	for _, pkg := range strings.Fields(string(out)) {
+		if !strings.Contains(pkg+"/", "/kda/") {
+			args = append(args, pkg)
+		}
+	}
+	vet := exec.Command("go", args...)
+	vet.Dir = root
+	if out, err := vet.CombinedOutput(); err != nil {
+		t.Errorf("without the KDA files the rest does not build: %v\n%s", err, out)
+	}
+	builds, _ := filepath.Glob(filepath.Join(root, ".github", "workflows", "*"))
+	for _, f := range append(builds, filepath.Join(root, "Makefile"), filepath.Join(root, "cdk.json"), filepath.Join(root, "package.json")) {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToLower(string(b)), "kda") {
+			t.Errorf("%s mentions the KDA path", f)
+		}
+	}
+}
+
+func TestLoadConfigAcceptsTheKDASQLProcessor(t *testing.T) {
+	c, err := loadConfig(t, map[string]any{"processor": "kda-sql"})
+	if err != nil || c.Processor != stacks.ProcessorKDASQL {
+		t.Errorf("processor=kda-sql: %v, %v", c.Processor, err)
+	}
+	_, err = loadConfig(t, map[string]any{"processor": "flink"})
+	if err == nil || !strings.Contains(err.Error(), `"lambda", "kda-sql"`) {
+		t.Errorf("a bad processor: error %v, want one listing \"lambda\", \"kda-sql\"", err)
+	}
+}
 
 // sqlColumnsRead parses KDA SQL and returns, per stream or table, the
 // columns the statements read from it. Quoted identifiers are columns;
@@ -96,11 +214,28 @@ func sqlDeclaredTypes(sql string) map[string][]string {
 
 func kdaSQL(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../sql/kda-orders-setup.sql")
+	b, err := os.ReadFile(filepath.Join("..", stacks.KDASQLFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The KDA SQL splits into statements like the project's other scripts
+// (moved here from internal/sqlscript with the file's embedding).
+func TestKDASQLSplitsIntoStatements(t *testing.T) {
+	stmts, err := sqlscript.Split(kdaSQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) == 0 {
+		t.Fatal("no statements")
+	}
+	for _, st := range stmts {
+		if strings.HasSuffix(st.SQL, ";") {
+			t.Errorf("statement at line %d kept its delimiter", st.Line)
+		}
+	}
 }
 
 // recordColumns returns name → mapping and name → type of a KDA schema.

@@ -33,7 +33,7 @@ var (
 		"ReplicationSubnetGroup", "ReplicationInstance", "DatabaseCaCertificate", "SourceEndpoint", "TargetEndpoint", "ReplicationTask",
 	}
 	// The process stack's, whatever the processor.
-	processStateful = []string{"AccessLogsBucket83982689", "ReferenceDataBucketEFE7E31E", "OrderEnrichedA84A32C6"}
+	processStateful = []string{"AccessLogsBucket83982689", "ReferenceDataBucketEFE7E31E", "OrderEnrichedA84A32C6", "FailureBucket1DB25638"}
 	rawArchive      = []string{"RawArchiveBucket5791F78D", "RawArchiveDEFAA071"}
 )
 
@@ -43,19 +43,14 @@ var (
 // processor and with and without the raw archive. Nothing else of a
 // stateful type exists, so a renamed one fails here too.
 func TestStatefulResourcesKeepTheirLogicalIDs(t *testing.T) {
-	sinkPath := []string{"EnrichedStreamDDC7F55D", "SinkDeadLetterQueue89E84920"}
-	cases := []struct {
-		v       variant
-		process []string
-	}{
+	cases := append([]statefulCase{
 		// One hop: no enriched stream and no sink (docs/design.md §1.1).
 		{lambdaProcessor, concat(processStateful, rawArchive, enrichStateful)},
-		{kdaProcessor, concat(processStateful, sinkPath, rawArchive, kdaStateful)},
 		// dataLake=false and enrichedStream=true among other settings: no
 		// archive, the enriched stream (with its ID of the two-hop shape)
 		// and still no sink.
 		{customized, concat(processStateful, enrichStateful, []string{"EnrichedStreamDDC7F55D"})},
-	}
+	}, statefulCases...)
 	for _, c := range cases {
 		t.Run(string(c.v), func(t *testing.T) {
 			s := synth(t, c.v)
@@ -78,8 +73,18 @@ func TestStatefulResourcesKeepTheirLogicalIDs(t *testing.T) {
 // enrichStateful are the stateful resources only processor=lambda has.
 var enrichStateful = []string{"JoinState194F0657", "EnrichDeadLetterQueue47B5F21C"}
 
-// kdaStateful are the stateful resources only processor=kda-sql has.
-var kdaStateful = []string{"Application"}
+// sinkPath are the stateful resources of the two-hop shape's sink path.
+var sinkPath = []string{"EnrichedStreamDDC7F55D", "SinkDeadLetterQueue89E84920"}
+
+// statefulCase is a variant's process stack stateful resources.
+type statefulCase struct {
+	v       variant
+	process []string
+}
+
+// statefulCases are those of the variants other test files register
+// (kda_test.go).
+var statefulCases []statefulCase
 
 func concat(lists ...[]string) []string {
 	var out []string

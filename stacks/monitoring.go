@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -311,6 +312,8 @@ type processMonitoring struct {
 	// shown after the functions.
 	sections []func(*processMonitor)
 	archive  awskinesisfirehose.IDeliveryStream
+	// failures is the mappings' on-failure destination.
+	failures awss3.IBucket
 	// dmsAlarms are the data stack's alarms, shown on the dashboard.
 	dmsAlarms []awscloudwatch.IAlarm
 }
@@ -391,9 +394,12 @@ func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]aw
 	for _, t := range m.tables {
 		pm.addTable(t)
 	}
-	pm.d.section("Dead-letter queues", "Batches Lambda gave up on and records the functions could not process.")
+	pm.d.section("Dead-letter queues", "Records the functions could not process, with the reason.")
 	for _, q := range m.queues {
 		pm.addQueue(q)
+	}
+	if m.failures != nil {
+		pm.addFailureBucket()
 	}
 	if m.archive != nil {
 		pm.addArchive()
@@ -611,7 +617,7 @@ func (pm *processMonitor) addQueue(q namedQueue) {
 	visible := q.queue.MetricApproximateNumberOfMessagesVisible(metricOptions("Maximum", CountAlarmPeriod, "messages visible"))
 	alarm := set.add(alarmSpec{
 		id: q.name + "DepthAlarm",
-		description: fmt.Sprintf("The %s dead-letter queue holds messages: records were not processed (malformed records with their reason, or batches Lambda gave up on after retries). "+
+		description: fmt.Sprintf("The %s dead-letter queue holds messages: records the function could not process (malformed records, or values DynamoDB cannot store), each with its reason. "+
 			"Read the messages, fix the cause, then replay them; messages are kept for %d days.", q.name, int(DLQRetention/(24*time.Hour))),
 		metric:    visible,
 		threshold: 1,

@@ -103,6 +103,42 @@ type wantAlarm struct {
 	missing   string
 }
 
+// alarmedFunction is a function the process stack's alarms watch.
+type alarmedFunction struct {
+	name      string
+	timeoutMs float64
+	streamFed bool
+}
+
+// processorWatch is what a processor adds to the process stack's alarms
+// and dashboard.
+type processorWatch struct {
+	// enrichedStream: the processor always has the enriched stream.
+	enrichedStream bool
+	functions      []alarmedFunction
+	// alarms are its alarms besides those of its functions.
+	alarms []wantAlarm
+	// dashboardMetrics are metric names its dashboard section shows.
+	dashboardMetrics []string
+}
+
+// processorAlarms says, per processor, what it adds; other test files
+// register theirs (kda_test.go).
+var processorAlarms = map[stacks.Processor]func(stacks.Config) processorWatch{
+	stacks.ProcessorLambda: func(cfg stacks.Config) processorWatch {
+		a := cfg.Alarms
+		return processorWatch{
+			functions: []alarmedFunction{{"Enrich", stacks.EnrichTimeout.Seconds() * 1000, true}},
+			alarms: []wantAlarm{
+				{"JoinStateThrottledAlarm", "AWS/DynamoDB", []string{"ReadThrottleEvents", "WriteThrottleEvents"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
+				{"EnrichDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"},
+				{"EnrichReferenceDataAlarm", "UnifiedStreamETL", []string{"ReferenceDataRefreshFailures"}, "Sum", 1, 1, "notBreaching"},
+			},
+			dashboardMetrics: []string{`"IteratorAge"`},
+		}
+	},
+}
+
 // expectedProcessAlarms lists the process stack's alarms for a
 // configuration: docs/design.md §7.5's metrics for what the configuration deploys.
 func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
@@ -111,9 +147,9 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 	var want []wantAlarm
 	// The shapes of docs/design.md §1.1: the enriched stream with KDA or
 	// enrichedStream=true, the sink with KDA only.
-	kda := cfg.Processor == stacks.ProcessorKDASQL
+	proc := processorAlarms[cfg.Processor](cfg)
 	streams := []string{"OrderStream"}
-	if kda || cfg.EnrichedStreamEnabled {
+	if proc.enrichedStream || cfg.EnrichedStreamEnabled {
 		streams = append(streams, "EnrichedStream")
 	}
 	for _, s := range streams {
@@ -123,25 +159,8 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 			wantAlarm{s + "ReadThrottledAlarm", "AWS/Kinesis", []string{"ReadProvisionedThroughputExceeded"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
 		)
 	}
-	type fn struct {
-		name      string
-		timeoutMs float64
-		streamFed bool
-	}
-	var fns []fn
-	if kda {
-		fns = append(fns, fn{"Sink", stacks.SinkTimeout.Seconds() * 1000, true}, fn{"Preprocess", stacks.PreprocessTimeout.Seconds() * 1000, false})
-		want = append(want, wantAlarm{"SinkDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"})
-		want = append(want, wantAlarm{"ApplicationBehindAlarm", "AWS/KinesisAnalytics", []string{"MAX(MillisBehindLatest)", "WHERE Application ="}, "", age, 3, "breaching"})
-	} else {
-		fns = append(fns, fn{"Enrich", stacks.EnrichTimeout.Seconds() * 1000, true})
-		want = append(want,
-			wantAlarm{"JoinStateThrottledAlarm", "AWS/DynamoDB", []string{"ReadThrottleEvents", "WriteThrottleEvents"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
-			wantAlarm{"EnrichDlqDepthAlarm", "AWS/SQS", []string{"ApproximateNumberOfMessagesVisible"}, "Maximum", 1, 1, "notBreaching"},
-			wantAlarm{"EnrichReferenceDataAlarm", "UnifiedStreamETL", []string{"ReferenceDataRefreshFailures"}, "Sum", 1, 1, "notBreaching"},
-		)
-	}
-	for _, f := range fns {
+	want = append(want, proc.alarms...)
+	for _, f := range proc.functions {
 		want = append(want,
 			wantAlarm{f.name + "ErrorsAlarm", "AWS/Lambda", []string{"Errors"}, "Sum", float64(a.LambdaErrors), 1, "notBreaching"},
 			wantAlarm{f.name + "ThrottlesAlarm", "AWS/Lambda", []string{"Throttles"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
@@ -160,6 +179,9 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 			wantAlarm{"OrderEnrichedWriteCapacityAlarm", "AWS/DynamoDB", []string{"ConsumedWriteCapacityUnits"}, "Sum", float64(a.DynamoCapacityPercent) / 100 * float64(cfg.DynamoWriteCapacity), 3, "notBreaching"},
 		)
 	}
+	// Every shape maps a stream to a function, whose mapping writes the
+	// batches it gives up on to the failure bucket.
+	want = append(want, wantAlarm{"FailureBucketAlarm", "AWS/S3", []string{"PutRequests"}, "Sum", 1, 1, "notBreaching"})
 	if cfg.DataLake {
 		want = append(want, wantAlarm{"ArchiveFreshnessAlarm", "AWS/Firehose", []string{"DeliveryToS3.DataFreshness"}, "Maximum", stacks.ArchiveBufferInterval.Seconds() + float64(a.IteratorAgeSeconds), 3, "notBreaching"})
 	}
@@ -237,7 +259,7 @@ func TestProcessStackAlarmsWatchTheDesignMetricsWithTheConfiguredThresholds(t *t
 func TestAlarmsAreScopedToThePipelinesOwnResources(t *testing.T) {
 	// enrichedStream=true has the enriched stream and enrich; the two-hop
 	// shape has the sink.
-	for _, v := range []variant{customized, kdaProcessor} {
+	for _, v := range append([]variant{customized}, twoHopVariants...) {
 		tmpl := synth(t, v).template(stacks.ProcessStackName)
 		fnID := map[string]string{}
 		for id := range goFunctions(tmpl) {
@@ -251,7 +273,7 @@ func TestAlarmsAreScopedToThePipelinesOwnResources(t *testing.T) {
 			"OrderStreamIteratorAgeAlarm":    `"Fn::ImportValue":"UnifiedStreamETLCommonStack:ExportsOutputRefOrderStream`,
 			"EnrichedStreamIteratorAgeAlarm": `{"Ref":"` + logicalID(t, tmpl, "AWS::Kinesis::Stream", nil) + `"}`,
 		}
-		if v == kdaProcessor {
+		if fnID["Sink"] != "" {
 			tests["SinkErrorsAlarm"] = `"Value":{"Ref":"` + fnID["Sink"] + `"}`
 			tests["SinkDlqDepthAlarm"] = `"Name":"QueueName"`
 		} else {
@@ -546,11 +568,7 @@ func TestDashboardShowsEveryAlarmAndTheDesignMetrics(t *testing.T) {
 				`"Errors"`, `"Throttles"`, `"Duration"`, `"ConsumedReadCapacityUnits"`, `"ConsumedWriteCapacityUnits"`,
 				`"ThrottledRequests"`, `"ApproximateNumberOfMessagesVisible"`,
 			}
-			if s.cfg.Processor == stacks.ProcessorKDASQL {
-				metrics = append(metrics, "MillisBehindLatest")
-			} else {
-				metrics = append(metrics, `"IteratorAge"`)
-			}
+			metrics = append(metrics, processorAlarms[s.cfg.Processor](s.cfg).dashboardMetrics...)
 			if s.cfg.DataLake {
 				metrics = append(metrics, `"DeliveryToS3.DataFreshness"`)
 			}

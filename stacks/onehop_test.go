@@ -113,15 +113,20 @@ func TestEnrichedStreamOptionPublishesEveryChange(t *testing.T) {
 // consumer=efo puts one enhanced fan-out consumer on each mapped stream and
 // points its mapping at the consumer, whose function may subscribe
 // through it; consumer=polling maps the streams themselves.
+// efoCase is a variant with consumer=efo and, for each mapped function,
+// the stream its consumer reads.
+type efoCase struct {
+	v      variant
+	mapped map[string]string
+}
+
+// efoCases are those other test files register (kda_test.go).
+var efoCases []efoCase
+
 func TestEFOConsumerPerMappedStream(t *testing.T) {
-	cases := []struct {
-		v variant
-		// mapped is each mapped function and the stream its consumer reads.
-		mapped map[string]string
-	}{
+	cases := append([]efoCase{
 		{customized, map[string]string{"Enrich": "OrderStream"}},
-		{kdaEFO, map[string]string{"Sink": "EnrichedStream"}},
-	}
+	}, efoCases...)
 	for _, c := range cases {
 		t.Run(string(c.v), func(t *testing.T) {
 			tmpl := synth(t, c.v).template(stacks.ProcessStackName)
@@ -158,7 +163,7 @@ func TestEFOConsumerPerMappedStream(t *testing.T) {
 			}
 		})
 	}
-	for _, v := range []variant{lambdaProcessor, kdaProcessor} {
+	for _, v := range shapeVariants {
 		if n := len(resources(synth(t, v).template(stacks.ProcessStackName), "AWS::Kinesis::StreamConsumer", nil)); n != 0 {
 			t.Errorf("%s: %d stream consumers with consumer=polling", v, n)
 		}

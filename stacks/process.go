@@ -42,8 +42,8 @@ type ProcessStackProps struct {
 	LambdaDir string
 	// ReferenceDataDir holds products.json, deployed to the reference bucket.
 	ReferenceDataDir string
-	// KDASQLFile is the KDA application code (processor=kda-sql only).
-	KDASQLFile string
+	// RootDir is the module root (Inputs.RootDir).
+	RootDir string
 	// AlarmTopic receives the stack's alarms; nil: no alarms.
 	AlarmTopic awssns.ITopic
 	// DMSAlarms are the data stack's alarms, shown on the dashboard.
@@ -67,6 +67,10 @@ type ProcessStack struct {
 	Enrich         awslambda.Function
 	EnrichDLQ      awssqs.Queue
 	JoinStateTable awsdynamodb.Table
+
+	// FailureBucket holds the batches the event source mappings gave up
+	// on, records included (failures.go).
+	FailureBucket awss3.Bucket
 
 	// Set with dataLake=true: the raw archive of the unified stream.
 	RawArchiveBucket awss3.Bucket
@@ -110,14 +114,16 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), withBilling(tableProps(props.Key,
 		&awsdynamodb.Attribute{Name: jsii.String("orderId"), Type: awsdynamodb.AttributeType_NUMBER},
 		&awsdynamodb.Attribute{Name: jsii.String("itemId"), Type: awsdynamodb.AttributeType_NUMBER}), cfg))
+	s.FailureBucket = newFailureBucket(stack, props.Key, reference.accessLogs)
 	var sink *sinkFunction
 	if def.viaSink {
 		sink = newSink(stack, sinkProps{cfg: cfg, assetDir: assets[FunctionSink], key: props.Key,
-			table: s.OrderEnrichedTable, stream: s.EnrichedStream})
+			table: s.OrderEnrichedTable, stream: s.EnrichedStream, failures: s.FailureBucket})
 		s.Sink, s.SinkDLQ = sink.fn, sink.dlq
 	}
 	proc, err := def.create(stack, processorInputs{
 		cfg: cfg, props: props, assets: assets, reference: reference, table: s.OrderEnrichedTable, output: s.EnrichedStream,
+		failures: s.FailureBucket,
 	})
 	if err != nil {
 		return nil, err
@@ -151,6 +157,7 @@ func (s *ProcessStack) addOutputs(referenceURI *string) {
 		outputs = append(outputs, output{"EnrichedStreamName", "The enriched order-item stream.", s.EnrichedStream.StreamName()})
 	}
 	addOutputs(s.Stack, append(outputs,
+		output{"FailureBucketName", "Batches the event source mappings gave up on, with their records: `etl replay --failures s3://<this>/` puts them back.", s.FailureBucket.BucketName()},
 		output{"OrderEnrichedTableName", "The OrderEnriched DynamoDB table.", s.OrderEnrichedTable.TableName()},
 		output{"ReferenceDataUri", "Where the product reference data is.", referenceURI},
 	))
@@ -176,6 +183,9 @@ type processorInputs struct {
 	// output is the enriched stream the processor writes; nil when there
 	// is none.
 	output awskinesis.Stream
+	// failures is the on-failure destination of the processor's event
+	// source mappings (failures.go).
+	failures awss3.IBucket
 }
 
 // processorDef is one value of context key processor.
@@ -249,6 +259,7 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc proc
 	if s.RawArchive != nil {
 		m.archive = s.RawArchive
 	}
+	m.failures = s.FailureBucket
 	return m
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 func TestProcessStackReferenceBucketIsPrivateEncryptedTLSOnlyAndLogged(t *testing.T) {
-	for _, v := range []variant{lambdaProcessor, kdaProcessor} {
+	for _, v := range shapeVariants {
 		t.Run(string(v), func(t *testing.T) {
 			tmpl := synth(t, v).template(stacks.ProcessStackName)
 			logs := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"LifecycleConfiguration": map[string]any{"Rules": []any{map[string]any{"ExpirationInDays": 365}}}})
@@ -104,20 +104,25 @@ func TestProcessStackDeploysProductsJSONAndNothingElse(t *testing.T) {
 	}
 }
 
+// enrichedStreamCase is a variant's enriched stream and OrderEnriched
+// billing.
+type enrichedStreamCase struct {
+	variant variant
+	stream  map[string]any
+	billing map[string]any
+}
+
+// enrichedStreamCases are those other test files register (kda_test.go:
+// the two-hop shape's).
+var enrichedStreamCases []enrichedStreamCase
+
 func TestProcessStackEnrichedStreamAndTable(t *testing.T) {
-	tests := []struct {
-		variant variant
-		stream  map[string]any
-		billing map[string]any
-	}{
-		// The enriched stream of the two-hop shape; the default has none
-		// (TestDefaultShapeIsOneHop).
-		{kdaProcessor, map[string]any{"ShardCount": 2}, map[string]any{"BillingMode": "PAY_PER_REQUEST"}},
+	tests := append([]enrichedStreamCase{
 		// With enrichedStream=true. PROVISIONED is CloudFormation's default, so CDK leaves BillingMode out.
 		{customized, map[string]any{"ShardCount": 4}, map[string]any{
 			"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 300, "WriteCapacityUnits": 3000},
 		}},
-	}
+	}, enrichedStreamCases...)
 	for _, tt := range tests {
 		t.Run(string(tt.variant), func(t *testing.T) {
 			tmpl := synth(t, tt.variant).template(stacks.ProcessStackName)
@@ -160,13 +165,15 @@ func goFunctions(tmpl interface {
 	return out
 }
 
+// expectedFunctions are the process stack's Go functions per variant;
+// kda_test.go adds its own.
+var expectedFunctions = map[variant][]string{
+	lambdaProcessor: {"Enrich"},
+	customized:      {"Enrich"},
+}
+
 func TestEveryFunctionIsGoOnGravitonWithJSONLogsTracingAndRetention(t *testing.T) {
-	want := map[variant][]string{
-		lambdaProcessor: {"Enrich"},
-		kdaProcessor:    {"Sink", "Preprocess", "KdaStart"},
-		customized:      {"Enrich"},
-	}
-	for v, names := range want {
+	for v, names := range expectedFunctions {
 		t.Run(string(v), func(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.ProcessStackName)
@@ -240,7 +247,7 @@ func allows(t *testing.T, statements []map[string]any, action, resource string) 
 // The sink of the two-hop shape (docs/design.md §1.1); the one-hop shapes
 // have none (TestDefaultShapeIsOneHop).
 func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
-	for _, v := range []variant{kdaProcessor} {
+	for _, v := range twoHopVariants {
 		t.Run(string(v), func(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.ProcessStackName)
@@ -283,9 +290,11 @@ func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
 }
 
 // assertEventSource checks the event source mapping of docs/design.md §5.3 from
-// source to function fn, failing over to queue dlq.
+// source to function fn, failing over to the failure bucket, and fn's
+// dead-letter queue dlq.
 func assertEventSource(t *testing.T, s *synthesized, tmpl assertions.Template, fn string, source any, dlq string) map[string]any {
 	t.Helper()
+	failures := logicalID(t, tmpl, "AWS::S3::Bucket", map[string]any{"MetricsConfigurations": []any{map[string]any{"Id": stacks.FailureMetricsFilterID}}})
 	_, esm := only(t, tmpl, "AWS::Lambda::EventSourceMapping", map[string]any{
 		"FunctionName":               ref(fn),
 		"EventSourceArn":             source,
@@ -296,7 +305,7 @@ func assertEventSource(t *testing.T, s *synthesized, tmpl assertions.Template, f
 		"MaximumRetryAttempts":       stacks.EventSourceRetryAttempts,
 		"MaximumRecordAgeInSeconds":  stacks.EventSourceMaxRecordAge.Seconds(),
 		"FunctionResponseTypes":      []any{"ReportBatchItemFailures"},
-		"DestinationConfig":          map[string]any{"OnFailure": map[string]any{"Destination": getAtt(dlq, "Arn")}},
+		"DestinationConfig":          map[string]any{"OnFailure": map[string]any{"Destination": getAtt(failures, "Arn")}},
 	})
 	assertProps(t, tmpl, "AWS::SQS::Queue", map[string]any{"KmsMasterKeyId": importOf("Key"), "MessageRetentionPeriod": 1209600})
 	assertProps(t, tmpl, "AWS::SQS::QueuePolicy", map[string]any{

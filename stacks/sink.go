@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 
 	"github.com/unified-streaming-etl/etl/internal/dlq"
@@ -13,7 +14,8 @@ import (
 )
 
 // sinkFunction is the sink: the function that writes the enriched stream
-// to OrderEnriched, its dead-letter queue and its event source mapping.
+// to OrderEnriched, its dead-letter queue (records it cannot write, with
+// the reason) and its event source mapping.
 type sinkFunction struct {
 	fn  awslambda.Function
 	dlq awssqs.Queue
@@ -25,6 +27,7 @@ type sinkProps struct {
 	key      awskms.IKey
 	table    awsdynamodb.ITable
 	stream   awskinesis.IStream
+	failures awss3.IBucket
 }
 
 func newSink(stack awscdk.Stack, p sinkProps) *sinkFunction {
@@ -44,7 +47,7 @@ func newSink(stack awscdk.Stack, p sinkProps) *sinkFunction {
 	// upsert and a conditional DeleteItem for a delete.
 	grantTableCalls(p.table, p.key, f.fn, "dynamodb:PutItem", "dynamodb:DeleteItem")
 	f.dlq.GrantSendMessages(f.fn)
-	f.fn.AddEventSource(streamEventSource(f.fn, p.stream, p.cfg, f.dlq))
+	f.fn.AddEventSource(streamEventSource(f.fn, p.stream, p.cfg, &s3FailureDestination{bucket: p.failures, key: p.key}))
 	return f
 }
 

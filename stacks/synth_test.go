@@ -103,21 +103,16 @@ type variant string
 
 const (
 	lambdaProcessor variant = "processor=lambda (the default)"
-	kdaProcessor    variant = "processor=kda-sql"
 	// customized changes every default that alters the templates' shape.
 	customized variant = "non-default settings"
 	// upgradingRoles is the one deploy that upgrades a data stack whose
 	// template declared the DMS service roles.
 	upgradingRoles variant = "retainLegacyDmsRoles=true"
-	// kdaEFO maps both streams through enhanced fan-out consumers.
-	kdaEFO variant = "processor=kda-sql consumer=efo"
 )
 
 var variantContext = map[variant]map[string]any{
 	lambdaProcessor: {},
 	upgradingRoles:  {stacks.KeyRetainLegacyDMSRoles: true},
-	kdaProcessor:    {stacks.KeyProcessor: string(stacks.ProcessorKDASQL)},
-	kdaEFO:          {stacks.KeyProcessor: string(stacks.ProcessorKDASQL), stacks.KeyConsumer: string(stacks.ConsumerEFO)},
 	customized: {
 		stacks.KeyEnrichedStream:             true,
 		stacks.KeyConsumer:                   string(stacks.ConsumerEFO),
@@ -208,7 +203,7 @@ func doSynth(v variant) (s *synthesized) {
 	s.pipeline, err = stacks.NewPipeline(app, cfg, stacks.Inputs{
 		LambdaDir:        lambdaDir,
 		ReferenceDataDir: "../reference-data",
-		KDASQLFile:       "../sql/kda-orders-setup.sql",
+		RootDir:          "..",
 		RDSCAPackageDir:  "../" + stacks.RDSCAPackageDir,
 	}, nil)
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 const (
 	lambdaDir        = "build/lambdas"
 	referenceDataDir = "reference-data"
-	kdaSQLFile       = "sql/kda-orders-setup.sql"
 )
 
 func main() {
@@ -67,7 +66,7 @@ func run(ctx context.Context) (err error) {
 	_, err = stacks.NewPipeline(app, cfg, stacks.Inputs{
 		LambdaDir:        lambdaDir,
 		ReferenceDataDir: referenceDataDir,
-		KDASQLFile:       kdaSQLFile,
+		RootDir:          ".",
 		RDSCAPackageDir:  stacks.RDSCAPackageDir,
 	}, stacks.EnvironmentFrom(os.Getenv))
 	if err != nil {

@@ -106,6 +106,17 @@ func TestStackOutputs(t *testing.T) {
 	})
 }
 
+func TestFailuresURIIsTheWholeFailureBucket(t *testing.T) {
+	o := Outputs{Stack: ProcessStack, Status: "UPDATE_COMPLETE", values: map[string]string{OutputFailureBucketName: "failures-abc"}}
+	if uri, err := o.FailuresURI(); err != nil || uri != "s3://failures-abc/" {
+		t.Errorf("FailuresURI = %q, %v; want s3://failures-abc/", uri, err)
+	}
+	old := Outputs{Stack: ProcessStack, Status: "UPDATE_COMPLETE", values: map[string]string{}}
+	if _, err := old.FailuresURI(); err == nil || !strings.Contains(err.Error(), OutputFailureBucketName) {
+		t.Errorf("a stack without the bucket: error %v, want one naming %s", err, OutputFailureBucketName)
+	}
+}
+
 func TestReadCredentials(t *testing.T) {
 	for _, c := range []struct {
 		name, secret string
@@ -360,7 +371,7 @@ func TestStacksDeclareTheOutputsRead(t *testing.T) {
 	output := func(name string) *regexp.Regexp { return regexp.MustCompile(`\{"` + name + `", "`) }
 	for file, decls := range map[string][]*regexp.Regexp{
 		"data.go":    {output(OutputDatabaseEndpoint), output(OutputDatabaseSecretArn), output(OutputReplicationSecretArn)},
-		"process.go": {output(OutputTableName), output(OutputReferenceDataURI)},
+		"process.go": {output(OutputTableName), output(OutputReferenceDataURI), output(OutputFailureBucketName)},
 		"common.go":  {regexp.MustCompile(`NewCfnOutput\(stack, jsii\.String\("` + OutputOrderStreamName + `"\)`)},
 		"defaults.go": {
 			regexp.MustCompile(`CommonStackName\s*=\s*"` + CommonStack + `"`),

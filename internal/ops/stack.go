@@ -32,6 +32,10 @@ const (
 	OutputReplicationSecretArn = "ReplicationSecretArn"
 	OutputTableName            = "OrderEnrichedTableName"
 	OutputReferenceDataURI     = "ReferenceDataUri"
+	// OutputFailureBucketName is the bucket the event source mappings
+	// write the batches they give up on to, records included
+	// (docs/design.md §5.6): the source of `etl replay --failures`.
+	OutputFailureBucketName = "FailureBucketName"
 )
 
 // CloudFormation is the part of the CloudFormation client the commands use.
@@ -124,4 +128,14 @@ func ReadCredentials(ctx context.Context, sm SecretsManager, arn string) (Creden
 		c.Port = p
 	}
 	return c, nil
+}
+
+// FailuresURI is the replay source of every on-failure record in the
+// process stack's failure bucket.
+func (o Outputs) FailuresURI() (string, error) {
+	bucket, err := o.Get(OutputFailureBucketName)
+	if err != nil {
+		return "", err
+	}
+	return "s3://" + bucket + "/", nil
 }

@@ -181,7 +181,6 @@ func TestSplitProjectScripts(t *testing.T) {
 	})
 	for name, script := range map[string]string{
 		"orders-data-setup.sql": etlsql.OrdersDataSetup,
-		"kda-orders-setup.sql":  etlsql.KDAOrdersSetup,
 	} {
 		t.Run(name+" splits into statements that each end where a semicolon ends a line", func(t *testing.T) {
 			stmts, err := sqlscript.Split(script)
