@@ -100,7 +100,7 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&b.orders, "orders", 1000, "orders to insert")
 	fs.IntVar(&b.items, "items-per-order", 2, "items per order")
 	fs.IntVar(&b.workers, "workers", 16, "concurrent database sessions inserting orders")
-	fs.Float64Var(&b.rate, "rate", 150, "orders committed per second in total (keep it below what the pipeline sustains, or latency measures the queue); 0 for as fast as possible")
+	fs.Float64Var(&b.rate, "rate", 50, "orders committed per second in total (keep it below what the pipeline sustains, or latency measures the queue); 0 for as fast as possible")
 	fs.Uint64Var(&b.seed, "seed", 1, "seed for generated amounts and products")
 	fs.BoolVar(&b.compare, "compare", false, "run the same load through the original, default and efo shapes and print one table")
 	fs.BoolVar(&b.json, "json", false, "print the results as one JSON object on stdout (the report goes to stderr)")
