@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -713,7 +714,7 @@ func useFakeAWS(t *testing.T, fake fakeAWS) {
 	t.Cleanup(func() { newAWSClients = build })
 	newAWSClients = func(cfg aws.Config) awsClients {
 		c := build(cfg)
-		c.CloudFormation, c.SecretsManager, c.S3 = fake.stacks, fake.secrets, fake.objects
+		c.CloudFormation, c.SecretsManager, c.S3, c.Objects = fake.stacks, fake.secrets, fake.objects, fake.objects
 		return c
 	}
 }
@@ -748,6 +749,24 @@ func (f fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSec
 
 // fakeObjects maps "bucket/key" to an object's body.
 type fakeObjects map[string][]byte
+
+// ListObjectsV2 lists a bucket's keys under the prefix, in key order, in
+// one page.
+func (f fakeObjects) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	bucket := aws.ToString(in.Bucket) + "/"
+	var keys []string
+	for k := range f {
+		if key, ok := strings.CutPrefix(k, bucket); ok && strings.HasPrefix(key, aws.ToString(in.Prefix)) {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(false)}
+	for _, k := range keys {
+		out.Contents = append(out.Contents, s3types.Object{Key: aws.String(k), Size: aws.Int64(int64(len(f[bucket+k])))})
+	}
+	return out, nil
+}
 
 func (f fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	body, ok := f[aws.ToString(in.Bucket)+"/"+aws.ToString(in.Key)]

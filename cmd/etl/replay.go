@@ -33,7 +33,9 @@ changes nothing in OrderEnriched. Name one source:
                             large to keep, stay in the queue.
   --failures URI            Lambda's on-failure records of the stream's
                             mappings, s3://bucket/prefix or file:///dir:
-                            the records of every failed batch.
+                            the records of every failed batch. With
+                            --process-stack and no source, the stack's
+                            failure bucket (its FailureBucketName output).
   --archive URI             the raw archive, s3://bucket/raw/ or file:///dir
                             holding its yyyy/MM/dd/HH/ folders: every record
                             of the hours that overlap --since to --until
@@ -59,6 +61,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	archive := fs.String("archive", "", "replay the raw archive under this `URI` (s3://bucket/raw/ or file:///dir)")
 	stream := fs.String("stream", "", "the unified stream's `name` or ARN (default: the --common-stack output)")
 	commonStack := fs.String("common-stack", "", "the deployed common `stack` ("+ops.CommonStack+"): the stream from its outputs")
+	processStack := fs.String("process-stack", "", "the deployed process `stack` ("+ops.ProcessStack+"): with no source named, replay its failure bucket")
 	sinceFlag := fs.String("since", "", "replay only records that reached the stream at or after this `time`")
 	untilFlag := fs.String("until", "", "replay only records that reached the stream before this `time`")
 	dryRun := fs.Bool("dry-run", false, "read and count only: put nothing, delete nothing")
@@ -72,6 +75,10 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			sources++
 		}
 	}
+	fromStack := sources == 0 && *processStack != ""
+	if fromStack {
+		sources = 1
+	}
 	r := ops.Replay{DryRun: *dryRun}
 	var err error
 	if r.Since, err = parseTime(*sinceFlag); err != nil {
@@ -82,7 +89,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	switch {
 	case sources != 1:
-		return usageError(fs, "name one source: --dead-letters QUEUE_URL, --failures URI or --archive URI")
+		return usageError(fs, "name one source: --dead-letters QUEUE_URL, --failures URI (or --process-stack "+ops.ProcessStack+" for its failure bucket) or --archive URI")
 	case (*stream == "") == (*commonStack == ""):
 		return usageError(fs, "name the stream: --stream NAME, or --common-stack "+ops.CommonStack)
 	case *archive != "" && r.Since.IsZero():
@@ -99,6 +106,15 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := orderStreamFromStack(ctx, clients, *commonStack, stream); err != nil {
 		return err
+	}
+	if fromStack {
+		outputs, err := ops.StackOutputs(ctx, clients.CloudFormation, *processStack)
+		if err != nil {
+			return err
+		}
+		if *failures, err = outputs.FailuresURI(); err != nil {
+			return err
+		}
 	}
 	r.Kinesis, r.Stream = clients.Kinesis, *stream
 	start, tick := time.Now(), newTicker(*progressEvery)

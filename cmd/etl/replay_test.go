@@ -23,6 +23,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
+	"github.com/unified-streaming-etl/etl/internal/ops"
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/poller"
 	"github.com/unified-streaming-etl/etl/internal/sink"
@@ -227,7 +228,7 @@ func TestReplayUsage(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{[]string{"replay", "--stream", "s"}, "name one source: --dead-letters QUEUE_URL, --failures URI or --archive URI"},
+		{[]string{"replay", "--stream", "s"}, "name one source: --dead-letters QUEUE_URL, --failures URI (or --process-stack " + ops.ProcessStack + " for its failure bucket) or --archive URI"},
 		{[]string{"replay", "--stream", "s", "--failures", "file:///x", "--archive", "file:///y"}, "name one source"},
 		{[]string{"replay", "--failures", "file:///x"}, "name the stream: --stream NAME, or --common-stack"},
 		{[]string{"replay", "--stream", "s", "--archive", "file:///x"}, "--archive needs --since"},
@@ -357,4 +358,23 @@ func batchRecords(t *testing.T, p *local.Pipeline, shard, start, end string) eve
 		iter = got.NextShardIterator
 	}
 	return ev
+}
+
+// With --process-stack and no source, replay reads the stack's failure
+// bucket (its FailureBucketName output).
+func TestReplayDefaultsToTheStacksFailureBucket(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDREPLAYTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "replay-test")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "no-config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "no-credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	useFakeAWS(t, fakeAWS{
+		stacks:  fakeStacks{ops.ProcessStack: {ops.OutputFailureBucketName: "failure-bucket"}},
+		objects: fakeObjects{"other-bucket/x.json": []byte("{}")},
+	})
+	code, stdout, stderr := etlRun(context.Background(), "replay", "--stream", "s", "--process-stack", ops.ProcessStack, "--dry-run")
+	if code != 0 || !strings.Contains(stdout, "on-failure records under s3://failure-bucket/ onto s") || !strings.Contains(stdout, "would send 0 records from 0 objects") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
 }
