@@ -144,8 +144,8 @@ func TestFailureBucketIsAStackOutputAndInTheRunbook(t *testing.T) {
 			row = line
 		}
 	}
-	if !strings.Contains(row, "etl replay") || !strings.Contains(row, "--failures s3://") {
-		t.Errorf("the alarm runbook has no FailureBucket row with its `etl replay --failures` command: %q", row)
+	if !strings.Contains(row, "etl replay") || !strings.Contains(row, "--process-stack "+stacks.ProcessStackName) {
+		t.Errorf("the alarm runbook has no FailureBucket row with its `etl replay --process-stack` command (the stack's failure bucket): %q", row)
 	}
 	if days := int(stacks.FailureRetention / (24 * time.Hour)); !strings.Contains(row, strconv.Itoa(days)+" days") {
 		t.Errorf("the FailureBucket row does not say records are kept %d days: %q", days, row)
