@@ -24,7 +24,8 @@ func statements(txs [][]string) int {
 // set aside: no dead letter, no batch given up, no on-failure record.
 func faultsSurvived(t *testing.T, restart func(p *local.Pipeline) error) {
 	started := time.Now()
-	p := startPipeline(t, local.Config{FaultRate: 0.1, FaultSeed: 12})
+	// Batches of 100 rather than 500: more calls, so more faults.
+	p := startPipeline(t, local.Config{FaultRate: 0.1, FaultSeed: 12, BatchSize: 100})
 	txs := newHistory(12, 1, 60).transactions(4800)
 	if n := statements(txs); n < 5000 {
 		// Each op is one or two statements; 4,800 ops make over 5,000.
