@@ -42,6 +42,8 @@ type pipelineFlags struct {
 	dump        string
 	shape       string
 	awsTiming   bool
+	faults      float64
+	failureDir  string
 }
 
 func (f *pipelineFlags) register(fs *flag.FlagSet) {
@@ -55,6 +57,8 @@ func (f *pipelineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.keepRunning, "keep-running", false, "leave the pipeline running after the report, until Ctrl-C, and print its endpoints")
 	fs.StringVar(&f.dump, "dump", "", "write the final OrderEnriched content to this file as JSON (one object per item; created 0600)")
 	fs.StringVar(&f.shape, "shape", string(local.ShapeDefault), "how rows reach DynamoDB: default (enrich writes OrderEnriched, polling), efo (the same on enhanced fan-out push) or original (enrich -> enriched stream -> sink, two polling hops)")
+	fs.Float64Var(&f.faults, "faults", 0, "inject faults into this share (0 <= RATE < 1) of the AWS calls of the handlers and the CDC writer: throttling, 5xx, timeouts before the request and responses lost after it was applied")
+	fs.StringVar(&f.failureDir, "failure-dir", "", "write the batches the mappings give up on here, as Lambda's S3 on-failure records, and keep them on exit (default: a temporary directory removed on exit)")
 	fs.BoolVar(&f.awsTiming, "aws-timing", false, "deliver records as Lambda does in AWS (polling once a second when idle, 5 reads/s per shard shared with the archive, ~200 ms propagation; ~70 ms push with efo) instead of as fast as the emulators allow")
 }
 
@@ -69,6 +73,7 @@ func (f *pipelineFlags) validate(fs *flag.FlagSet) error {
 		check{f.window < 0 || f.window > 300*time.Second, fmt.Sprintf("--batch-window %s: want 0s to 5m (Lambda's limit)", f.window)},
 		check{f.parallel < 1 || f.parallel > 10, fmt.Sprintf("--parallelization-factor %d: want 1 to 10", f.parallel)},
 		check{f.timeout <= 0, fmt.Sprintf("--timeout %s: want a positive duration such as 10m", f.timeout)},
+		check{!(f.faults >= 0 && f.faults < 1), fmt.Sprintf("--faults %v: want a rate from 0 to below 1, such as 0.1", f.faults)},
 		fileCheck("--products", f.products),
 		shapeCheck(f.shape),
 	)
@@ -124,6 +129,9 @@ func (f *pipelineFlags) config(stderr io.Writer) local.Config {
 		BatchSize:             f.batchSize,
 		BatchWindow:           f.window,
 		ParallelizationFactor: f.parallel,
+		FaultRate:             f.faults,
+		FaultSeed:             uint64(time.Now().UnixNano()),
+		FailureDir:            f.failureDir,
 		Logger:                slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 }
@@ -282,6 +290,15 @@ func printActivity(p *local.Pipeline, stdout io.Writer) {
 	}
 	fmt.Fprintf(stdout, "enrich: %d records in %d invocations (%s in the handler); %s; %d retries, %d dead letters, %d batches given up.\n",
 		e.Records, e.Invocations, local.Millis(e.HandlerTime), sinkPart, e.Retries+s.Retries, len(p.DeadLetters()), len(p.Failures()))
+	if rate := p.Config().FaultRate; rate > 0 {
+		f := p.FaultStats()
+		fmt.Fprintf(stdout, "Faults (--faults %g): %d of %d AWS calls of the handlers and the CDC writer: %d throttling, %d 5xx, %d timeouts before the request, %d responses lost after it was applied;\n  %d retried with the same request, %d not (yet); the CDC writer retried %d PutRecords calls, the pollers %d batches.\n",
+			rate, f.Total(), f.Calls, f.Injected[local.FaultThrottle], f.Injected[local.FaultServer], f.Injected[local.FaultTimeout], f.Injected[local.FaultLostResponse],
+			f.Retried, f.Total()-f.Retried, r.Retries, e.Retries+s.Retries)
+	}
+	if n := len(p.Failures()); n > 0 {
+		fmt.Fprintf(stdout, "The %d batches given up are in %s (replay them with etl replay --failures file://%s).\n", n, p.FailureDir(), p.FailureDir())
+	}
 }
 
 func writeDump(ctx context.Context, p *local.Pipeline, path string, stdout io.Writer) error {
@@ -317,7 +334,7 @@ func keepRunning(ctx context.Context, p *local.Pipeline, stdout io.Writer) {
 	e := p.Endpoints()
 	fmt.Fprintf(stdout, "\nThe pipeline keeps running: change the source and watch DynamoDB follow.\n")
 	fmt.Fprintf(stdout, "In another shell, from this directory, paste:\n\n")
-	for _, v := range localEnvironment(e) {
+	for _, v := range append(localEnvironment(e), pipelineNames(p)...) {
 		fmt.Fprintf(stdout, "export %s=%s\n", v.name, shellQuote(v.value))
 	}
 	fmt.Fprintf(stdout, `
@@ -326,6 +343,8 @@ then, for example:
   MYSQL_PWD=%s mariadb -h %s -P %d -u %s orders   # or mysql; change orders and items by hand
   go run ./cmd/etl load --orders 100 --items-per-order 2 --rate 20
   go run ./cmd/etl verify --table %s --wait 1m
+  go run ./cmd/etl repair --table "$ETL_TABLE" --stream "$ETL_STREAM" --wait 1m
+  go run ./cmd/etl replay --stream "$ETL_STREAM" --failures "$ETL_FAILURES_URI"
   aws dynamodb scan --table-name %s --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB"
   aws kinesis list-shards --stream-name %s --endpoint-url "$AWS_ENDPOINT_URL_KINESIS"
 
@@ -387,6 +406,17 @@ func localEnvironment(e local.Endpoints) []envVar {
 		{"AWS_ENDPOINT_URL_KINESIS", e.Kinesis},
 		{"AWS_ENDPOINT_URL_DYNAMODB", e.DynamoDB},
 		{envDSN, localDSN(e)},
+	}
+}
+
+// pipelineNames are the names of the local pipeline's table, stream and
+// failure directory, which etl verify, repair and replay take as flags
+// (--table, --stream, --failures) where on AWS they come from the stacks.
+func pipelineNames(p *local.Pipeline) []envVar {
+	return []envVar{
+		{"ETL_TABLE", local.TableName},
+		{"ETL_STREAM", local.UnifiedStream},
+		{"ETL_FAILURES_URI", "file://" + p.FailureDir()},
 	}
 }
 

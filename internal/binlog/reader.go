@@ -59,6 +59,13 @@ type Config struct {
 	// reader gives up; the zero value means the retry package's defaults.
 	Retry retry.Policy
 
+	// ResumeAt, if set, resumes a stopped reader as DMS resumes a task
+	// from its checkpoint: no control records and no full load, the binlog
+	// followed from this position (a previous reader's ShippedPosition).
+	// Changes after it that the previous reader had shipped are shipped
+	// again, with later versions: at least once, in order per key.
+	ResumeAt *mysql.Position
+
 	// TaskID names the replication task in control records' partition keys.
 	TaskID string
 	// IncludeNullAndEmpty writes NULL columns as null; by default they are
@@ -241,6 +248,13 @@ func (r *Reader) Run(ctx context.Context) (err error) {
 }
 
 func (r *Reader) run(ctx context.Context, w *writer) error {
+	if r.cfg.ResumeAt != nil {
+		start := *r.cfg.ResumeAt
+		r.pos.set(w.issued(), start, 0)
+		close(r.loaded)
+		r.log.Info("resuming from the binlog", "file", start.Name, "position", start.Pos)
+		return r.follow(ctx, w, start)
+	}
 	if err := r.emitControl(ctx, w); err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ type lane struct {
 const laneQueue = 4 * maxBatchRecords
 
 func newWriter(ctx context.Context, api Kinesis, stream string, policy retry.Policy) (*writer, error) {
-	shards, err := listOpenShards(ctx, api, stream)
+	shards, err := listOpenShards(ctx, api, stream, policy)
 	if err != nil {
 		return nil, err
 	}
@@ -96,13 +96,20 @@ func newWriter(ctx context.Context, api Kinesis, stream string, policy retry.Pol
 }
 
 // listOpenShards returns the stream's open shards ordered by hash range.
-func listOpenShards(ctx context.Context, api Kinesis, stream string) ([]types.Shard, error) {
+// Each page is retried under policy, as PutRecords is: a throttled or
+// failed ListShards at start must not stop the reader.
+func listOpenShards(ctx context.Context, api Kinesis, stream string, policy retry.Policy) ([]types.Shard, error) {
 	var shards []types.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
 	for {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
-		out, err := api.ListShards(cctx, in)
-		cancel()
+		var out *kinesis.ListShardsOutput
+		err := policy.Do(ctx, func(context.Context) error {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+			defer cancel()
+			var err error
+			out, err = api.ListShards(cctx, in)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("kinesis: list shards of %s: %w", stream, err)
 		}

@@ -27,12 +27,17 @@ const (
 // background. dynalite and kinesalite crash on a request aborted mid-way
 // (they rethrow the socket's "aborted" error), which would take the whole
 // local pipeline down with a single cancelled call.
-func AWSConfig(endpoint string) aws.Config {
+func AWSConfig(endpoint string) aws.Config { return faultyAWSConfig(endpoint, nil) }
+
+// faultyAWSConfig is AWSConfig with faults injected into every call
+// (Config.Faults); the faults sit outside the detached transport, so an
+// injected lost response comes after the emulator applied the request.
+func faultyAWSConfig(endpoint string, faults *Faults) aws.Config {
 	return aws.Config{
 		Region:       Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 		BaseEndpoint: aws.String(endpoint),
-		HTTPClient: &http.Client{Transport: detachedTransport{base: &http.Transport{
+		HTTPClient: &http.Client{Transport: faults.Wrap(detachedTransport{base: &http.Transport{
 			Proxy:               nil, // loopback only
 			MaxIdleConns:        512,
 			MaxIdleConnsPerHost: 512,
@@ -40,7 +45,7 @@ func AWSConfig(endpoint string) aws.Config {
 			// the emulator, closes an idle connection: a request sent just
 			// as the server closes its end would be aborted.
 			IdleConnTimeout: 2 * time.Second,
-		}}},
+		}})},
 	}
 }
 

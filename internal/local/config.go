@@ -60,6 +60,16 @@ type Config struct {
 	// archive, propagation delay, or enhanced fan-out push for ShapeEFO.
 	// Without it local mode delivers as fast as the emulators allow.
 	AWSTiming bool
+	// FaultRate, if not zero, injects faults (throttling, 5xx, timeouts
+	// before the request, responses lost after it) into that share of the
+	// AWS calls the handlers and the CDC writer make; 0 <= FaultRate < 1.
+	FaultRate float64
+	// FaultSeed seeds which calls get a fault.
+	FaultSeed uint64
+	// FailureDir, if set, receives each batch a mapping gives up on as
+	// Lambda's S3 on-failure record, one JSON file per batch; default
+	// failures/ under a fresh directory (Pipeline.FailureDir).
+	FailureDir string
 }
 
 // Shape is how enriched rows reach OrderEnriched.
@@ -131,6 +141,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRetryAttempts == 0 {
 		c.MaxRetryAttempts = poller.DefaultMaxRetryAttempts
+	}
+	if !(c.FaultRate >= 0 && c.FaultRate < 1) {
+		return c, fmt.Errorf("fault rate %v: want 0 <= rate < 1", c.FaultRate)
 	}
 	shape, err := ParseShape(string(c.Shape))
 	if err != nil {

@@ -43,16 +43,26 @@ type Pipeline struct {
 	Kinesis  *kinesis.Client
 	DynamoDB *dynamodb.Client
 
-	reader     *binlog.Reader
-	readerStop context.CancelFunc
-	readerDone chan struct{}
-	readerErr  error
+	// The CDC reader: the current one (RestartWriter replaces it), the
+	// counters of stopped ones, and readerFailed, closed with readerErr
+	// once a reader stops on its own.
+	cdcUser, cdcPassword string
+	readerMu             sync.Mutex
+	reader               *binlog.Reader
+	readerStop           context.CancelFunc
+	readerDone           chan struct{}
+	readerStopped        binlog.Stats
+	readerFailed         chan struct{}
+	readerFailOnce       sync.Once
+	readerErr            error
 
 	enrich, sink *mapping // sink is nil but in ShapeOriginal
 	archiveStop  context.CancelFunc
 	deadLetters  *capture
 	commits      *commitLog
 	tracer       *tracer // nil unless Config.Trace
+	faults       *Faults // nil unless Config.FaultRate
+	failureDir   *failureDir
 
 	endpoints Endpoints
 	closeOnce sync.Once
@@ -70,7 +80,15 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if err := Prerequisites(cfg.Root); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Logger, deadLetters: &capture{log: cfg.Logger}, commits: newCommitLog()}
+	p := &Pipeline{cfg: cfg, log: cfg.Logger, deadLetters: &capture{log: cfg.Logger}, commits: newCommitLog(), readerFailed: make(chan struct{})}
+	if cfg.FaultRate > 0 {
+		if p.faults, err = NewFaults(cfg.FaultRate, cfg.FaultSeed); err != nil {
+			return nil, err
+		}
+	}
+	if p.failureDir, err = newFailureDir(cfg.FailureDir); err != nil {
+		return nil, err
+	}
 	if cfg.Trace {
 		p.tracer = newTracer()
 		p.tracer.oneHop = !cfg.Shape.twoHops()
@@ -101,7 +119,8 @@ func (p *Pipeline) start(ctx context.Context) error {
 			return fmt.Errorf("apply %s: %w", cfg.PreloadSQL, err)
 		}
 	}
-	if err := p.startReader(ctx, "dms_user", password); err != nil {
+	p.cdcUser, p.cdcPassword = "dms_user", password
+	if err := p.startReader(ctx, nil); err != nil {
 		return err
 	}
 	if err := p.startMappings(ctx); err != nil {
@@ -123,7 +142,16 @@ func (p *Pipeline) DB() *sql.DB { return p.db }
 func (p *Pipeline) Endpoints() Endpoints { return p.endpoints }
 
 // ReaderStats returns the CDC reader's counters.
-func (p *Pipeline) ReaderStats() binlog.Stats { return p.reader.Stats() }
+// ReaderStats returns the CDC reader's counters, summed over restarts.
+func (p *Pipeline) ReaderStats() binlog.Stats {
+	p.readerMu.Lock()
+	defer p.readerMu.Unlock()
+	s := p.readerStopped
+	if p.readerStop != nil {
+		s = addReaderStats(s, p.reader.Stats())
+	}
+	return s
+}
 
 // PollerStats returns the enrich and sink mappings' counters, summed over
 // restarts; the sink's are zero in the one-hop shapes.
@@ -142,6 +170,14 @@ func (p *Pipeline) Failures() []poller.FailureRecord {
 	}
 	return out
 }
+
+// FailureDir is the directory holding the batches the mappings gave up
+// on, in Lambda's S3 on-failure record format (`etl replay --failures
+// file://DIR` reads it). Unless Config.FailureDir chose it, Close removes it.
+func (p *Pipeline) FailureDir() string { return p.failureDir.dir }
+
+// FailureFiles lists the on-failure records written to FailureDir.
+func (p *Pipeline) FailureFiles() ([]string, error) { return p.failureDir.files() }
 
 // DeadLetters returns the records the handlers set aside.
 func (p *Pipeline) DeadLetters() []dlq.Message { return p.deadLetters.all() }
@@ -171,16 +207,14 @@ func (p *Pipeline) Close() error {
 		if p.archiveStop != nil {
 			p.archiveStop()
 		}
-		if p.readerStop != nil {
-			p.readerStop()
-			<-p.readerDone
-		}
+		p.stopReader()
 		if p.db != nil {
 			_ = p.db.Close()
 		}
 		for _, e := range p.emus {
 			errs = append(errs, e.Stop())
 		}
+		errs = append(errs, p.failureDir.close())
 		if p.server != nil {
 			errs = append(errs, p.server.Stop())
 		}

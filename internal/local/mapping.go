@@ -53,6 +53,11 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 			Checkpoints:           poller.NewCheckpoints(),
 			Logger:                p.log,
 			Timing:                timing[stream],
+			OnFailure: func(f poller.FailureRecord) {
+				if err := p.failureDir.write(function, f); err != nil {
+					p.log.Error("writing an on-failure record", "function", function, "shard", f.KinesisBatchInfo.ShardID, "error", err)
+				}
+			},
 		}
 	}
 	twoHops := p.cfg.Shape.twoHops()
@@ -64,11 +69,11 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		db := dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB)))
+		db := dynamodb.NewFromConfig(retry.WithoutSDKRetries(p.handlerAWSConfig(p.endpoints.DynamoDB)))
 		cfg := enrich.Config{StateTable: StateTable, SourceStream: UnifiedStream, Source: EnrichFunction, Logger: p.log, Now: p.cfg.Now}
 		deps := enrich.Deps{
 			DB:       db,
-			Stream:   kinesis.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.Kinesis))),
+			Stream:   kinesis.NewFromConfig(retry.WithoutSDKRetries(p.handlerAWSConfig(p.endpoints.Kinesis))),
 			Products: ref,
 			DLQ:      p.deadLetters,
 		}
@@ -86,7 +91,7 @@ func (p *Pipeline) startMappings(ctx context.Context) error {
 	if twoHops {
 		p.sink = &mapping{cfg: esm(SinkFunction, EnrichedStream), wrap: p.wrapHandler, newHandler: func() (poller.Handler, error) {
 			h, err := sink.New(sink.Config{TableName: TableName, Source: SinkFunction, Logger: p.log},
-				dynamodb.NewFromConfig(retry.WithoutSDKRetries(AWSConfig(p.endpoints.DynamoDB))),
+				dynamodb.NewFromConfig(retry.WithoutSDKRetries(p.handlerAWSConfig(p.endpoints.DynamoDB))),
 				p.deadLetters)
 			if err != nil {
 				return nil, err
@@ -264,13 +269,13 @@ func (p *Pipeline) WaitIdle(ctx context.Context) error {
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-p.readerDone:
+		case <-p.readerFailed:
 			cancel(fmt.Errorf("CDC reader stopped: %w", p.readerErr))
 		case <-ctx.Done():
 		}
 	}()
 	steps := []func(context.Context) error{
-		p.reader.WaitShipped,
+		p.waitShipped,
 		func(ctx context.Context) error { return waitPoller(ctx, p.enrich) },
 		// Again: the first wait's invocations may have put the old key's
 		// delete of a moved row back on the unified stream (see
@@ -303,6 +308,41 @@ func waitPoller(ctx context.Context, m *mapping) error {
 		if p != nil {
 			wctx, cancel := context.WithTimeout(ctx, time.Second)
 			err := p.WaitIdle(wctx)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// handlerAWSConfig is the configuration of the clients the handlers and
+// the CDC writer build: the calls Config.FaultRate injects faults into.
+func (p *Pipeline) handlerAWSConfig(endpoint string) aws.Config {
+	return faultyAWSConfig(endpoint, p.faults)
+}
+
+// FaultStats returns the faults injected so far (zero without
+// Config.FaultRate).
+func (p *Pipeline) FaultStats() FaultStats { return p.faults.Stats() }
+
+// FaultsNotRepeated counts, by operation, the faulted requests nobody sent
+// again identically.
+func (p *Pipeline) FaultsNotRepeated() map[string]int { return p.faults.NotRepeated() }
+
+// waitShipped waits until the CDC reader has shipped every change
+// committed before the call, following the reader across restarts.
+func (p *Pipeline) waitShipped(ctx context.Context) error {
+	for {
+		if r := p.currentReader(); r != nil {
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := r.WaitShipped(wctx)
 			cancel()
 			if err == nil || ctx.Err() != nil {
 				return err

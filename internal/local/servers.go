@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/emulator"
 	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/internal/mariadb"
+	"github.com/unified-streaming-etl/etl/internal/retry"
 	"github.com/unified-streaming-etl/etl/internal/sink"
 )
 
@@ -150,36 +152,95 @@ func (p *Pipeline) streams() []string {
 }
 
 // startReader runs the CDC reader as the DMS replication user the setup
-// script created, and waits for its full load to be queued.
-func (p *Pipeline) startReader(ctx context.Context, user, password string) error {
+// script created, and waits for its full load to be queued (resume nil)
+// or for it to follow the binlog from resume.
+func (p *Pipeline) startReader(ctx context.Context, resume *mysql.Position) error {
 	r, err := binlog.New(binlog.Config{
-		Host: p.server.Host(), Port: p.server.Port(), User: user, Password: password,
-		ServerID:          p.server.ServerID() + 1000,
-		Kinesis:           p.Kinesis,
+		Host: p.server.Host(), Port: p.server.Port(), User: p.cdcUser, Password: p.cdcPassword,
+		ServerID: p.server.ServerID() + 1000,
+		// The writer has its own client, as DMS would, so that injected
+		// faults reach its calls and not the pipeline's bookkeeping; its
+		// own retry policy, not the SDK's, retries them (and counts them).
+		Kinesis:           kinesis.NewFromConfig(retry.WithoutSDKRetries(p.handlerAWSConfig(p.endpoints.Kinesis))),
 		Stream:            UnifiedStream,
 		DecimalsAsNumbers: p.cfg.DecimalsAsNumbers,
 		Logger:            p.log,
 		OnRecord:          p.onRecord,
+		ResumeAt:          resume,
 	})
 	if err != nil {
 		return err
 	}
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	p.reader, p.readerStop, p.readerDone = r, stop, make(chan struct{})
+	done := make(chan struct{})
+	p.readerMu.Lock()
+	p.reader, p.readerStop, p.readerDone = r, stop, done
+	p.readerMu.Unlock()
 	go func() {
-		defer close(p.readerDone)
+		defer close(done)
 		if err := r.Run(rctx); err != nil {
-			p.readerErr = err
 			p.log.Error("CDC reader stopped", "error", err)
+			p.readerFailOnce.Do(func() {
+				p.readerErr = err
+				close(p.readerFailed)
+			})
 		}
 	}()
 	select {
 	case <-r.Loaded():
 		return nil
-	case <-p.readerDone:
+	case <-p.readerFailed:
 		return fmt.Errorf("CDC reader: %w", p.readerErr)
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// stopReader stops the running CDC reader, waits for it, and returns the
+// position up to which everything it read is in Kinesis.
+func (p *Pipeline) stopReader() (mysql.Position, bool) {
+	p.readerMu.Lock()
+	r, stop, done := p.reader, p.readerStop, p.readerDone
+	p.readerStop = nil
+	p.readerMu.Unlock()
+	if stop == nil {
+		return mysql.Position{}, false
+	}
+	stop()
+	<-done
+	p.readerMu.Lock()
+	p.readerStopped = addReaderStats(p.readerStopped, r.Stats())
+	p.readerMu.Unlock()
+	return r.ShippedPosition()
+}
+
+// RestartWriter kills the CDC reader and its Kinesis writer mid-stream,
+// cancelling the PutRecords calls in flight, and starts a new one that
+// resumes from the binlog position up to which Kinesis had accepted
+// everything, as a DMS task resumes from its checkpoint: changes after it
+// are shipped again (docs/design.md §8).
+func (p *Pipeline) RestartWriter(ctx context.Context) error {
+	pos, ok := p.stopReader()
+	if !ok {
+		return errors.New("CDC reader: no shipped position to resume from")
+	}
+	return p.startReader(ctx, &pos)
+}
+
+func (p *Pipeline) currentReader() *binlog.Reader {
+	p.readerMu.Lock()
+	defer p.readerMu.Unlock()
+	if p.readerStop == nil {
+		return nil
+	}
+	return p.reader
+}
+
+func addReaderStats(a, b binlog.Stats) binlog.Stats {
+	return binlog.Stats{
+		Loaded: a.Loaded + b.Loaded, Inserted: a.Inserted + b.Inserted, Updated: a.Updated + b.Updated,
+		Deleted: a.Deleted + b.Deleted, Control: a.Control + b.Control,
+		PutRecords: a.PutRecords + b.PutRecords, Retries: a.Retries + b.Retries,
 	}
 }
 

@@ -141,6 +141,10 @@ type FailureRecord struct {
 	// Err is the last invocation's error or partial-failure summary; it is
 	// not part of Lambda's record.
 	Err string `json:"-"`
+	// Records are the batch's records: what an S3 destination receives as
+	// the record's "payload" (docs/aws-facts.md §5), and not the other
+	// destinations.
+	Records []events.KinesisEventRecord `json:"-"`
 }
 
 // KinesisBatchInfo locates a failed batch in its stream.

@@ -510,6 +510,9 @@ func (s *shard) fail(recs []*item, attempts int, condition string, functionError
 		StreamArn:                       p.streamARN,
 	}
 	f.Err = lastErr
+	for _, r := range recs {
+		f.Records = append(f.Records, r.ev)
+	}
 	p.addFailure(f)
 	s.finish(recs)
 }
