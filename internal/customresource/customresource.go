@@ -108,6 +108,21 @@ type AsyncHandler interface {
 	IsComplete(ctx context.Context, req Request) (CompleteResponse, error)
 }
 
+// Poll answers an isComplete request by decoding onEvent's
+// IsCompleteInput into an In and asking step whether the goal is reached;
+// for handlers whose every isComplete call is one such step.
+func Poll[In any](ctx context.Context, req Request, step func(context.Context, In) (bool, error)) (CompleteResponse, error) {
+	var in In
+	if err := req.Input(&in); err != nil {
+		return CompleteResponse{}, err
+	}
+	done, err := step(ctx, in)
+	if err != nil {
+		return CompleteResponse{}, err
+	}
+	return CompleteResponse{IsComplete: done}, nil
+}
+
 // wireResponse is onEvent's answer as the framework reads it.
 type wireResponse struct {
 	PhysicalResourceID string          `json:"PhysicalResourceId,omitempty"`
