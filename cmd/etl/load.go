@@ -43,10 +43,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	products := fs.String("products", "", "product catalogue, JSON lines, the item ids are drawn from (default reference-data/products.json)")
 	seed := fs.Uint64("seed", 1, "seed for the generated amounts and products")
 	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	if err := firstInvalid(fs,

@@ -45,10 +45,7 @@ func runResend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	stream := fs.String("stream", "", "the unified stream's `name` or ARN (default: the --common-stack output)")
 	commonStack := fs.String("common-stack", "", "the deployed common `stack` ("+ops.CommonStack+"): the stream from its outputs")
 	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	switch {

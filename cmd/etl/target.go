@@ -45,6 +45,15 @@ func (f *dbFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.insecure, "insecure-skip-tls-for-non-loopback", false, "INSECURE: allow a DSN naming another host without verified TLS (tls=true or --ca-bundle), so that anyone on the network path can read the password and data")
 }
 
+// parse parses a command's arguments and checks the database flags among
+// them, so that a command fails on its flags before any work.
+func (f *dbFlags) parse(fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return f.check(fs)
+}
+
 // check reports flag combinations that cannot work, before any work.
 func (f *dbFlags) check(fs *flag.FlagSet) error {
 	var msg string

@@ -92,10 +92,7 @@ func verifyOrRepair(ctx context.Context, name string, repair bool, args []string
 	if !repair {
 		fs.BoolVar(&repair, "repair", false, "put the orders that differ back on the unified stream (etl repair)")
 	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	switch {
