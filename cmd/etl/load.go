@@ -32,9 +32,7 @@ Needs the schema (etl db setup).
 ` + targetHelp
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("load", "load [flags]", loadDescription, stderr)
-	var df dbFlags
-	df.register(fs)
+	fs, df := newDBFlagSet("load", "load [flags]", loadDescription, stderr)
 	orders := fs.Int("orders", 1000, "orders to commit")
 	items := fs.Int("items-per-order", 2, "items per order")
 	rate := fs.Float64("rate", 10, "orders committed per second in total; 0 for as fast as possible")
