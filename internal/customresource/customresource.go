@@ -50,6 +50,16 @@ type Request struct {
 // so fields should be strings.
 func (r Request) Properties(v any) error { return decodeProperties(r.ResourceProperties, v) }
 
+// ValidProperties decodes the resource properties into a P and checks
+// them with validate (typically the method expression (*P).validate).
+func ValidProperties[P any](r Request, validate func(*P) error) (P, error) {
+	var p P
+	if err := r.Properties(&p); err != nil {
+		return p, err
+	}
+	return p, validate(&p)
+}
+
 // OldProperties decodes the properties before an update into v.
 func (r Request) OldProperties(v any) error { return decodeProperties(r.OldResourceProperties, v) }
 
