@@ -72,13 +72,8 @@ var DMSServiceRoles = []DMSServiceRole{
 // `cdk destroy`: other DMS users of the account may depend on them.
 func newDMSServiceRoles(scope constructs.Construct, assetDir string, retention awslogs.RetentionDays) []constructs.IConstruct {
 	stack := awscdk.Stack_Of(scope)
-	fn := newGoFunction(scope, "DmsRoles", goFunctionProps{
-		AssetDir:    assetDir,
-		Description: "Custom resource: creates dms-vpc-role and dms-cloudwatch-logs-role where the account has none; never deletes them.",
-		MemoryMiB:   CustomResourceMemoryMiB,
-		Timeout:     PollerTimeout,
-		Retention:   retention,
-	})
+	fn := newPollingHandler(scope, "DmsRoles", assetDir, retention,
+		"Custom resource: creates dms-vpc-role and dms-cloudwatch-logs-role where the account has none; never deletes them.")
 	var roleArns, policyArns []*string
 	for _, r := range DMSServiceRoles {
 		roleArns = append(roleArns, stack.FormatArn(&awscdk.ArnComponents{
@@ -157,6 +152,20 @@ type providerProps struct {
 	queryInterval time.Duration
 	totalTimeout  time.Duration
 	retention     awslogs.RetentionDays
+}
+
+// newPollingHandler creates the function of a custom resource that is both
+// its provider's onEvent and isComplete handler: each call takes one short
+// step (the Provider framework polls for the rest), so PollerTimeout bounds
+// it.
+func newPollingHandler(scope constructs.Construct, id, assetDir string, retention awslogs.RetentionDays, description string) awslambda.Function {
+	return newGoFunction(scope, id, goFunctionProps{
+		AssetDir:    assetDir,
+		Description: description,
+		MemoryMiB:   CustomResourceMemoryMiB,
+		Timeout:     PollerTimeout,
+		Retention:   retention,
+	})
 }
 
 // newProvider creates a CDK Provider framework (its Node.js functions and,
@@ -334,13 +343,8 @@ type dmsTaskControl struct {
 // lifecycle resource (start again).
 func newDMSTaskControl(scope constructs.Construct, p dmsTaskControlProps) dmsTaskControl {
 	stack := awscdk.Stack_Of(scope)
-	fn := newGoFunction(scope, "DmsTask", goFunctionProps{
-		AssetDir:    p.assetDir,
-		Description: "Custom resource: starts, stops and resumes the DMS replication task around CloudFormation.",
-		MemoryMiB:   CustomResourceMemoryMiB,
-		Timeout:     PollerTimeout,
-		Retention:   p.retention,
-	})
+	fn := newPollingHandler(scope, "DmsTask", p.assetDir, p.retention,
+		"Custom resource: starts, stops and resumes the DMS replication task around CloudFormation.")
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		// The handler filters by the task's ARN; DMS authorizes describe
 		// calls on "*" only.

@@ -287,31 +287,6 @@ func selfSignedCA(t *testing.T) string {
 	return path
 }
 
-// taskDigest builds a data stack for cfg in an app of its own and returns
-// the digest its task resources carry.
-func taskDigest(t *testing.T, cfg stacks.Config) string {
-	t.Helper()
-	lambdaDir, err := fakeFunctions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
-	common := stacks.NewCommonStack(app, stacks.CommonStackName, stacks.CommonStackProps{Config: cfg})
-	data, err := stacks.NewDataStack(app, stacks.DataStackName, stacks.DataStackProps{
-		Config:          cfg,
-		OrderStream:     common.OrderStream,
-		Key:             common.Key,
-		AlarmTopic:      common.AlarmTopic,
-		LambdaDir:       lambdaDir,
-		RDSCAPackageDir: "../" + stacks.RDSCAPackageDir,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, stop := customResource(t, assertions.Template_FromStack(data.Stack, nil), stacks.ResourceTypeTaskStopper)
-	return props(stop)["ConfigurationSha256"].(string)
-}
-
 func TestDMSTaskDigestChangesWithTheTaskOrItsEndpointsOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds stacks; skipped with -short")
@@ -324,7 +299,7 @@ func TestDMSTaskDigestChangesWithTheTaskOrItsEndpointsOnly(t *testing.T) {
 	t.Run("it is the same in every synthesis of the same configuration", func(t *testing.T) {
 		// A digest that changed from one synthesis to the next would stop
 		// and restart replication on every deployment.
-		if got := taskDigest(t, stacks.DefaultConfig()); got != defaults {
+		if got := dataStackDigest(t, stacks.DefaultConfig(), false); got != defaults {
 			t.Errorf("digest %s in a second synthesis, want %s", got, defaults)
 		}
 	})
@@ -338,7 +313,7 @@ func TestDMSTaskDigestChangesWithTheTaskOrItsEndpointsOnly(t *testing.T) {
 	t.Run("a new CA bundle, which changes the source endpoint, changes it", func(t *testing.T) {
 		cfg := stacks.DefaultConfig()
 		cfg.RDSCABundleFile = selfSignedCA(t)
-		if got := taskDigest(t, cfg); got == defaults {
+		if got := dataStackDigest(t, cfg, false); got == defaults {
 			t.Error("the digest ignores the certificate the source endpoint verifies the database with")
 		}
 	})

@@ -354,13 +354,8 @@ type kdaStartProps struct {
 // (kda/start).
 func newKDAStart(scope constructs.Construct, p kdaStartProps) awscdk.CustomResource {
 	stack := awscdk.Stack_Of(scope)
-	fn := newGoFunction(scope, "KdaStart", goFunctionProps{
-		AssetDir:    p.assetDir,
-		Description: "Custom resource: starts the KDA SQL application once it is ready, stops it before deletion.",
-		MemoryMiB:   CustomResourceMemoryMiB,
-		Timeout:     PollerTimeout,
-		Retention:   p.retention,
-	})
+	fn := newPollingHandler(scope, "KdaStart", p.assetDir, p.retention,
+		"Custom resource: starts the KDA SQL application once it is ready, stops it before deletion.")
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("kinesisanalytics:DescribeApplication", "kinesisanalytics:StartApplication", "kinesisanalytics:StopApplication"),
 		Resources: &[]*string{stack.FormatArn(&awscdk.ArnComponents{

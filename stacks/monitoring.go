@@ -376,28 +376,18 @@ func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]aw
 	if len(m.dmsAlarms) > 0 {
 		pm.addReplication()
 	}
-	pm.d.section("Streams", "Kinesis: how far behind the consumers read, and throttling.")
-	for _, s := range m.streams {
-		pm.addStream(s)
-	}
-	pm.d.section("Functions", "Lambda: failed invocations, throttles, duration against the timeout, and how old the records they receive are.")
-	for _, f := range m.functions {
+	monitorEach(pm.d, "Streams", "Kinesis: how far behind the consumers read, and throttling.", m.streams, pm.addStream)
+	monitorEach(pm.d, "Functions", "Lambda: failed invocations, throttles, duration against the timeout, and how old the records they receive are.", m.functions, func(f watchedFunction) {
 		pm.addFunction(f)
 		if f.loadsCatalogue {
 			pm.addCatalogue(f)
 		}
-	}
+	})
 	for _, add := range m.sections {
 		add(pm)
 	}
-	pm.d.section("Tables", "DynamoDB: consumed capacity and throttling.")
-	for _, t := range m.tables {
-		pm.addTable(t)
-	}
-	pm.d.section("Dead-letter queues", "Records the functions could not process, with the reason.")
-	for _, q := range m.queues {
-		pm.addQueue(q)
-	}
+	monitorEach(pm.d, "Tables", "DynamoDB: consumed capacity and throttling.", m.tables, pm.addTable)
+	monitorEach(pm.d, "Dead-letter queues", "Records the functions could not process, with the reason.", m.queues, pm.addQueue)
 	if m.failures != nil {
 		pm.addFailureBucket()
 	}
@@ -405,6 +395,14 @@ func newProcessMonitoring(scope constructs.Construct, m processMonitoring) ([]aw
 		pm.addArchive()
 	}
 	return pm.set.alarms, pm.dashboard(scope)
+}
+
+// monitorEach starts a dashboard section and adds each of its resources.
+func monitorEach[T any](d *dashboardBuilder, title, text string, resources []T, add func(T)) {
+	d.section(title, text)
+	for _, r := range resources {
+		add(r)
+	}
 }
 
 // addReplication shows the data stack's DMS alarms.

@@ -251,7 +251,7 @@ func TestSinkWritesTheTableAndReadsTheEnrichedStream(t *testing.T) {
 		t.Run(string(v), func(t *testing.T) {
 			s := synth(t, v)
 			tmpl := s.template(stacks.ProcessStackName)
-			table := logicalID(t, tmpl, "AWS::DynamoDB::Table", map[string]any{"KeySchema": assertions.Match_ArrayWith(&[]any{match(map[string]any{"AttributeName": "orderId"})})})
+			table := orderEnrichedID
 			var sinkID string
 			for id := range goFunctions(tmpl) {
 				if strings.HasPrefix(id, "Sink") {

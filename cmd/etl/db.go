@@ -79,16 +79,11 @@ user, written the same way.
 ` + targetHelp
 
 func runDBSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("db setup", "db setup [flags]", setupDescription, stderr)
-	var df dbFlags
-	df.register(fs)
+	fs, df := newDBFlagSet("db setup", "db setup [flags]", setupDescription, stderr)
 	passwordEnv := fs.String("dms-password-env", "", "with a DSN: set dms_user's password from this environment `variable` (default: keep an existing user's password, generate one for a new user)")
 	newPassword := fs.Bool("new-dms-password", false, "with a DSN: give an existing dms_user a new generated password, written to --generated-dms-password-file (a DMS task using the old one stops working)")
 	passwordFile := fs.String("generated-dms-password-file", "", "with a DSN: write a generated dms_user password to this new `file`, created with mode 0600 (required when one is generated; it is never printed)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	switch {
@@ -207,15 +202,10 @@ schema.
 ` + targetHelp
 
 func runDBSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("db seed", "db seed [flags]", seedDescription, stderr)
-	var df dbFlags
-	df.register(fs)
+	fs, df := newDBFlagSet("db seed", "db seed [flags]", seedDescription, stderr)
 	file := fs.String("sql", "", "SQL `file` to apply (default: sql/orders-data-setup.sql, built into etl)")
 	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress on a long script")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	name, script := "orders-data-setup.sql", etlsql.OrdersDataSetup

@@ -32,9 +32,7 @@ Needs the schema (etl db setup).
 ` + targetHelp
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("load", "load [flags]", loadDescription, stderr)
-	var df dbFlags
-	df.register(fs)
+	fs, df := newDBFlagSet("load", "load [flags]", loadDescription, stderr)
 	orders := fs.Int("orders", 1000, "orders to commit")
 	items := fs.Int("items-per-order", 2, "items per order")
 	rate := fs.Float64("rate", 10, "orders committed per second in total; 0 for as fast as possible")
@@ -43,10 +41,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	products := fs.String("products", "", "product catalogue, JSON lines, the item ids are drawn from (default reference-data/products.json)")
 	seed := fs.Uint64("seed", 1, "seed for the generated amounts and products")
 	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	if err := firstInvalid(fs,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"github.com/unified-streaming-etl/etl/internal/order"
 	"github.com/unified-streaming-etl/etl/internal/poller"
 	"github.com/unified-streaming-etl/etl/internal/sink"
+	"github.com/unified-streaming-etl/etl/internal/testenv"
 )
 
 // streamRecords reads every record of the local unified stream, shard by
@@ -117,19 +117,11 @@ func TestReplayArchiveTwiceChangesNothing(t *testing.T) {
 		hours[h] = append(hours[h], string(r.Data))
 	}
 	for h, lines := range hours {
-		var b bytes.Buffer
-		w := gzip.NewWriter(&b)
-		for _, l := range lines {
-			fmt.Fprintln(w, l)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
 		path := filepath.Join(dir, filepath.FromSlash(h), "RawArchive-1-"+strings.ReplaceAll(h, "/", "-")+".gz")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(path, testenv.Gzip(t, lines...), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -39,16 +39,11 @@ AWS configuration, so AWS_ENDPOINT_URL_KINESIS points it at an emulator.
 ` + targetHelp
 
 func runResend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("resend", "resend [flags]", resendDescription, stderr)
-	var df dbFlags
-	df.register(fs)
+	fs, df := newDBFlagSet("resend", "resend [flags]", resendDescription, stderr)
 	stream := fs.String("stream", "", "the unified stream's `name` or ARN (default: the --common-stack output)")
 	commonStack := fs.String("common-stack", "", "the deployed common `stack` ("+ops.CommonStack+"): the stream from its outputs")
 	progressEvery := fs.Duration("progress", 5*time.Second, "how often to report progress")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	switch {

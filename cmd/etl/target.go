@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,6 +44,24 @@ func (f *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.caBundle, "ca-bundle", "", "PEM `file` of the CAs the server certificate must chain to (default with --stack: the RDS CAs of "+rdsca.PackageDir+")")
 	fs.StringVar(&f.serverName, "tls-server-name", "", "the `name` the server certificate must carry (default: the database endpoint, or the DSN's host)")
 	fs.BoolVar(&f.insecure, "insecure-skip-tls-for-non-loopback", false, "INSECURE: allow a DSN naming another host without verified TLS (tls=true or --ca-bundle), so that anyone on the network path can read the password and data")
+}
+
+// newDBFlagSet is newFlagSet for a command that reaches the orders
+// database, with the database flags registered.
+func newDBFlagSet(name, synopsis, description string, stderr io.Writer) (*flag.FlagSet, *dbFlags) {
+	fs := newFlagSet(name, synopsis, description, stderr)
+	df := &dbFlags{}
+	df.register(fs)
+	return fs, df
+}
+
+// parse parses a command's arguments and checks the database flags among
+// them, so that a command fails on its flags before any work.
+func (f *dbFlags) parse(fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return f.check(fs)
 }
 
 // check reports flag combinations that cannot work, before any work.

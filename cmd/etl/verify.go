@@ -75,9 +75,7 @@ kms:GenerateDataKey on the pipeline key.
 ` + targetHelp
 
 func verifyOrRepair(ctx context.Context, name string, repair bool, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, name+" [flags]", verifyDescription, stderr)
-	var df dbFlags
-	df.register(fs)
+	fs, df := newDBFlagSet(name, name+" [flags]", verifyDescription, stderr)
 	table := fs.String("table", "", "the OrderEnriched DynamoDB `table` (default: the --process-stack output)")
 	processStack := fs.String("process-stack", "", "the deployed process `stack` ("+ops.ProcessStack+"): table and catalogue from its outputs")
 	products := fs.String("products", "", "product catalogue: a JSON-lines `file` or s3://bucket/key (default: the --process-stack output, else reference-data/products.json)")
@@ -92,10 +90,7 @@ func verifyOrRepair(ctx context.Context, name string, repair bool, args []string
 	if !repair {
 		fs.BoolVar(&repair, "repair", false, "put the orders that differ back on the unified stream (etl repair)")
 	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := df.check(fs); err != nil {
+	if err := df.parse(fs, args); err != nil {
 		return err
 	}
 	switch {

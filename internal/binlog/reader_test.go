@@ -182,11 +182,16 @@ func dataRecords(all []streamed) []streamed {
 	return out
 }
 
+// Orders 1 and 2 as the reader tests start from.
+const (
+	insertOrder1 = "INSERT INTO orders.`order` VALUES (1, 12.50, 'PENDING', '2020-05-01 17:11:49.973', 'Ana', '1 Main St', 'Seattle', 'WA', '98101')"
+	insertOrder2 = "INSERT INTO orders.`order` VALUES (2, 1000.00, 'SHIPPED', '2020-05-02 08:00:00.000', 'Bo', NULL, 'Austin', 'TX', '73301')"
+)
+
 func TestReader(t *testing.T) {
 	e := setup(t, 2)
 	e.exec(t,
-		"INSERT INTO orders.`order` VALUES (1, 12.50, 'PENDING', '2020-05-01 17:11:49.973', 'Ana', '1 Main St', 'Seattle', 'WA', '98101')",
-		"INSERT INTO orders.`order` VALUES (2, 1000.00, 'SHIPPED', '2020-05-02 08:00:00.000', 'Bo', NULL, 'Austin', 'TX', '73301')",
+		insertOrder1, insertOrder2,
 		"INSERT INTO orders.order_item VALUES (1, 101, 2, 5.25, 'PENDING'), (1, 102, 1, 2.00, 'PENDING'), (2, 103, 10, 100.00, 'SHIPPED')",
 	)
 	r := e.start(t, nil)
@@ -515,8 +520,7 @@ func TestReaderConcurrentHistory(t *testing.T) {
 func TestReaderKeyChangesAndTruncate(t *testing.T) {
 	e := setup(t, 2)
 	e.exec(t,
-		"INSERT INTO orders.`order` VALUES (1, 12.50, 'PENDING', '2020-05-01 17:11:49.973', 'Ana', '1 Main St', 'Seattle', 'WA', '98101')",
-		"INSERT INTO orders.`order` VALUES (2, 1000.00, 'SHIPPED', '2020-05-02 08:00:00.000', 'Bo', NULL, 'Austin', 'TX', '73301')",
+		insertOrder1, insertOrder2,
 		"INSERT INTO orders.order_item VALUES (1, 101, 2, 5.25, 'PENDING'), (1, 102, 1, 2.00, 'PENDING')",
 	)
 	r := e.start(t, nil)

@@ -50,6 +50,16 @@ type Request struct {
 // so fields should be strings.
 func (r Request) Properties(v any) error { return decodeProperties(r.ResourceProperties, v) }
 
+// ValidProperties decodes the resource properties into a P and checks
+// them with validate (typically the method expression (*P).validate).
+func ValidProperties[P any](r Request, validate func(*P) error) (P, error) {
+	var p P
+	if err := r.Properties(&p); err != nil {
+		return p, err
+	}
+	return p, validate(&p)
+}
+
 // OldProperties decodes the properties before an update into v.
 func (r Request) OldProperties(v any) error { return decodeProperties(r.OldResourceProperties, v) }
 
@@ -106,6 +116,21 @@ type Handler interface {
 type AsyncHandler interface {
 	Handler
 	IsComplete(ctx context.Context, req Request) (CompleteResponse, error)
+}
+
+// Poll answers an isComplete request by decoding onEvent's
+// IsCompleteInput into an In and asking step whether the goal is reached;
+// for handlers whose every isComplete call is one such step.
+func Poll[In any](ctx context.Context, req Request, step func(context.Context, In) (bool, error)) (CompleteResponse, error) {
+	var in In
+	if err := req.Input(&in); err != nil {
+		return CompleteResponse{}, err
+	}
+	done, err := step(ctx, in)
+	if err != nil {
+		return CompleteResponse{}, err
+	}
+	return CompleteResponse{IsComplete: done}, nil
 }
 
 // wireResponse is onEvent's answer as the framework reads it.

@@ -138,23 +138,11 @@ func valueSize(v types.AttributeValue) int {
 	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
 		return 1
 	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
+		return sumSizes(v.Value, func(s string) int { return len(s) })
 	case *types.AttributeValueMemberNS:
-		n := 0
-		for _, s := range v.Value {
-			n += NumberSize("", s)
-		}
-		return n
+		return sumSizes(v.Value, func(s string) int { return NumberSize("", s) })
 	case *types.AttributeValueMemberBS:
-		n := 0
-		for _, b := range v.Value {
-			n += len(b)
-		}
-		return n
+		return sumSizes(v.Value, func(b []byte) int { return len(b) })
 	case *types.AttributeValueMemberL:
 		n := 3 // a list or map takes 3 bytes, and 1 more per element
 		for _, e := range v.Value {
@@ -177,4 +165,13 @@ func CheckItem(item map[string]types.AttributeValue) error {
 		return fmt.Errorf("item of %d bytes is larger than DynamoDB's item limit (%d bytes)", n, MaxItemSize)
 	}
 	return nil
+}
+
+// sumSizes adds the sizes of a set's elements.
+func sumSizes[E any](set []E, size func(E) int) int {
+	n := 0
+	for _, e := range set {
+		n += size(e)
+	}
+	return n
 }

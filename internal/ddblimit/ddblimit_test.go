@@ -59,6 +59,16 @@ func TestItemSize(t *testing.T) {
 			t.Errorf("ItemSize = %d, want %d", got, want)
 		}
 	})
+	t.Run("sets count the sum of their elements", func(t *testing.T) {
+		item := map[string]types.AttributeValue{
+			"ss": &types.AttributeValueMemberSS{Value: []string{"a", "bcd"}},        // 2 + 1 + 3
+			"ns": &types.AttributeValueMemberNS{Value: []string{"12", "959.18"}},    // 2 + (2 digits → 1 + 1) + (5 digits → 3 + 1)
+			"bs": &types.AttributeValueMemberBS{Value: [][]byte{{1, 2}, {3, 4, 5}}}, // 2 + 2 + 3
+		}
+		if got, want := ddblimit.ItemSize(item), 6+8+7; got != want {
+			t.Errorf("ItemSize = %d, want %d", got, want)
+		}
+	})
 	t.Run("an item over the limit is refused, one at the limit is not", func(t *testing.T) {
 		item := map[string]types.AttributeValue{"s": &types.AttributeValueMemberS{Value: strings.Repeat("x", ddblimit.MaxItemSize-1)}}
 		if err := ddblimit.CheckItem(item); err != nil {

@@ -143,6 +143,15 @@ func (h *history) deleteOrder(id int64) {
 	delete(h.orders, id)
 }
 
+// deleteOrderAndItems deletes the items, then the order, as the schema's
+// foreign key makes the source do.
+func (h *history) deleteOrderAndItems(id int64, itemIDs ...int64) {
+	for _, itemID := range itemIDs {
+		h.deleteItem(id, itemID)
+	}
+	h.deleteOrder(id)
+}
+
 // TestJoinStaysExactAfterStateExpiry lets 8, 30 and 400 days pass between
 // two stretches of changes, deleting state rows as DynamoDB's TTL does, and
 // checks after each later change that OrderEnriched is the source join.
@@ -168,10 +177,7 @@ func TestJoinStaysExactAfterStateExpiry(t *testing.T) {
 			// only after the gap: the item waits in state meanwhile.
 			h.putItem("load", 6, 16)
 			h.deleteItem(4, 12)
-			h.deleteItem(5, 13)
-			h.deleteItem(5, 14)
-			h.deleteItem(5, 15)
-			h.deleteOrder(5)
+			h.deleteOrderAndItems(5, 13, 14, 15)
 			p.run(t, h)
 			p.matches(t, h, "day 0")
 			live := liveStateRows(t, db, p.stateTable)
@@ -200,10 +206,7 @@ func TestJoinStaysExactAfterStateExpiry(t *testing.T) {
 			p.matches(t, h, "an item update")
 
 			// The schema's foreign key makes the items go first...
-			h.deleteItem(3, 7)
-			h.deleteItem(3, 8)
-			h.deleteItem(3, 9)
-			h.deleteOrder(3)
+			h.deleteOrderAndItems(3, 7, 8, 9)
 			p.run(t, h)
 			p.matches(t, h, "an order delete after its items")
 

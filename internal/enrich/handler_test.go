@@ -229,13 +229,19 @@ func TestHandleJoinsAcrossBatches(t *testing.T) {
 	}
 }
 
-func TestHandleFailures(t *testing.T) {
-	s := newSource()
-	batch := event(
+// twoOrders is the insert of orders 1 and 2 with items 7 and 42 each, the
+// records of order 2 at indexes 2, 3 and 5.
+func twoOrders(s *source) []events.KinesisEventRecord {
+	return []events.KinesisEventRecord{
 		s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1),
 		s.order("insert", 2, "NEW"), s.item("insert", 2, 7, 1),
 		s.item("insert", 1, 42, 1), s.item("insert", 2, 42, 1),
-	)
+	}
+}
+
+func TestHandleFailures(t *testing.T) {
+	s := newSource()
+	batch := event(twoOrders(s)...)
 	order2 := []string{batch.Records[2].Kinesis.SequenceNumber, batch.Records[3].Kinesis.SequenceNumber, batch.Records[5].Kinesis.SequenceNumber}
 	onlyOrder2 := func(reqs []ddbtypes.WriteRequest) []ddbtypes.WriteRequest {
 		var out []ddbtypes.WriteRequest
@@ -341,12 +347,7 @@ func TestHandleFailures(t *testing.T) {
 // invalid; the handler must not let that row take its neighbours down.
 func TestHandleStateRowDynamoDBRefuses(t *testing.T) {
 	s := newSource()
-	batch := event(
-		s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1),
-		s.order("insert", 2, "NEW"), s.item("insert", 2, 7, 1),
-		s.item("insert", 1, 42, 1), s.item("insert", 2, 42, 1),
-		s.order("insert", 3, "NEW"), s.item("insert", 3, 7, 1),
-	)
+	batch := event(append(twoOrders(s), s.order("insert", 3, "NEW"), s.item("insert", 3, 7, 1))...)
 	order2 := []int{2, 3, 5}
 	refuseOrder2 := func(_ int, reqs []ddbtypes.WriteRequest) ([]ddbtypes.WriteRequest, error) {
 		for _, r := range reqs {

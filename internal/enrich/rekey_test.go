@@ -49,6 +49,16 @@ func newRekeyFixture(t *testing.T) *rekeyFixture {
 	return f
 }
 
+// newMoveFixture joins order 1 with its item 7, and order 2, and returns
+// the update, not yet applied, that moves item 7 to order 2.
+func newMoveFixture(t *testing.T) (*source, *rekeyFixture, events.KinesisEventRecord) {
+	t.Helper()
+	s := newSource()
+	f := newRekeyFixture(t)
+	f.run(t, event(s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1), s.order("insert", 2, "OTHER")))
+	return s, f, withBefore(s.item("update", 2, 7, 3), map[string]any{"orderId": 1, "itemId": 7})
+}
+
 // withBefore adds a DMS before image (ColumnFilter pk-only) to an update.
 func withBefore(r events.KinesisEventRecord, before map[string]any) events.KinesisEventRecord {
 	var rec cdc.Record
@@ -112,10 +122,7 @@ func TestHandleKeyChanges(t *testing.T) {
 	})
 
 	t.Run("a move to another order upserts the new row and its old key's delete reaches the old order through the source stream", func(t *testing.T) {
-		s := newSource()
-		f := newRekeyFixture(t)
-		f.run(t, event(s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1), s.order("insert", 2, "OTHER")))
-		move := withBefore(s.item("update", 2, 7, 3), map[string]any{"orderId": 1, "itemId": 7})
+		s, f, move := newMoveFixture(t)
 		moved, _ := cdc.Decode(move.Kinesis.Data)
 		if got := summaries(f.run(t, event(move))); !slices.Equal(got, []string{"upsert 2/7 OTHER qty=3"}) {
 			t.Errorf("the move emitted %v, want only the new row", got)
@@ -140,10 +147,7 @@ func TestHandleKeyChanges(t *testing.T) {
 	})
 
 	t.Run("an old order's later update applied before the forwarded delete is outranked by that delete", func(t *testing.T) {
-		s := newSource()
-		f := newRekeyFixture(t)
-		f.run(t, event(s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1), s.order("insert", 2, "OTHER")))
-		move := withBefore(s.item("update", 2, 7, 3), map[string]any{"orderId": 1, "itemId": 7})
+		s, f, move := newMoveFixture(t)
 		later := s.order("update", 1, "SHIPPED") // committed after the move, on order 1's shard
 		f.run(t, event(move))
 		stale := f.run(t, event(later))
@@ -193,10 +197,7 @@ func TestHandleKeyChanges(t *testing.T) {
 	})
 
 	t.Run("a move whose old key's delete cannot be put is reported for retry, and the retry is harmless", func(t *testing.T) {
-		s := newSource()
-		f := newRekeyFixture(t)
-		f.run(t, event(s.order("insert", 1, "NEW"), s.item("insert", 1, 7, 1), s.order("insert", 2, "OTHER")))
-		move := withBefore(s.item("update", 2, 7, 3), map[string]any{"orderId": 1, "itemId": 7})
+		s, f, move := newMoveFixture(t)
 		f.src.failCall = func(int) error { return throttled() }
 		resp := f.handle(t, event(move, s.order("insert", 5, "UNRELATED")))
 		if got := seqs(resp); !slices.Equal(got, []string{move.Kinesis.SequenceNumber}) {

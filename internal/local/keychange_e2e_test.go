@@ -141,15 +141,22 @@ func rekeyTransactions(h *history, ops int) [][]string {
 	return txs
 }
 
+// convergesAfterRekeys applies ops operations of h, key changes among
+// them, on workers concurrent sessions, and checks that p converges
+// and that the history changed keys of every kind.
+func convergesAfterRekeys(t *testing.T, p *local.Pipeline, h *history, ops, workers int) {
+	t.Helper()
+	rekeyLog(t, p)
+	apply(t, p.DB(), rekeyTransactions(h, ops), workers)
+	waitIdle(t, p)
+	converged(t, p)
+	rekeyed(t, p)
+}
+
 func TestRandomHistoriesWithKeyChangesConverge(t *testing.T) {
 	t.Run("concurrent histories on two shards with Lambda's defaults", func(t *testing.T) {
 		p := startPipeline(t, local.Config{})
-		rekeyLog(t, p)
-		h := newHistory(11, 1, 30)
-		apply(t, p.DB(), rekeyTransactions(h, 1500), 4)
-		waitIdle(t, p)
-		converged(t, p)
-		rekeyed(t, p)
+		convergesAfterRekeys(t, p, newHistory(11, 1, 30), 1500, 4)
 		if n := rowCount(t, p.DB()); n < 20 {
 			t.Errorf("the history left only %d rows; the test proves little", n)
 		}
@@ -159,12 +166,7 @@ func TestRandomHistoriesWithKeyChangesConverge(t *testing.T) {
 		p := startPipeline(t, local.Config{
 			Shards: 3, BatchSize: 9, ParallelizationFactor: 2, WrapHandler: flaky(12, &failures),
 		})
-		rekeyLog(t, p)
-		h := newHistory(12, 300, 20)
-		apply(t, p.DB(), rekeyTransactions(h, 1000), 3)
-		waitIdle(t, p)
-		converged(t, p)
-		rekeyed(t, p)
+		convergesAfterRekeys(t, p, newHistory(12, 300, 20), 1000, 3)
 		if failures.Load() == 0 {
 			t.Error("no failure was injected; the test proves little")
 		}

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -25,6 +24,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/unified-streaming-etl/etl/internal/dlq"
+	"github.com/unified-streaming-etl/etl/internal/testenv"
 )
 
 const (
@@ -235,26 +235,13 @@ func TestReplayFailures(t *testing.T) {
 	})
 }
 
-func gzipped(t *testing.T, lines ...string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 func TestReplayArchive(t *testing.T) {
 	dir := t.TempDir()
 	order := `{"data":{"orderId":1001,"orderStatus":"PLACED"},"metadata":{"timestamp":"2026-11-29T10:05:00.000000Z","record-type":"data","operation":"insert","schema-name":"orders","table-name":"order"}}`
 	item := `{"data":{"orderId":"1001","itemId":1},"metadata":{"timestamp":"2026-11-29T10:05:00.000000Z","record-type":"data","operation":"insert","schema-name":"orders","table-name":"order_item"}}`
 	control := `{"control":{},"metadata":{"record-type":"control","operation":"create-table","schema-name":"orders","table-name":"order"}}`
-	writeFile(t, filepath.Join(dir, "2026/11/29/10/RawArchive-1-2026-11-29-10-05-00-abc.gz"), gzipped(t, order, item, control))
-	writeFile(t, filepath.Join(dir, "2026/11/29/11/RawArchive-1-2026-11-29-11-05-00-def.gz"), gzipped(t, strings.Replace(order, "1001", "1002", 1)))
+	writeFile(t, filepath.Join(dir, "2026/11/29/10/RawArchive-1-2026-11-29-10-05-00-abc.gz"), testenv.Gzip(t, order, item, control))
+	writeFile(t, filepath.Join(dir, "2026/11/29/11/RawArchive-1-2026-11-29-11-05-00-def.gz"), testenv.Gzip(t, strings.Replace(order, "1001", "1002", 1)))
 
 	t.Run("the records of the hours in range go back keyed by orderId; control records are skipped", func(t *testing.T) {
 		kin := &fakeKinesis{}
@@ -321,11 +308,11 @@ func TestReplayFromS3(t *testing.T) {
 		return fmt.Sprintf(`{"data":{"orderId":%d},"metadata":{"record-type":"data"}}`, id)
 	}
 	b := &fakeBucket{bucket: "archive", objects: map[string][]byte{
-		"raw/2026/11/29/09/a.gz": gzipped(t, line(1)),
-		"raw/2026/11/29/10/b.gz": gzipped(t, line(2)),
-		"raw/2026/11/29/10/c.gz": gzipped(t, line(3)),
-		"raw/2026/11/29/11/d.gz": gzipped(t, line(4)),
-		"raw/2026/11/29/12/e.gz": gzipped(t, line(5)),
+		"raw/2026/11/29/09/a.gz": testenv.Gzip(t, line(1)),
+		"raw/2026/11/29/10/b.gz": testenv.Gzip(t, line(2)),
+		"raw/2026/11/29/10/c.gz": testenv.Gzip(t, line(3)),
+		"raw/2026/11/29/11/d.gz": testenv.Gzip(t, line(4)),
+		"raw/2026/11/29/12/e.gz": testenv.Gzip(t, line(5)),
 		"errors/x":               []byte("not an archive object"),
 	}}
 	kin := &fakeKinesis{}

@@ -1,12 +1,16 @@
 // Package testenv starts the real emulators that integration tests run
 // against and builds AWS configurations that point at them. The process
-// handling lives in internal/emulator, which local mode shares.
+// handling lives in internal/emulator, which local mode shares. It also
+// holds the small fixtures tests of several packages build alike.
 package testenv
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -109,4 +113,18 @@ func StartMariaDB(t testing.TB, cfg mariadb.Config) (*mariadb.Server, *sql.DB) {
 	}
 	t.Cleanup(func() { db.Close() })
 	return server, db
+}
+
+// Gzip returns lines, one a line, gzipped: the raw archive's object format.
+func Gzip(t testing.TB, lines ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

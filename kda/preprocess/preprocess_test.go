@@ -101,6 +101,19 @@ func checkResponse(t *testing.T, ev preprocess.Event, resp preprocess.Response, 
 	}
 }
 
+// handleAndCheck invokes a new handler with ev and checks its answer and
+// failure logs against wants, one per record.
+func handleAndCheck(t *testing.T, ev preprocess.Event, wants []want) {
+	t.Helper()
+	h, logs := newHandler(t)
+	resp, err := h.Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("the invocation failed: %v", err)
+	}
+	checkResponse(t, ev, resp, wants)
+	checkFailureLogs(t, ev, wants, logs())
+}
+
 // checkFailureLogs asserts that each failed record was logged with its id
 // and reason.
 func checkFailureLogs(t *testing.T, ev preprocess.Event, wants []want, entries []logEntry) {
@@ -181,13 +194,7 @@ func TestHandleFirehoseEvent(t *testing.T) {
 		{result: preprocess.ResultProcessingFailed, reason: `data.orderAmount: "12,50" is not a decimal`},
 		{result: preprocess.ResultDropped},
 	}
-	h, logs := newHandler(t)
-	resp, err := h.Handle(context.Background(), ev)
-	if err != nil {
-		t.Fatalf("the invocation failed: %v", err)
-	}
-	checkResponse(t, ev, resp, wants)
-	checkFailureLogs(t, ev, wants, logs())
+	handleAndCheck(t, ev, wants)
 }
 
 func TestOddRecordsFailAloneAndNeverTheInvocation(t *testing.T) {
@@ -214,13 +221,7 @@ func TestOddRecordsFailAloneAndNeverTheInvocation(t *testing.T) {
 		{result: preprocess.ResultProcessingFailed, reason: "invalid JSON: empty input"},
 		{result: preprocess.ResultProcessingFailed, reason: "invalid JSON: unexpected byte 0x00 at offset 0"},
 	}
-	h, logs := newHandler(t)
-	resp, err := h.Handle(context.Background(), ev)
-	if err != nil {
-		t.Fatalf("the invocation failed: %v", err)
-	}
-	checkResponse(t, ev, resp, wants)
-	checkFailureLogs(t, ev, wants, logs())
+	handleAndCheck(t, ev, wants)
 }
 
 func TestResponseWireFormat(t *testing.T) {
@@ -313,16 +314,10 @@ func TestKeyChangesAndTruncatesReachKDAOrItsErrorStream(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"invocationId":"i-2","records":[{"recordId":"1","data":"`+rekeyed+`"},{"recordId":"2","data":"`+truncate+`"}]}`), &ev); err != nil {
 		t.Fatal(err)
 	}
-	h, logs := newHandler(t)
-	resp, err := h.Handle(context.Background(), ev)
-	if err != nil {
-		t.Fatal(err)
-	}
 	wants := []want{
 		{result: preprocess.ResultOk, flat: `{"recordType":"order_item","operation":"update","orderId":2002,"itemId":1,"sourceTimestamp":"2024-03-21 10:00:02.200300","version":1711015202200300,"oldOrderId":2001,"oldItemId":1}`},
 		{result: preprocess.ResultProcessingFailed, reason: "TRUNCATE TABLE of a source table: control record truncate-table for orders.order_item: TRUNCATE deletes rows " +
 			"without row changes, so the enriched rows and join state of the table's rows are still there; follow the README's truncate procedure"},
 	}
-	checkResponse(t, ev, resp, wants)
-	checkFailureLogs(t, ev, wants, logs())
+	handleAndCheck(t, ev, wants)
 }

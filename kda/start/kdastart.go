@@ -112,15 +112,7 @@ func (h *Handler) OnEvent(ctx context.Context, req customresource.Request) (cust
 
 // IsComplete takes the next step and reports whether the goal is reached.
 func (h *Handler) IsComplete(ctx context.Context, req customresource.Request) (customresource.CompleteResponse, error) {
-	var in waitInput
-	if err := req.Input(&in); err != nil {
-		return customresource.CompleteResponse{}, err
-	}
-	done, err := h.step(ctx, in)
-	if err != nil {
-		return customresource.CompleteResponse{}, err
-	}
-	return customresource.CompleteResponse{IsComplete: done}, nil
+	return customresource.Poll(ctx, req, h.step)
 }
 
 func (h *Handler) step(ctx context.Context, in waitInput) (bool, error) {

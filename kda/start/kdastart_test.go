@@ -2,15 +2,13 @@ package kdastart_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/cfn"
 
 	"github.com/unified-streaming-etl/etl/internal/customresource"
+	"github.com/unified-streaming-etl/etl/internal/customresource/customresourcetest"
 	"github.com/unified-streaming-etl/etl/kda/start"
 )
 
@@ -113,40 +111,13 @@ func event(typ cfn.RequestType, physicalID string, props, old map[string]any) cu
 	}}
 }
 
-type outcome struct {
-	resp  customresource.Response
-	polls int
-	done  bool
-	err   error
-}
+type outcome = customresourcetest.Outcome
 
+// run plays the provider framework against a handler on f
+// (customresourcetest.Run).
 func run(t *testing.T, f *fakeKDA, req customresource.Request, maxPolls int) outcome {
 	t.Helper()
-	ctx := customresource.WithLogger(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h := &kdastart.Handler{KDA: f}
-	resp, err := h.OnEvent(ctx, req)
-	if err != nil {
-		return outcome{err: err}
-	}
-	req.IsCompleteInput, err = json.Marshal(resp.IsCompleteInput)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := outcome{resp: resp}
-	for o.polls < maxPolls {
-		f.tick()
-		o.polls++
-		c, err := h.IsComplete(ctx, req)
-		if err != nil {
-			o.err = err
-			return o
-		}
-		if c.IsComplete {
-			o.done = true
-			return o
-		}
-	}
-	return o
+	return customresourcetest.Run(t, &kdastart.Handler{KDA: f}, req, f.tick, maxPolls)
 }
 
 func positions(starts [][]kdastart.InputConfiguration) []string {
@@ -190,14 +161,14 @@ func TestStartingTheApplication(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.fake()
 			o := run(t, f, tt.req, 10)
-			if o.err != nil || !o.done {
-				t.Fatalf("done = %v, err = %v; want the application running", o.done, o.err)
+			if o.Err != nil || !o.Done {
+				t.Fatalf("done = %v, err = %v; want the application running", o.Done, o.Err)
 			}
 			if got := positions(f.starts); strings.Join(got, ",") != strings.Join(tt.wantPositions, ",") {
 				t.Errorf("starts = %q, want %q", got, tt.wantPositions)
 			}
-			if o.resp.PhysicalResourceID != appName {
-				t.Errorf("physical ID = %q, want the application name", o.resp.PhysicalResourceID)
+			if o.Resp.PhysicalResourceID != appName {
+				t.Errorf("physical ID = %q, want the application name", o.Resp.PhysicalResourceID)
 			}
 		})
 	}
@@ -208,40 +179,40 @@ func TestStartFailures(t *testing.T) {
 	t.Run("a missing application fails the create", func(t *testing.T) {
 		f := newFakeKDA("READY", false)
 		o := run(t, f, event(customresource.Create, "", map[string]any{"ApplicationName": "nope"}, nil), 10)
-		if o.err == nil || !strings.Contains(o.err.Error(), "application nope does not exist") {
-			t.Fatalf("err = %v", o.err)
+		if o.Err == nil || !strings.Contains(o.Err.Error(), "application nope does not exist") {
+			t.Fatalf("err = %v", o.Err)
 		}
 	})
 	t.Run("a start the service refuses fails with its message", func(t *testing.T) {
 		f := newFakeKDA("READY", false)
 		f.startErr = &kdastart.APIError{Code: "UnsupportedOperationException", Message: "Kinesis Data Analytics for SQL applications can no longer be started", StatusCode: 400}
 		o := run(t, f, event(customresource.Create, "", props, nil), 10)
-		if o.err == nil || !strings.Contains(o.err.Error(), "can no longer be started") {
-			t.Fatalf("err = %v", o.err)
+		if o.Err == nil || !strings.Contains(o.Err.Error(), "can no longer be started") {
+			t.Fatalf("err = %v", o.Err)
 		}
 	})
 	t.Run("a start refused because the application is busy is not an error", func(t *testing.T) {
 		f := newFakeKDA("READY", false)
 		f.startErr = &kdastart.APIError{Code: "ResourceInUseException", Message: "Application is in STARTING state", StatusCode: 400}
 		o := run(t, f, event(customresource.Create, "", props, nil), 2)
-		if o.err != nil {
-			t.Fatalf("err = %v", o.err)
+		if o.Err != nil {
+			t.Fatalf("err = %v", o.Err)
 		}
 	})
 	t.Run("an application without inputs cannot be started", func(t *testing.T) {
 		f := newFakeKDA("READY", false)
 		f.apps[appName].InputDescriptions = nil
 		o := run(t, f, event(customresource.Create, "", props, nil), 10)
-		if o.err == nil || !strings.Contains(o.err.Error(), "has no input") {
-			t.Fatalf("err = %v", o.err)
+		if o.Err == nil || !strings.Contains(o.Err.Error(), "has no input") {
+			t.Fatalf("err = %v", o.Err)
 		}
 	})
 	t.Run("while the application is starting, isComplete only reports progress", func(t *testing.T) {
 		f := newFakeKDA("READY", false)
 		f.stuck = true
 		o := run(t, f, event(customresource.Create, "", props, nil), 10)
-		if o.err != nil || o.done || o.polls != 10 {
-			t.Fatalf("after %d polls: done = %v, err = %v", o.polls, o.done, o.err)
+		if o.Err != nil || o.Done || o.Polls != 10 {
+			t.Fatalf("after %d polls: done = %v, err = %v", o.Polls, o.Done, o.Err)
 		}
 		if len(f.starts) != 1 {
 			t.Errorf("started %d times, want once", len(f.starts))
@@ -251,8 +222,8 @@ func TestStartFailures(t *testing.T) {
 		f := newFakeKDA("READY", false)
 		f.failStarts = true
 		o := run(t, f, event(customresource.Create, "", props, nil), 3)
-		if o.err != nil || o.done {
-			t.Fatalf("done = %v, err = %v", o.done, o.err)
+		if o.Err != nil || o.Done {
+			t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 		}
 		if len(f.starts) != 4 {
 			t.Errorf("started %d times over 3 polls, want once per poll plus onEvent's", len(f.starts))
@@ -260,8 +231,8 @@ func TestStartFailures(t *testing.T) {
 	})
 	t.Run("the application name is required", func(t *testing.T) {
 		o := run(t, newFakeKDA("READY", false), event(customresource.Create, "", map[string]any{}, nil), 1)
-		if o.err == nil || !strings.Contains(o.err.Error(), "ApplicationName is required") {
-			t.Fatalf("err = %v", o.err)
+		if o.Err == nil || !strings.Contains(o.Err.Error(), "ApplicationName is required") {
+			t.Fatalf("err = %v", o.Err)
 		}
 	})
 }
@@ -287,14 +258,14 @@ func TestDeleteStopsTheApplication(t *testing.T) {
 			f := tt.fake()
 			// A Delete needs no properties: the physical ID names the application.
 			o := run(t, f, event(customresource.Delete, appName, map[string]any{}, nil), 10)
-			if o.err != nil || !o.done {
-				t.Fatalf("done = %v, err = %v", o.done, o.err)
+			if o.Err != nil || !o.Done {
+				t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 			}
 			if f.stops != tt.wantStops {
 				t.Errorf("stops = %d, want %d", f.stops, tt.wantStops)
 			}
-			if o.resp.PhysicalResourceID != appName {
-				t.Errorf("physical ID = %q, want it kept", o.resp.PhysicalResourceID)
+			if o.Resp.PhysicalResourceID != appName {
+				t.Errorf("physical ID = %q, want it kept", o.Resp.PhysicalResourceID)
 			}
 			if app, ok := f.apps[appName]; ok && app.ApplicationStatus == "RUNNING" {
 				t.Error("the application still runs")

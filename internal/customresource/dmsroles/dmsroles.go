@@ -118,11 +118,8 @@ func (h *Handler) OnEvent(ctx context.Context, req customresource.Request) (cust
 		log.InfoContext(ctx, "DMS service role kept", "physicalResourceId", req.PhysicalResourceID)
 		return customresource.Response{PhysicalResourceID: req.PhysicalResourceID}, nil
 	}
-	var p Properties
-	if err := req.Properties(&p); err != nil {
-		return customresource.Response{}, err
-	}
-	if err := p.validate(); err != nil {
+	p, err := customresource.ValidProperties(req, (*Properties).validate)
+	if err != nil {
 		return customresource.Response{}, err
 	}
 	role, err := h.getRole(ctx, p.RoleName)

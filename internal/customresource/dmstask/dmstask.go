@@ -247,15 +247,7 @@ func (h *Handler) OnEvent(ctx context.Context, req customresource.Request) (cust
 // IsComplete takes the next step towards the goal onEvent set and reports
 // whether every task has reached it.
 func (h *Handler) IsComplete(ctx context.Context, req customresource.Request) (customresource.CompleteResponse, error) {
-	var in waitInput
-	if err := req.Input(&in); err != nil {
-		return customresource.CompleteResponse{}, err
-	}
-	done, err := h.advance(ctx, in)
-	if err != nil {
-		return customresource.CompleteResponse{}, err
-	}
-	return customresource.CompleteResponse{IsComplete: done}, nil
+	return customresource.Poll(ctx, req, h.advance)
 }
 
 // advance takes one step for each task and reports whether all are done.

@@ -110,15 +110,15 @@ func TestLifecycleStartsTheTask(t *testing.T) {
 			f := newFakeDMS()
 			tt.setup(f)
 			o := run(t, handler(f, &fakeCFN{status: cfntypes.StackStatusUpdateInProgress}), f, tt.req(), maxPolls)
-			if o.err != nil || !o.done {
-				t.Fatalf("done = %v, err = %v; want the task running", o.done, o.err)
+			if o.Err != nil || !o.Done {
+				t.Fatalf("done = %v, err = %v; want the task running", o.Done, o.Err)
 			}
-			if o.polls != tt.wantPolls {
-				t.Errorf("completed after %d polls, want %d", o.polls, tt.wantPolls)
+			if o.Polls != tt.wantPolls {
+				t.Errorf("completed after %d polls, want %d", o.Polls, tt.wantPolls)
 			}
 			wantActions(t, f, tt.wantActions...)
-			if o.resp.PhysicalResourceID != taskArn || o.resp.Data["ReplicationTaskArn"] != taskArn {
-				t.Errorf("response = %+v, want the task ARN as physical ID and attribute", o.resp)
+			if o.Resp.PhysicalResourceID != taskArn || o.Resp.Data["ReplicationTaskArn"] != taskArn {
+				t.Errorf("response = %+v, want the task ARN as physical ID and attribute", o.Resp)
 			}
 		})
 	}
@@ -180,14 +180,14 @@ func TestLifecycleFailures(t *testing.T) {
 			f := newFakeDMS()
 			tt.setup(f)
 			o := run(t, handler(f, nil), f, event(customresource.Create, "", lifecycle(taskArn), nil), maxPolls)
-			if o.err == nil || !strings.Contains(o.err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want it to contain %q", o.err, tt.wantErr)
+			if o.Err == nil || !strings.Contains(o.Err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", o.Err, tt.wantErr)
 			}
-			if !strings.Contains(o.err.Error(), taskArn) {
-				t.Errorf("err = %v, want it to name the task", o.err)
+			if !strings.Contains(o.Err.Error(), taskArn) {
+				t.Errorf("err = %v, want it to name the task", o.Err)
 			}
-			if tt.wantAs != nil && !errors.As(o.err, tt.wantAs) {
-				t.Errorf("err = %v, want it to wrap %T", o.err, tt.wantAs)
+			if tt.wantAs != nil && !errors.As(o.Err, tt.wantAs) {
+				t.Errorf("err = %v, want it to wrap %T", o.Err, tt.wantAs)
 			}
 		})
 	}
@@ -197,8 +197,8 @@ func TestIsCompleteOnlyReportsProgressUntilTheProviderTimesOut(t *testing.T) {
 	f := newFakeDMS()
 	f.add(taskArn, "ready", types.MigrationTypeValueFullLoadAndCdc).neverSettles = true
 	o := run(t, handler(f, nil), f, event(customresource.Create, "", lifecycle(taskArn), nil), maxPolls)
-	if o.err != nil || o.done || o.polls != maxPolls {
-		t.Fatalf("after %d polls: done = %v, err = %v; want progress reports only", o.polls, o.done, o.err)
+	if o.Err != nil || o.Done || o.Polls != maxPolls {
+		t.Fatalf("after %d polls: done = %v, err = %v; want progress reports only", o.Polls, o.Done, o.Err)
 	}
 	if n := f.count("start:start-replication"); n != 1 {
 		t.Errorf("started %d times while DMS was starting it, want once", n)
@@ -211,11 +211,11 @@ func TestLifecycleUpdateToANewTask(t *testing.T) {
 	f.add(newTaskArn, "ready", types.MigrationTypeValueFullLoadAndCdc)
 	o := run(t, handler(f, &fakeCFN{status: cfntypes.StackStatusUpdateInProgress}), f,
 		event(customresource.Update, taskArn, lifecycle(newTaskArn), lifecycle(taskArn)), maxPolls)
-	if o.err != nil || !o.done {
-		t.Fatalf("done = %v, err = %v", o.done, o.err)
+	if o.Err != nil || !o.Done {
+		t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 	}
-	if o.resp.PhysicalResourceID != newTaskArn {
-		t.Errorf("physical ID = %q, want the new task's, so CloudFormation sends a Delete for the old one", o.resp.PhysicalResourceID)
+	if o.Resp.PhysicalResourceID != newTaskArn {
+		t.Errorf("physical ID = %q, want the new task's, so CloudFormation sends a Delete for the old one", o.Resp.PhysicalResourceID)
 	}
 	wantActions(t, f, "start:start-replication")
 	if f.status(taskArn) != "running" {
@@ -250,11 +250,11 @@ func TestLifecycleDeleteStopsTheTask(t *testing.T) {
 			// On a cleanup Delete the properties may already name the new
 			// task: the physical ID is the one being deleted.
 			o := run(t, handler(f, nil), f, event(customresource.Delete, taskArn, lifecycle(newTaskArn), nil), maxPolls)
-			if o.err != nil || !o.done {
-				t.Fatalf("done = %v, err = %v", o.done, o.err)
+			if o.Err != nil || !o.Done {
+				t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 			}
-			if o.resp.PhysicalResourceID != taskArn {
-				t.Errorf("physical ID = %q, want it kept", o.resp.PhysicalResourceID)
+			if o.Resp.PhysicalResourceID != taskArn {
+				t.Errorf("physical ID = %q, want it kept", o.Resp.PhysicalResourceID)
 			}
 			wantActions(t, f, tt.wantActions...)
 			if task, ok := f.tasks[taskArn]; ok && aws.ToString(task.Status) == "running" {
@@ -267,8 +267,8 @@ func TestLifecycleDeleteStopsTheTask(t *testing.T) {
 		f.ranBefore(f.add(taskArn, "running", types.MigrationTypeValueFullLoadAndCdc))
 		f.tasks[taskArn].Status = aws.String("running")
 		o := run(t, handler(f, nil), f, event(customresource.Delete, taskArn, map[string]any{"Mode": "restart"}, nil), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v; a delete must not fail on properties", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v; a delete must not fail on properties", o.Done, o.Err)
 		}
 		wantActions(t, f, "stop")
 	})
@@ -279,8 +279,8 @@ func TestLifecycleDeleteStopsTheTask(t *testing.T) {
 		f.stopErr = &types.InvalidResourceStateFault{Message: aws.String("Replication Task is currently being stopped")}
 		h := handler(f, nil)
 		o := run(t, h, f, event(customresource.Delete, taskArn, lifecycle(taskArn), nil), 3)
-		if o.err != nil {
-			t.Fatalf("err = %v", o.err)
+		if o.Err != nil {
+			t.Fatalf("err = %v", o.Err)
 		}
 	})
 	t.Run("a stop DMS refuses for another reason fails", func(t *testing.T) {
@@ -290,8 +290,8 @@ func TestLifecycleDeleteStopsTheTask(t *testing.T) {
 		f.stopErr = &types.AccessDeniedFault{Message: aws.String("not authorized to perform: dms:StopReplicationTask")}
 		o := run(t, handler(f, nil), f, event(customresource.Delete, taskArn, lifecycle(taskArn), nil), maxPolls)
 		var denied *types.AccessDeniedFault
-		if !errors.As(o.err, &denied) {
-			t.Fatalf("err = %v, want the access denied fault", o.err)
+		if !errors.As(o.Err, &denied) {
+			t.Fatalf("err = %v, want the access denied fault", o.Err)
 		}
 	})
 }
@@ -305,8 +305,8 @@ func TestRollbacks(t *testing.T) {
 		f.ranBefore(f.add(taskArn, "running", types.MigrationTypeValueFullLoadAndCdc))
 		f.tasks[taskArn].Status = aws.String("running")
 		o := run(t, handler(f, rollingBack()), f, event(customresource.Update, taskArn, lifecycle(taskArn), lifecycle(taskArn)), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 		}
 		wantActions(t, f, "stop")
 	})
@@ -315,8 +315,8 @@ func TestRollbacks(t *testing.T) {
 		f.ranBefore(f.add(taskArn, "stopped", types.MigrationTypeValueFullLoadAndCdc))
 		f.tasks[taskArn].failOnStart = "Last Error Replication instance is unavailable"
 		o := run(t, handler(f, rollingBack()), f, event(customresource.Update, newTaskArn, lifecycle(taskArn), lifecycle(newTaskArn)), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v; a rollback must not fail", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v; a rollback must not fail", o.Done, o.Err)
 		}
 		wantActions(t, f, "start:resume-processing")
 	})
@@ -325,8 +325,8 @@ func TestRollbacks(t *testing.T) {
 		f.ranBefore(f.add(taskArn, "stopped", types.MigrationTypeValueFullLoadAndCdc))
 		props := map[string]any{"Mode": "stopper", "ReplicationTaskLogicalId": taskLogID, "TaskConfig": "1a0b"}
 		o := run(t, handler(f, rollingBack()), f, event(customresource.Update, "dms-task-stopper:"+taskLogID, props, props), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 		}
 		wantActions(t, f, "start:resume-processing")
 		if f.status(taskArn) != "running" {
@@ -339,8 +339,8 @@ func TestRollbacks(t *testing.T) {
 		f.startErr = &types.AccessDeniedFault{Message: aws.String("not authorized")}
 		props := map[string]any{"Mode": "stopper", "ReplicationTaskLogicalId": taskLogID}
 		o := run(t, handler(f, rollingBack()), f, event(customresource.Update, "dms-task-stopper:"+taskLogID, props, props), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v; a rollback must not fail", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v; a rollback must not fail", o.Done, o.Err)
 		}
 	})
 	t.Run("when the stack status cannot be read an update is treated as a forward update", func(t *testing.T) {
@@ -348,8 +348,8 @@ func TestRollbacks(t *testing.T) {
 		f.ranBefore(f.add(taskArn, "stopped", types.MigrationTypeValueFullLoadAndCdc))
 		c := &fakeCFN{err: errors.New("AccessDenied: cloudformation:DescribeStacks")}
 		o := run(t, handler(f, c), f, event(customresource.Update, taskArn, lifecycle(taskArn), lifecycle(taskArn)), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 		}
 		wantActions(t, f, "start:resume-processing")
 	})
@@ -365,14 +365,14 @@ func TestStopper(t *testing.T) {
 	t.Run("create does nothing because the task, which depends on it, does not exist yet", func(t *testing.T) {
 		f := newFakeDMS()
 		o := run(t, handler(f, &fakeCFN{status: cfntypes.StackStatusCreateInProgress}), f, event(customresource.Create, "", props, nil), maxPolls)
-		if o.err != nil || !o.done || o.polls != 1 {
-			t.Fatalf("done = %v after %d polls, err = %v", o.done, o.polls, o.err)
+		if o.Err != nil || !o.Done || o.Polls != 1 {
+			t.Fatalf("done = %v after %d polls, err = %v", o.Done, o.Polls, o.Err)
 		}
 		if len(f.calls) != 0 {
 			t.Errorf("DMS calls = %q, want none", f.calls)
 		}
-		if o.resp.PhysicalResourceID != "dms-task-stopper:"+taskLogID {
-			t.Errorf("physical ID = %q", o.resp.PhysicalResourceID)
+		if o.Resp.PhysicalResourceID != "dms-task-stopper:"+taskLogID {
+			t.Errorf("physical ID = %q", o.Resp.PhysicalResourceID)
 		}
 	})
 	t.Run("update stops the task it finds through the stack and waits until it is stopped", func(t *testing.T) {
@@ -380,23 +380,23 @@ func TestStopper(t *testing.T) {
 		f.ranBefore(f.add(taskArn, "running", types.MigrationTypeValueFullLoadAndCdc))
 		f.tasks[taskArn].Status = aws.String("running")
 		o := run(t, handler(f, updating()), f, event(customresource.Update, "dms-task-stopper:"+taskLogID, props, oldProps), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 		}
 		wantActions(t, f, "stop")
 		if f.status(taskArn) != "stopped" {
 			t.Errorf("task is %s, want stopped before CloudFormation modifies it", f.status(taskArn))
 		}
-		if o.resp.PhysicalResourceID != "dms-task-stopper:"+taskLogID {
-			t.Errorf("physical ID changed to %q", o.resp.PhysicalResourceID)
+		if o.Resp.PhysicalResourceID != "dms-task-stopper:"+taskLogID {
+			t.Errorf("physical ID changed to %q", o.Resp.PhysicalResourceID)
 		}
 	})
 	t.Run("update of an already stopped task succeeds without stopping it again", func(t *testing.T) {
 		f := newFakeDMS()
 		f.ranBefore(f.add(taskArn, "stopped", types.MigrationTypeValueFullLoadAndCdc))
 		o := run(t, handler(f, updating()), f, event(customresource.Update, "dms-task-stopper:"+taskLogID, props, oldProps), maxPolls)
-		if o.err != nil || !o.done {
-			t.Fatalf("done = %v, err = %v", o.done, o.err)
+		if o.Err != nil || !o.Done {
+			t.Fatalf("done = %v, err = %v", o.Done, o.Err)
 		}
 		wantActions(t, f)
 	})
@@ -404,8 +404,8 @@ func TestStopper(t *testing.T) {
 		f := newFakeDMS()
 		c := &fakeCFN{status: cfntypes.StackStatusUpdateInProgress}
 		o := run(t, handler(f, c), f, event(customresource.Update, "dms-task-stopper:"+taskLogID, props, oldProps), maxPolls)
-		if o.err != nil || !o.done || len(f.calls) != 0 {
-			t.Fatalf("done = %v, err = %v, DMS calls %q", o.done, o.err, f.calls)
+		if o.Err != nil || !o.Done || len(f.calls) != 0 {
+			t.Fatalf("done = %v, err = %v, DMS calls %q", o.Done, o.Err, f.calls)
 		}
 	})
 	t.Run("delete does nothing: the task is deleted (and stopped) before it", func(t *testing.T) {
@@ -413,8 +413,8 @@ func TestStopper(t *testing.T) {
 		f.ranBefore(f.add(taskArn, "running", types.MigrationTypeValueFullLoadAndCdc))
 		f.tasks[taskArn].Status = aws.String("running")
 		o := run(t, handler(f, updating()), f, event(customresource.Delete, "dms-task-stopper:"+taskLogID, props, nil), maxPolls)
-		if o.err != nil || !o.done || len(f.calls) != 0 {
-			t.Fatalf("done = %v, err = %v, DMS calls %q", o.done, o.err, f.calls)
+		if o.Err != nil || !o.Done || len(f.calls) != 0 {
+			t.Fatalf("done = %v, err = %v, DMS calls %q", o.Done, o.Err, f.calls)
 		}
 	})
 }
@@ -434,8 +434,8 @@ func TestPropertiesAreValidated(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeDMS()
 			o := run(t, handler(f, nil), f, event(customresource.Create, "", tt.props, nil), maxPolls)
-			if o.err == nil || !strings.Contains(o.err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want it to contain %q", o.err, tt.wantErr)
+			if o.Err == nil || !strings.Contains(o.Err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", o.Err, tt.wantErr)
 			}
 			if len(f.calls) != 0 {
 				t.Errorf("DMS calls %q before the properties were valid", f.calls)

@@ -2,10 +2,7 @@ package dmstask_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/unified-streaming-etl/etl/internal/customresource"
+	"github.com/unified-streaming-etl/etl/internal/customresource/customresourcetest"
 	"github.com/unified-streaming-etl/etl/internal/customresource/dmstask"
 )
 
@@ -256,48 +254,12 @@ func event(typ cfn.RequestType, physicalID string, props, old map[string]any) cu
 	}}
 }
 
-// outcome is how the provider framework would end an event.
-type outcome struct {
-	resp  customresource.Response
-	polls int // isComplete calls
-	done  bool
-	err   error
-}
+type outcome = customresourcetest.Outcome
 
-// run plays the provider framework: onEvent once, then isComplete after
-// each tick until it completes, fails, or maxPolls calls pass (the
-// provider's totalTimeout).
+// run plays the provider framework against h (customresourcetest.Run).
 func run(t *testing.T, h *dmstask.Handler, f *fakeDMS, req customresource.Request, maxPolls int) outcome {
 	t.Helper()
-	ctx := customresource.WithLogger(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	resp, err := h.OnEvent(ctx, req)
-	if err != nil {
-		return outcome{err: err}
-	}
-	input, err := json.Marshal(resp.IsCompleteInput)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.IsCompleteInput = input
-	req.Data = resp.Data
-	if resp.PhysicalResourceID != "" {
-		req.PhysicalResourceID = resp.PhysicalResourceID
-	}
-	o := outcome{resp: resp}
-	for o.polls < maxPolls {
-		f.tick()
-		o.polls++
-		c, err := h.IsComplete(ctx, req)
-		if err != nil {
-			o.err = err
-			return o
-		}
-		if c.IsComplete {
-			o.done = true
-			return o
-		}
-	}
-	return o
+	return customresourcetest.Run(t, h, req, f.tick, maxPolls)
 }
 
 func wantActions(t *testing.T, f *fakeDMS, want ...string) {

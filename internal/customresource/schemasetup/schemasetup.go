@@ -157,11 +157,8 @@ func (h *Handler) OnEvent(ctx context.Context, req customresource.Request) (cust
 		log.InfoContext(ctx, "delete: the schema and its data are kept")
 		return customresource.Response{PhysicalResourceID: req.PhysicalResourceID}, nil
 	}
-	var p Properties
-	if err := req.Properties(&p); err != nil {
-		return customresource.Response{}, err
-	}
-	if err := p.validate(); err != nil {
+	p, err := customresource.ValidProperties(req, (*Properties).validate)
+	if err != nil {
 		return customresource.Response{}, err
 	}
 	admin, err := h.secret(ctx, "DatabaseSecretArn", p.DatabaseSecretArn)
