@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -23,21 +22,8 @@ import (
 // is found, repaired, and the failure directory replays (empty here).
 func TestKeepRunningExportsServeVerifyRepairReplay(t *testing.T) {
 	skipShort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"local", "--keep-running"}, &stdout, &stderr) }()
-	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(stdout.String(), "Press Ctrl-C") {
-		select {
-		case code := <-done:
-			t.Fatalf("etl local exited with %d before keeping running:\n%s\n%s", code, stdout.String(), stderr.String())
-		case <-deadline:
-			t.Fatalf("no --keep-running instructions:\n%s", stdout.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	k := startKeepRunning(t)
+	ctx, stdout := k.ctx, &k.stdout
 	out := stdout.String()
 
 	// Only the printed exports, on top of an environment without any AWS
@@ -105,12 +91,7 @@ func TestKeepRunningExportsServeVerifyRepairReplay(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("etl local did not stop after Ctrl-C")
-	}
+	k.stop(t)
 }
 
 func TestLocalFaultsFlag(t *testing.T) {

@@ -259,21 +259,8 @@ func TestKeepRunningStopsOnInterrupt(t *testing.T) {
 // runs etl load and etl verify against the local pipeline with it.
 func TestLocalKeepRunningPrintsAWorkingEnvironment(t *testing.T) {
 	skipShort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"local", "--keep-running"}, &stdout, &stderr) }()
-	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(stdout.String(), "Press Ctrl-C") {
-		select {
-		case code := <-done:
-			t.Fatalf("etl local exited with %d before keeping running:\n%s\n%s", code, stdout.String(), stderr.String())
-		case <-deadline:
-			t.Fatalf("no --keep-running instructions:\n%s", stdout.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	k := startKeepRunning(t)
+	ctx, stdout := k.ctx, &k.stdout
 	out := stdout.String()
 
 	env := map[string]string{}
@@ -322,12 +309,7 @@ func TestLocalKeepRunningPrintsAWorkingEnvironment(t *testing.T) {
 		}
 	})
 
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("etl local did not stop after Ctrl-C")
-	}
+	k.stop(t)
 	if !strings.Contains(stdout.String(), "Stopped everything") {
 		t.Errorf("no clean stop:\n%s", stdout.String())
 	}
@@ -364,5 +346,45 @@ func TestLocalEnvironmentDSNCarriesThePassword(t *testing.T) {
 	}
 	if c.User != "root" || c.Passwd != "0123abcd" || c.Net != "tcp" || c.Addr != "127.0.0.1:33061" {
 		t.Errorf("%s=%q parses as %s:%s@%s(%s), want root:0123abcd@tcp(127.0.0.1:33061)", envDSN, dsn, c.User, c.Passwd, c.Net, c.Addr)
+	}
+}
+
+// keptRunning is `etl local --keep-running` started by a test.
+type keptRunning struct {
+	ctx            context.Context
+	cancel         context.CancelFunc
+	done           chan int
+	stdout, stderr syncBuffer
+}
+
+// startKeepRunning starts `etl local --keep-running` and returns once it
+// has printed its instructions; the pipeline stops when the test ends.
+func startKeepRunning(t *testing.T) *keptRunning {
+	t.Helper()
+	k := &keptRunning{done: make(chan int, 1)}
+	k.ctx, k.cancel = context.WithCancel(context.Background())
+	t.Cleanup(k.cancel)
+	go func() { k.done <- run(k.ctx, []string{"local", "--keep-running"}, &k.stdout, &k.stderr) }()
+	deadline := time.After(3 * time.Minute)
+	for !strings.Contains(k.stdout.String(), "Press Ctrl-C") {
+		select {
+		case code := <-k.done:
+			t.Fatalf("etl local exited with %d before keeping running:\n%s\n%s", code, k.stdout.String(), k.stderr.String())
+		case <-deadline:
+			t.Fatalf("no --keep-running instructions:\n%s", k.stdout.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return k
+}
+
+// stop presses Ctrl-C and waits for the pipeline to stop.
+func (k *keptRunning) stop(t *testing.T) {
+	t.Helper()
+	k.cancel()
+	select {
+	case <-k.done:
+	case <-time.After(time.Minute):
+		t.Fatal("etl local did not stop after Ctrl-C")
 	}
 }
