@@ -573,6 +573,15 @@ func TestDataStackTaskReplicatesBothTablesPartitionedByOrderID(t *testing.T) {
 	if got := settings["TargetMetadata"].(map[string]any)["BatchApplyEnabled"]; got != false {
 		t.Errorf("BatchApplyEnabled = %v; it can lose data with a Kinesis target", got)
 	}
+	// The enrich join takes the message timestamp as a row's version and
+	// skips a change older than the stored row (docs/design.md §3.6): that
+	// holds while one apply thread builds the messages in commit order.
+	// Parallel apply would let a later change carry an earlier timestamp.
+	for name := range settings["TargetMetadata"].(map[string]any) {
+		if strings.HasPrefix(name, "ParallelApply") {
+			t.Errorf("TargetMetadata.%s is set; versions rely on a single apply thread", name)
+		}
+	}
 	if got := settings["Logging"].(map[string]any)["EnableLogging"]; got != true {
 		t.Errorf("task logging = %v, want on", got)
 	}
