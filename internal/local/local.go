@@ -141,7 +141,6 @@ func (p *Pipeline) DB() *sql.DB { return p.db }
 // Endpoints says where the services listen.
 func (p *Pipeline) Endpoints() Endpoints { return p.endpoints }
 
-// ReaderStats returns the CDC reader's counters.
 // ReaderStats returns the CDC reader's counters, summed over restarts.
 func (p *Pipeline) ReaderStats() binlog.Stats {
 	p.readerMu.Lock()

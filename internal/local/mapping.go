@@ -298,16 +298,30 @@ func (p *Pipeline) WaitIdle(ctx context.Context) error {
 }
 
 func waitPoller(ctx context.Context, m *mapping) error {
-	for {
+	return waitFollowing(ctx, func() (func(context.Context) error, error) {
 		p, err := m.current()
+		// A poller being restarted is briefly absent; one that stopped on
+		// its own is reported by err.
+		if p == nil || err != nil {
+			return nil, err
+		}
+		return p.WaitIdle, nil
+	})
+}
+
+// waitFollowing waits with the wait function current returns, following
+// what it waits on across restarts: each wait is bounded to a second and
+// asked again of the current one, and while current returns none (it is
+// being restarted) it polls.
+func waitFollowing(ctx context.Context, current func() (func(context.Context) error, error)) error {
+	for {
+		wait, err := current()
 		if err != nil {
 			return err
 		}
-		// A poller being restarted is briefly absent; one that stopped on
-		// its own is reported above.
-		if p != nil {
+		if wait != nil {
 			wctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := p.WaitIdle(wctx)
+			err := wait(wctx)
 			cancel()
 			if err == nil || ctx.Err() != nil {
 				return err
@@ -339,20 +353,10 @@ func (p *Pipeline) FaultsNotRepeated() map[string]int { return p.faults.NotRepea
 // waitShipped waits until the CDC reader has shipped every change
 // committed before the call, following the reader across restarts.
 func (p *Pipeline) waitShipped(ctx context.Context) error {
-	for {
+	return waitFollowing(ctx, func() (func(context.Context) error, error) {
 		if r := p.currentReader(); r != nil {
-			wctx, cancel := context.WithTimeout(ctx, time.Second)
-			err := r.WaitShipped(wctx)
-			cancel()
-			if err == nil || ctx.Err() != nil {
-				return err
-			}
-			continue
+			return r.WaitShipped, nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return nil, nil
+	})
 }
