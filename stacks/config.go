@@ -135,6 +135,9 @@ type Config struct {
 	DataLake               bool   // archive the unified stream to S3 through Firehose
 	Alarms                 AlarmThresholds
 	CI                     CIConfig // the optional CI stack (ci.go)
+	// KeyUsers are the principal ARN patterns, besides the pipeline's
+	// roles, that may use the pipeline key (keypolicy.go).
+	KeyUsers []string
 }
 
 // AlarmThresholds are the configurable thresholds of the pipeline's
@@ -344,6 +347,7 @@ func parseConfig(set func(string) (any, bool)) (Config, error) {
 
 	p.boolean(KeyDataLake, &c.DataLake)
 	p.alarms(&c.Alarms)
+	p.keyUsers(&c.KeyUsers)
 	p.ci(&c.CI)
 
 	if c.DBEngineVersion == "8.4" && !dmsVersionAtLeast(c.DMSEngineVersion, MinDMSEngineVersionForMySQL84) {

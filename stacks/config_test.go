@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,6 +142,16 @@ func TestLoadConfigAcceptsEveryDocumentedForm(t *testing.T) {
 			func(c stacks.Config) bool { return c.StreamRetentionHours == 8760 && c.JoinStateTombstoneDays == 365 }},
 		{"a CA bundle file", map[string]any{"rdsCaBundleFile": "certs/global-bundle.pem"},
 			func(c stacks.Config) bool { return c.RDSCABundleFile == "certs/global-bundle.pem" }},
+		{"key users on the command line, with an SSO role pattern", map[string]any{"keyUsers": " arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_DataOps_*, arn:aws:iam::123456789012:role/etl-ci"},
+			func(c stacks.Config) bool {
+				return slices.Equal(c.KeyUsers, []string{"arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_DataOps_*", "arn:aws:iam::123456789012:role/etl-ci"})
+			}},
+		{"key users from cdk.json as a list", map[string]any{"keyUsers": []any{"arn:aws-us-gov:iam::123456789012:user/oncall"}},
+			func(c stacks.Config) bool {
+				return slices.Equal(c.KeyUsers, []string{"arn:aws-us-gov:iam::123456789012:user/oncall"})
+			}},
+		{"no key users", map[string]any{"keyUsers": ""},
+			func(c stacks.Config) bool { return c.KeyUsers == nil }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +204,14 @@ func TestLoadConfigNamesTheKeyAndTheAllowedValuesOfABadValue(t *testing.T) {
 		{"joinStateTombstoneDays", "two weeks", "an integer from 14 to 3650"},
 		{"logRetentionDays", float64(31), "a CloudWatch Logs retention in days, one of [1 3 5 7 14 30"},
 		{"rdsCaBundleFile", true, "a path to a PEM file"},
+		// Every principal of the account, or of every account, would make
+		// the key policy name nobody.
+		{"keyUsers", "*", "IAM role or user ARNs of this account"},
+		{"keyUsers", "arn:aws:iam::123456789012:role/*", `not a bare "*"`},
+		{"keyUsers", "arn:aws:iam::123456789012:root", "IAM role or user ARNs of this account"},
+		{"keyUsers", "arn:aws:iam::*:role/ops", "IAM role or user ARNs of this account"},
+		{"keyUsers", "arn:aws:sts::123456789012:assumed-role/ops/alice", "IAM role or user ARNs of this account"},
+		{"keyUsers", []any{"arn:aws:iam::123456789012:role/ops", float64(1)}, "IAM role or user ARNs of this account"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+" set to "+describe(tt.value), func(t *testing.T) {

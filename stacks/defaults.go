@@ -136,6 +136,12 @@ const (
 	// be confirmed by its recipient anyway.
 	DefaultAlarmEmail = ""
 
+	// DefaultKeyUsers names nobody beyond the pipeline's own roles and the
+	// deploying CloudFormation role: who operates the pipeline differs in
+	// every account, and the key's data should be readable only by those
+	// who were named (docs/aws-facts.md §14).
+	DefaultKeyUsers = ""
+
 	// DefaultAlarmIteratorAgeSeconds: five minutes behind the head of a
 	// stream is far beyond the sub-second latency the pipeline runs at, yet
 	// a DMS full load of the demo data does not trip it.

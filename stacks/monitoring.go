@@ -467,8 +467,9 @@ func (pm *processMonitor) addFunction(f watchedFunction) {
 	throttles := f.fn.MetricThrottles(metricOptions("Sum", CountAlarmPeriod, "throttles"))
 	set.add(alarmSpec{
 		id: f.name + "ErrorsAlarm",
-		description: fmt.Sprintf("The %s function failed %d or more invocations in five minutes: it crashed, timed out or could process nothing in a batch. Lambda retries the batch (splitting it) and then sends it to the dead-letter queue. "+
-			"Read the function's log for the error; fix configuration or permission errors, and replay the dead-letter queue once fixed.", f.name, th.LambdaErrors),
+		description: fmt.Sprintf("The %s function failed %d or more invocations in five minutes: it crashed, timed out or could process nothing in a batch. Lambda retries the batch (splitting it) and then writes it, with its records, to the failure bucket. "+
+			"Read the function's log for the error and fix configuration or permission errors (a KMS access denial: the pipeline key's policy does not name the role; README, Security), "+
+			"then replay the failure bucket (etl replay --process-stack) or repair (etl repair).", f.name, th.LambdaErrors),
 		metric:    errs,
 		threshold: float64(th.LambdaErrors),
 		periods:   1,

@@ -59,6 +59,7 @@ var Settings = []Setting{
 	{KeyAlarmThrottles, DefaultAlarmThrottles, "alarm threshold in throttled requests per five minutes"},
 	{KeyAlarmDurationPercent, DefaultAlarmDurationPercent, "alarm threshold in percent of a function's timeout"},
 	{KeyAlarmDynamoCapacityPercent, DefaultAlarmDynamoCapacityPercent, "alarm threshold in percent of a provisioned table's capacity"},
+	{KeyKeyUsers, DefaultKeyUsers, "IAM role or user ARNs of this account, comma-separated (ArnLike wildcards allowed in the name), that may use the pipeline key besides the roles of the data and process stacks and the CDK's CloudFormation execution role: the operators and automation that run `etl verify`, `repair`, `resend` or `replay` (see [Security](#security)); empty: nobody else"},
 	{KeyGitHubRepository, "", "`<owner>/<name>`: adds the CI stack `UnifiedStreamETLCiStack` (see \"Deploying from GitHub Actions\")"},
 	{KeyGitHubOIDCProviderARN, "", "the ARN of the account's GitHub OIDC provider; empty: the CI stack creates it"},
 	{KeyCDKBootstrapQualifier, DefaultCDKBootstrapQualifier, "the qualifier of the account's CDK bootstrap roles (1–10 lower-case letters or digits)"},

@@ -139,8 +139,13 @@ var variantContext = map[variant]map[string]any{
 		stacks.KeyAlarmDurationPercent:       float64(90),
 		stacks.KeyAlarmDynamoCapacityPercent: float64(70),
 		stacks.KeyGitHubRepository:           "example-org/unified-streaming-etl",
+		stacks.KeyKeyUsers:                   customizedKeyUser,
 	},
 }
+
+// customizedKeyUser is the operator role the customized variant lets use
+// the pipeline key.
+const customizedKeyUser = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_DataOps_*"
 
 var (
 	synthMu sync.Mutex

@@ -33,6 +33,7 @@ type workflowStep struct {
 	Uses string            `yaml:"uses"`
 	Run  string            `yaml:"run"`
 	With map[string]string `yaml:"with"`
+	Env  map[string]string `yaml:"env"`
 }
 
 func readWorkflow(t *testing.T) (workflow, yaml.Node) {
@@ -179,6 +180,35 @@ func TestWorkflowRunsNode22OrNewer(t *testing.T) {
 			if err != nil || major < 22 {
 				t.Errorf("%s: node-version %q; the pinned CDK CLI needs Node 22 or newer", name, v)
 			}
+		}
+	}
+}
+
+// Both cdk diff and cdk deploy synthesize with the key users of the
+// repository variable ETL_KEY_USERS, so a deploy from CI keeps the
+// operators the pipeline key names (and the diff shows what the deploy
+// will do); the value reaches the shell as an environment variable, never
+// as text spliced into the script.
+func TestWorkflowSynthesizesWithTheKeyUsersVariable(t *testing.T) {
+	wf, _ := readWorkflow(t)
+	for _, c := range []struct{ job, command string }{{"diff", "npx cdk diff"}, {"deploy", "npx cdk deploy"}} {
+		job, ok := wf.Jobs[c.job]
+		if !ok {
+			t.Fatalf("no %s job", c.job)
+		}
+		i := slices.IndexFunc(job.Steps, func(s workflowStep) bool { return strings.Contains(s.Run, c.command) })
+		if i < 0 {
+			t.Fatalf("%s: no step runs %s", c.job, c.command)
+		}
+		step := job.Steps[i]
+		if got := step.Env["KEY_USERS"]; got != "${{ vars.ETL_KEY_USERS }}" {
+			t.Errorf("%s: KEY_USERS = %q, want the repository variable ETL_KEY_USERS", c.job, got)
+		}
+		if !strings.Contains(step.Run, `${KEY_USERS:+-c "keyUsers=$KEY_USERS"}`) {
+			t.Errorf("%s: %s does not pass keyUsers when it is set:\n%s", c.job, c.command, step.Run)
+		}
+		if strings.Contains(step.Run, "${{") {
+			t.Errorf("%s: the script interpolates an expression:\n%s", c.job, step.Run)
 		}
 	}
 }

@@ -90,8 +90,29 @@ func exitCode(err error, stdout, stderr io.Writer) int {
 		return 2
 	default:
 		fmt.Fprintf(stderr, "etl: %v\n", err)
+		if keyAccessDenied(err) {
+			fmt.Fprintln(stderr, keyUsersHint)
+		}
 		return 1
 	}
+}
+
+// keyUsersHint says why a deployed pipeline's data can be out of reach of
+// an operator whose IAM policies allow everything: the pipeline key's
+// policy lets only the principals it names use the key.
+const keyUsersHint = "etl: the pipeline's data is encrypted with its KMS key, which only the pipeline's roles and the principals in the " +
+	"CDK context keyUsers may use: add your role's ARN (aws sts get-caller-identity shows its name) and deploy the common stack, " +
+	"e.g. npx cdk deploy UnifiedStreamETLCommonStack -c keyUsers=arn:aws:iam::<account>:role/<role> (README, Security)"
+
+// keyAccessDenied reports whether err is AWS refusing the use of a KMS key:
+// KMSAccessDeniedException (Kinesis, DynamoDB), KmsAccessDenied (SQS) or
+// an AccessDenied naming a kms: action (S3, Secrets Manager).
+func keyAccessDenied(err error) bool {
+	msg := strings.ToLower(err.Error())
+	if !strings.Contains(msg, "kms") {
+		return false
+	}
+	return strings.Contains(msg, "accessdenied") || strings.Contains(msg, "access denied") || strings.Contains(msg, "not authorized")
 }
 
 func usage(w io.Writer) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/unified-streaming-etl/etl/internal/local"
@@ -386,5 +389,34 @@ func (k *keptRunning) stop(t *testing.T) {
 	case <-k.done:
 	case <-time.After(time.Minute):
 		t.Fatal("etl local did not stop after Ctrl-C")
+	}
+}
+
+// An operator the pipeline key does not name is told how to be named,
+// whichever service reports the refusal; other failures get no such hint.
+func TestKeyAccessDeniedSaysHowToBecomeAKeyUser(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		hint bool
+	}{
+		{"Kinesis", fmt.Errorf("replay: %w", &smithy.GenericAPIError{Code: "KMSAccessDeniedException", Message: "User is not authorized to use the key"}), true},
+		{"SQS", &smithy.GenericAPIError{Code: "KmsAccessDenied", Message: "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."}, true},
+		{"DynamoDB and S3", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User: arn:aws:sts::123456789012:assumed-role/ops/alice is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:eu-west-1:123456789012:key/1"}, true},
+		{"an IAM refusal of the table itself", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User: arn:aws:sts::123456789012:assumed-role/ops/alice is not authorized to perform: dynamodb:Query"}, false},
+		{"a missing stack", errors.New("stack UnifiedStreamETLProcessStack does not exist"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := exitCode(c.err, &stdout, &stderr); code != 1 {
+				t.Errorf("exit code %d, want 1", code)
+			}
+			if got := strings.Contains(stderr.String(), "-c keyUsers=arn:aws:iam::"); got != c.hint {
+				t.Errorf("hint shown: %v, want %v; stderr:\n%s", got, c.hint, stderr.String())
+			}
+			if !strings.HasPrefix(stderr.String(), "etl: "+c.err.Error()+"\n") {
+				t.Errorf("stderr does not start with the error itself:\n%s", stderr.String())
+			}
+		})
 	}
 }
