@@ -44,6 +44,10 @@ func NewCommonStack(scope constructs.Construct, id string, props CommonStackProp
 		// Retained: data encrypted with it (snapshots, backups) may outlive
 		// the stack.
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		// Replaces the default policy (the account may do anything): the
+		// account administers the key, only the pipeline's roles and
+		// cfg.KeyUsers use it (keypolicy.go).
+		Policy: pipelineKeyPolicy(stack, cfg.KeyUsers),
 	})
 
 	orderStream := newStream(stack, "OrderStream", cfg.UnifiedStream, cfg.StreamRetentionHours, key)

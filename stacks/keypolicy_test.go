@@ -51,7 +51,7 @@ func pipelineKey(t *testing.T, s *synthesized) (string, map[string]map[string]an
 		m, _ := st.(map[string]any)
 		sid, _ := m["Sid"].(string)
 		if _, dup := bySid[sid]; dup || sid == "" {
-			t.Fatalf("key policy statement sid %q missing or repeated", sid)
+			t.Fatalf("key policy statement sid %q missing or repeated: %s", sid, mustMarshal(t, doc))
 		}
 		bySid[sid] = m
 	}
