@@ -34,6 +34,13 @@ func NewPipeline(scope constructs.Construct, cfg Config, in Inputs, env *awscdk.
 	props := func(name, description string) awscdk.StackProps {
 		p := stackProps(name, description, env)
 		p.Tags = tags
+		if cfg.SynthesizerQualifier != "" {
+			// The stacks deploy through the bootstrap roles the CI stack's
+			// roles may assume (ci.go, bootstrapQualifier).
+			p.Synthesizer = awscdk.NewDefaultStackSynthesizer(&awscdk.DefaultStackSynthesizerProps{
+				Qualifier: jsii.String(cfg.SynthesizerQualifier),
+			})
+		}
 		return p
 	}
 

@@ -81,10 +81,45 @@ func (p *parser) ci(dst *CIConfig) {
 		dst.OIDCProviderARN = s
 	}
 	// The CDK CLI accepts lower-case letters and digits, at most 10.
-	if s, ok := p.matching(KeyCDKBootstrapQualifier, bootstrapQualifierRE,
-		`the CDK bootstrap qualifier: 1 to 10 lower-case letters or digits, such as "`+DefaultCDKBootstrapQualifier+`"`); ok {
+	if s, ok := p.matching(KeyCDKBootstrapQualifier, bootstrapQualifierRE, qualifierWant); ok {
 		dst.BootstrapQualifier = s
 	}
+}
+
+// CDKBootstrapQualifierContext is the CDK's own context key for the
+// bootstrap qualifier, which its default synthesizer reads.
+// https://docs.aws.amazon.com/cdk/v2/guide/customize-synth.html
+const CDKBootstrapQualifierContext = "@aws-cdk/core:bootstrapQualifier"
+
+const qualifierWant = `the CDK bootstrap qualifier: 1 to 10 lower-case letters or digits, such as "` + DefaultCDKBootstrapQualifier + `"`
+
+// bootstrapQualifier makes cdkBootstrapQualifier and the CDK's own
+// CDKBootstrapQualifierContext one setting: the CI roles may assume the
+// bootstrap roles of the qualifier the stacks deploy with. Either one set
+// alone sets both (Config.SynthesizerQualifier passes the app's to the
+// stacks' synthesizers); set to different qualifiers they fail synth.
+// set reports the keys given, without the defaults.
+func (p *parser) bootstrapQualifier(set func(string) (any, bool), c *Config) {
+	cdk, cdkSet := set(CDKBootstrapQualifierContext)
+	app, appSet := set(KeyCDKBootstrapQualifier)
+	if !cdkSet {
+		if appSet && c.CI.BootstrapQualifier != DefaultCDKBootstrapQualifier {
+			c.SynthesizerQualifier = c.CI.BootstrapQualifier
+		}
+		return
+	}
+	q, isString := cdk.(string)
+	if !isString || !bootstrapQualifierRE.MatchString(q) {
+		p.fail(CDKBootstrapQualifierContext, cdk, qualifierWant)
+		return
+	}
+	if appSet && app != cdk {
+		p.fail(KeyCDKBootstrapQualifier, app, fmt.Sprintf(
+			"%q, the qualifier %q gives the stacks' synthesizer (set one of the two, or both alike): the CI roles must assume the bootstrap roles the stacks deploy with",
+			q, CDKBootstrapQualifierContext))
+		return
+	}
+	c.CI.BootstrapQualifier = q
 }
 
 // DefaultCDKBootstrapQualifier is the qualifier `cdk bootstrap` uses

@@ -198,3 +198,61 @@ func TestLoadConfigValidatesTheCIKeys(t *testing.T) {
 		}
 	}
 }
+
+// cdkBootstrapQualifier and the CDK's own @aws-cdk/core:bootstrapQualifier
+// are one setting: either alone sets the qualifier of the CI roles and of
+// the stacks' deployment, and two different ones fail synth naming both.
+func TestBootstrapQualifierIsOneSetting(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		ctx         map[string]any
+		ci, synth   string
+		errContains []string
+	}{
+		{"neither", map[string]any{}, stacks.DefaultCDKBootstrapQualifier, "", nil},
+		{"the app's alone", map[string]any{stacks.KeyCDKBootstrapQualifier: "etl2026"}, "etl2026", "etl2026", nil},
+		{"the app's alone, at the default", map[string]any{stacks.KeyCDKBootstrapQualifier: stacks.DefaultCDKBootstrapQualifier}, stacks.DefaultCDKBootstrapQualifier, "", nil},
+		{"the CDK's alone", map[string]any{stacks.CDKBootstrapQualifierContext: "etl2026"}, "etl2026", "", nil},
+		{"both alike", map[string]any{stacks.CDKBootstrapQualifierContext: "etl2026", stacks.KeyCDKBootstrapQualifier: "etl2026"}, "etl2026", "", nil},
+		{"both different", map[string]any{stacks.CDKBootstrapQualifierContext: "etl2026", stacks.KeyCDKBootstrapQualifier: "other"}, "", "",
+			[]string{`context "cdkBootstrapQualifier": got "other", want "etl2026"`, stacks.CDKBootstrapQualifierContext}},
+		{"a malformed CDK one", map[string]any{stacks.CDKBootstrapQualifierContext: "Not-Valid"}, "", "",
+			[]string{`context "` + stacks.CDKBootstrapQualifierContext + `"`, "1 to 10 lower-case letters or digits"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := stacks.ConfigFromMap(c.ctx)
+			if c.errContains != nil {
+				if err == nil {
+					t.Fatalf("accepted %v", c.ctx)
+				}
+				for _, want := range c.errContains {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q lacks %q", err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.CI.BootstrapQualifier != c.ci || cfg.SynthesizerQualifier != c.synth {
+				t.Errorf("CI roles' qualifier %q and synthesizer's %q, want %q and %q", cfg.CI.BootstrapQualifier, cfg.SynthesizerQualifier, c.ci, c.synth)
+			}
+		})
+	}
+}
+
+// With cdkBootstrapQualifier alone, every stack deploys through that
+// qualifier's bootstrap roles: its templates check that bootstrap's
+// version, and the pipeline key names its CloudFormation execution role
+// (keypolicy_test.go).
+func TestStacksDeployWithTheConfiguredBootstrapQualifier(t *testing.T) {
+	s := synth(t, customized)
+	for name, tmpl := range s.templates {
+		params, _ := templateJSON(tmpl)["Parameters"].(map[string]any)
+		version, _ := params["BootstrapVersion"].(map[string]any)
+		if got, want := version["Default"], "/cdk-bootstrap/"+customizedQualifier+"/version"; got != want {
+			t.Errorf("%s: BootstrapVersion parameter %v, want %s", name, got, want)
+		}
+	}
+}

@@ -47,7 +47,7 @@ func NewCommonStack(scope constructs.Construct, id string, props CommonStackProp
 		// Replaces the default policy (the account may do anything): the
 		// account administers the key, only the pipeline's roles and
 		// cfg.KeyUsers use it (keypolicy.go).
-		Policy: pipelineKeyPolicy(stack, cfg.KeyUsers),
+		Policy: pipelineKeyPolicy(stack, cfg),
 	})
 
 	orderStream := newStream(stack, "OrderStream", cfg.UnifiedStream, cfg.StreamRetentionHours, key)

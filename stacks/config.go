@@ -138,6 +138,10 @@ type Config struct {
 	// KeyUsers are the principal ARN patterns, besides the pipeline's
 	// roles, that may use the pipeline key (keypolicy.go).
 	KeyUsers []string
+	// SynthesizerQualifier is the bootstrap qualifier the stacks'
+	// synthesizers are given, when cdkBootstrapQualifier names one the
+	// CDK's own context does not; empty: the CDK's (ci.go).
+	SynthesizerQualifier string
 }
 
 // AlarmThresholds are the configurable thresholds of the pipeline's
@@ -347,8 +351,7 @@ func parseConfig(set func(string) (any, bool)) (Config, error) {
 
 	p.boolean(KeyDataLake, &c.DataLake)
 	p.alarms(&c.Alarms)
-	p.keyUsers(&c.KeyUsers)
-	p.ci(&c.CI)
+	p.access(set, &c)
 
 	if c.DBEngineVersion == "8.4" && !dmsVersionAtLeast(c.DMSEngineVersion, MinDMSEngineVersionForMySQL84) {
 		p.fail(KeyDMSEngineVersion, c.DMSEngineVersion, fmt.Sprintf(
@@ -401,6 +404,15 @@ func dmsVersionAtLeast(v, min string) bool {
 }
 
 // parser accumulates one error per bad key so a user fixes them all at once.
+// access reads who deploys the stacks and who may use their data: the CI
+// stack's keys, the bootstrap qualifier and the pipeline key's users. set
+// reports the keys given, without the defaults.
+func (p *parser) access(set func(string) (any, bool), c *Config) {
+	p.keyUsers(&c.KeyUsers)
+	p.ci(&c.CI)
+	p.bootstrapQualifier(set, c)
+}
+
 type parser struct {
 	get  func(string) (any, bool)
 	errs []error

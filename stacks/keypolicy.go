@@ -127,9 +127,9 @@ func (p *parser) keyUsers(dst *[]string) {
 }
 
 // pipelineKeyPolicy is the pipeline key's policy for the stack it is in.
-func pipelineKeyPolicy(stack awscdk.Stack, keyUsers []string) awsiam.PolicyDocument {
+func pipelineKeyPolicy(stack awscdk.Stack, cfg Config) awsiam.PolicyDocument {
 	account := []awsiam.IPrincipal{awsiam.NewAccountRootPrincipal()}
-	users := map[string]any{"ArnLike": map[string]any{"aws:PrincipalArn": keyUserPrincipalPatterns(stack, keyUsers)}}
+	users := map[string]any{"ArnLike": map[string]any{"aws:PrincipalArn": keyUserPrincipalPatterns(stack, cfg.CI.BootstrapQualifier, cfg.KeyUsers)}}
 	grants := map[string]any{
 		"ArnLike": users["ArnLike"],
 		"Bool":    map[string]any{"kms:GrantIsForAWSResource": "true"},
@@ -154,7 +154,7 @@ func pipelineKeyPolicy(stack awscdk.Stack, keyUsers []string) awsiam.PolicyDocum
 // users: the roles of KeyUserStacks, the CloudFormation execution role the
 // CDK deploys them with (which creates the encrypted resources and reads
 // the database secret for the instance's master password), and keyUsers.
-func keyUserPrincipalPatterns(stack awscdk.Stack, keyUsers []string) []*string {
+func keyUserPrincipalPatterns(stack awscdk.Stack, qualifier string, keyUsers []string) []*string {
 	var patterns []*string
 	for _, name := range KeyUserRoleNamePatterns() {
 		patterns = append(patterns, stack.FormatArn(&awscdk.ArnComponents{
@@ -162,9 +162,7 @@ func keyUserPrincipalPatterns(stack awscdk.Stack, keyUsers []string) []*string {
 			ResourceName: jsii.String(name), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 		}))
 	}
-	if role := cloudFormationExecutionRole(stack); role != nil {
-		patterns = append(patterns, role)
-	}
+	patterns = append(patterns, cloudFormationExecutionRole(qualifier))
 	for _, u := range keyUsers {
 		patterns = append(patterns, jsii.String(u))
 	}
@@ -172,19 +170,11 @@ func keyUserPrincipalPatterns(stack awscdk.Stack, keyUsers []string) []*string {
 }
 
 // cloudFormationExecutionRole is the ARN of the role CloudFormation deploys
-// the stacks with, as the CDK's default synthesizer names it
-// (cdk-<qualifier>-cfn-exec-role-<account>-<region>), or nil under another
-// synthesizer, which deploys with the caller's credentials: that caller
-// must then be among keyUsers.
-func cloudFormationExecutionRole(stack awscdk.Stack) *string {
-	synth, ok := stack.Synthesizer().(awscdk.DefaultStackSynthesizer)
-	if !ok {
-		return nil
-	}
-	arn := synth.CloudFormationExecutionRoleArn()
-	if arn == nil || !strings.Contains(*arn, "${AWS::") {
-		return arn
-	}
-	// Environment-agnostic: the ARN holds ${AWS::AccountId} and friends.
-	return awscdk.Fn_Sub(arn, nil)
+// the stacks with: the CDK's default synthesizer's
+// cdk-<qualifier>-cfn-exec-role-<account>-<region>, with the qualifier the
+// stacks are synthesized for (ci.go, bootstrapQualifier).
+func cloudFormationExecutionRole(qualifier string) *string {
+	arn := strings.ReplaceAll(*awscdk.DefaultStackSynthesizer_DEFAULT_CLOUDFORMATION_ROLE_ARN(), "${Qualifier}", qualifier)
+	// ${AWS::Partition}, ${AWS::AccountId} and ${AWS::Region}.
+	return awscdk.Fn_Sub(jsii.String(arn), nil)
 }

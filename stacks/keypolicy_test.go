@@ -91,7 +91,11 @@ func TestPipelineKeyIsAdministeredByTheAccountAndUsedOnlyByItsNamedPrincipals(t 
 				}
 			}
 
-			patterns := []string{`role/UnifiedStreamETLData*"`, `role/UnifiedStreamETLProc*"`, `cdk-hnb659fds-cfn-exec-role-${AWS::AccountId}-${AWS::Region}"`}
+			qualifier := stacks.DefaultCDKBootstrapQualifier
+			if v == customized {
+				qualifier = customizedQualifier
+			}
+			patterns := []string{`role/UnifiedStreamETLData*"`, `role/UnifiedStreamETLProc*"`, `cdk-` + qualifier + `-cfn-exec-role-${AWS::AccountId}-${AWS::Region}"`}
 			if v == customized {
 				patterns = append(patterns, customizedKeyUser)
 			}

@@ -138,7 +138,7 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	if props.AlarmTopic != nil {
 		s.Alarms, s.Dashboard = newProcessMonitoring(stack, s.monitoring(props, cfg, proc, sink))
 	}
-	suppressBucketDeploymentFindings(stack)
+	suppressBucketDeploymentFindings(stack, cfg.CI.BootstrapQualifier)
 	logAutoDeleteObjects(stack, retention)
 	s.addOutputs(reference.uri)
 	return s, nil
@@ -264,8 +264,9 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc proc
 }
 
 // suppressBucketDeploymentFindings accepts the findings on the handler CDK
-// creates for BucketDeployment, which this project does not write.
-func suppressBucketDeploymentFindings(stack awscdk.Stack) {
+// creates for BucketDeployment, which this project does not write; it
+// reads the assets bucket of the bootstrap qualifier the stack deploys with.
+func suppressBucketDeploymentFindings(stack awscdk.Stack, qualifier string) {
 	for _, child := range *stack.Node().Children() {
 		if !strings.HasPrefix(*child.Node().Id(), "Custom::CDKBucketDeployment") {
 			continue
@@ -283,7 +284,7 @@ func suppressBucketDeploymentFindings(stack awscdk.Stack) {
 				AppliesTo: &[]interface{}{
 					jsii.String("Action::s3:GetObject*"), jsii.String("Action::s3:GetBucket*"), jsii.String("Action::s3:List*"),
 					jsii.String("Action::s3:DeleteObject*"), jsii.String("Action::s3:Abort*"),
-					jsii.String("Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*"),
+					jsii.String("Resource::arn:<AWS::Partition>:s3:::cdk-" + qualifier + "-assets-<AWS::AccountId>-<AWS::Region>/*"),
 					jsii.String("Resource::<ReferenceDataBucketEFE7E31E.Arn>/*"),
 				},
 			},

@@ -62,7 +62,7 @@ var Settings = []Setting{
 	{KeyKeyUsers, DefaultKeyUsers, "IAM role or user ARNs of this account, comma-separated (ArnLike wildcards allowed in the name), that may use the pipeline key besides the roles of the data and process stacks and the CDK's CloudFormation execution role: the operators and automation that run `etl verify`, `repair`, `resend` or `replay` (see [Security](#security)); empty: nobody else"},
 	{KeyGitHubRepository, "", "`<owner>/<name>`: adds the CI stack `UnifiedStreamETLCiStack` (see \"Deploying from GitHub Actions\")"},
 	{KeyGitHubOIDCProviderARN, "", "the ARN of the account's GitHub OIDC provider; empty: the CI stack creates it"},
-	{KeyCDKBootstrapQualifier, DefaultCDKBootstrapQualifier, "the qualifier of the account's CDK bootstrap roles (1–10 lower-case letters or digits)"},
+	{KeyCDKBootstrapQualifier, DefaultCDKBootstrapQualifier, "the qualifier the account was bootstrapped with (`cdk bootstrap --qualifier`; 1–10 lower-case letters or digits): the stacks deploy through its roles, the CI roles may assume them, and the pipeline key names its CloudFormation execution role. The CDK's own `@aws-cdk/core:bootstrapQualifier`, if set, counts as this key; both set to different qualifiers fail synthesis"},
 }
 
 // ContextKeys lists every key LoadConfig reads, in a stable order.

@@ -140,12 +140,16 @@ var variantContext = map[variant]map[string]any{
 		stacks.KeyAlarmDynamoCapacityPercent: float64(70),
 		stacks.KeyGitHubRepository:           "example-org/unified-streaming-etl",
 		stacks.KeyKeyUsers:                   customizedKeyUser,
+		stacks.KeyCDKBootstrapQualifier:      customizedQualifier,
 	},
 }
 
 // customizedKeyUser is the operator role the customized variant lets use
 // the pipeline key.
 const customizedKeyUser = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_DataOps_*"
+
+// customizedQualifier is the customized variant's CDK bootstrap qualifier.
+const customizedQualifier = "etl2026"
 
 var (
 	synthMu sync.Mutex
