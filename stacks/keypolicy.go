@@ -21,11 +21,12 @@ const KeyKeyUsers = "keyUsers"
 //     manage the key, its policy included, so the key cannot be locked out;
 //     but it may not use it nor create grants on it.
 //   - PipelineRolesUseTheKey and PipelineRolesAttachTheKey: only the
-//     principals named by KeyUserPrincipalPatterns may encrypt, decrypt and
+//     principals keyUserPrincipalPatterns names may encrypt, decrypt and
 //     let AWS services create grants on it, each still only as far as its
 //     IAM policies allow.
 //
-// The sids are part of the contract: tests and the runbook name them.
+// The sids are part of the contract: the tests and README (Security) name
+// them.
 const (
 	KeyAdministrationSid = "KeyAdministration"
 	KeyUsageSid          = "PipelineRolesUseTheKey"
