@@ -30,6 +30,16 @@ type emulators struct {
 	stream string
 }
 
+// harnessRetries and harnessKinesisRetries make a test's own calls to the
+// emulators (expiring state, reading the outcome) retry what the SDK
+// retries, as a default client does. The clients the handlers get make one
+// attempt, so that the faults the tests inject reach the handlers, and the
+// emulators sometimes reset a connection: a harness call that failed on
+// that would fail the test for nothing the handlers did.
+func harnessRetries(o *dynamodb.Options) { o.RetryMaxAttempts = 5 }
+
+func harnessKinesisRetries(o *kinesis.Options) { o.RetryMaxAttempts = 5 }
+
 func startEmulators(t testing.TB, shards int32) *emulators {
 	t.Helper()
 	ddbURL, kinURL := testenv.StartDynalite(t), testenv.StartKinesalite(t)
@@ -84,7 +94,7 @@ type streamRecord struct {
 func (e *emulators) readStream(t testing.TB) []streamRecord {
 	t.Helper()
 	ctx := context.Background()
-	shards, err := e.kin.ListShards(ctx, &kinesis.ListShardsInput{StreamName: &e.stream})
+	shards, err := e.kin.ListShards(ctx, &kinesis.ListShardsInput{StreamName: &e.stream}, harnessKinesisRetries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,13 +102,13 @@ func (e *emulators) readStream(t testing.TB) []streamRecord {
 	for _, sh := range shards.Shards {
 		it, err := e.kin.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
 			StreamName: &e.stream, ShardId: sh.ShardId, ShardIteratorType: kintypes.ShardIteratorTypeTrimHorizon,
-		})
+		}, harnessKinesisRetries)
 		if err != nil {
 			t.Fatal(err)
 		}
 		iter := it.ShardIterator
 		for iter != nil {
-			recs, err := e.kin.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+			recs, err := e.kin.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter}, harnessKinesisRetries)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +188,7 @@ func TestHandlerAgainstEmulators(t *testing.T) {
 		out, err := e.db.Query(ctx, &dynamodb.QueryInput{
 			TableName: &e.table, KeyConditionExpression: aws.String("pk = :pk"), ConsistentRead: aws.Bool(true),
 			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": &ddbtypes.AttributeValueMemberS{Value: "1002"}},
-		})
+		}, harnessRetries)
 		if err != nil {
 			t.Fatal(err)
 		}

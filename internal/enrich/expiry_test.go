@@ -23,7 +23,7 @@ import (
 // by now (dynalite has no TTL) and returns how many rows it deleted.
 func expireState(t testing.TB, db *dynamodb.Client, table string, now time.Time) int {
 	t.Helper()
-	n, err := enrichtest.ExpireState(context.Background(), db, table, now)
+	n, err := enrichtest.ExpireState(context.Background(), db, table, now, harnessRetries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func liveStateRows(t testing.TB, db *dynamodb.Client, table string) int {
 	n := 0
 	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: &table, ConsistentRead: aws.Bool(true)})
 	for pages.HasMorePages() {
-		page, err := pages.NextPage(context.Background())
+		page, err := pages.NextPage(context.Background(), harnessRetries)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -236,11 +236,7 @@ func tableRows(t *testing.T, db *dynamodb.Client, table string) []string {
 	var rows []string
 	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: &table, ConsistentRead: aws.Bool(true)})
 	for pages.HasMorePages() {
-		// The tests' clients make one attempt per call so that the faults
-		// they inject reach the handlers; this read only checks the
-		// outcome, so it retries what the SDK retries (a connection the
-		// emulator reset).
-		page, err := pages.NextPage(context.Background(), func(o *dynamodb.Options) { o.RetryMaxAttempts = 5 })
+		page, err := pages.NextPage(context.Background(), harnessRetries)
 		if err != nil {
 			t.Fatal(err)
 		}

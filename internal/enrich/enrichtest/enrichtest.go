@@ -47,13 +47,14 @@ type StateDB interface {
 
 // ExpireState does what DynamoDB's TTL does once it has caught up: it
 // deletes every row of the join-state table whose "ttl" (epoch seconds) is
-// not after now, and returns how many it deleted.
+// not after now, and returns how many it deleted. opts apply to each call
+// (a test whose client makes one attempt passes retries).
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/howitworks-ttl.html
-func ExpireState(ctx context.Context, db StateDB, table string, now time.Time) (int, error) {
+func ExpireState(ctx context.Context, db StateDB, table string, now time.Time, opts ...func(*dynamodb.Options)) (int, error) {
 	deleted := 0
 	pages := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
 	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+		page, err := pages.NextPage(ctx, opts...)
 		if err != nil {
 			return deleted, err
 		}
@@ -70,7 +71,7 @@ func ExpireState(ctx context.Context, db StateDB, table string, now time.Time) (
 				continue
 			}
 			key := map[string]types.AttributeValue{"pk": item["pk"], "sk": item["sk"]}
-			if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: key}); err != nil {
+			if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: key}, opts...); err != nil {
 				return deleted, err
 			}
 			deleted++
