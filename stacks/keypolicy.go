@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/unified-streaming-etl/etl/internal/keyusers"
 )
 
 // KeyKeyUsers lists the IAM roles and users, besides the pipeline's own
@@ -55,14 +57,6 @@ var KeyUsageActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "
 // them (kms:GrantIsForAWSResource).
 var KeyGrantActions = []string{"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"}
 
-// keyUserRolePrefixLength is how much of a stack's name a role pattern
-// keeps. CloudFormation names a role it creates without a RoleName
-// "<stack name>-<logical ID>-<random>" (docs/aws-facts.md §14), shortening
-// long names to IAM's 64 characters; it has been seen to keep 25
-// characters of the stack name. 20 keep the patterns of the data and
-// process stacks apart from each other and from the CI stack's.
-const keyUserRolePrefixLength = 20
-
 // KeyUserStacks are the stacks whose roles use the pipeline key. The common
 // stack has no roles, and the CI stack's roles deploy through the CDK's
 // bootstrap roles, touching no data.
@@ -71,11 +65,12 @@ var KeyUserStacks = []string{DataStackName, ProcessStackName}
 // KeyUserRoleNamePatterns are the role name patterns, one per stack of
 // KeyUserStacks, that the key policy lets use the key. They cover the
 // roles CloudFormation creates in those stacks and in their nested stacks
-// (the secret rotation applications), whose names begin with the stack's.
+// (the secret rotation applications), whose names begin with the stack's
+// (internal/keyusers; `etl key-users` checks a deployment against them).
 func KeyUserRoleNamePatterns() []string {
 	patterns := make([]string, len(KeyUserStacks))
 	for i, name := range KeyUserStacks {
-		patterns[i] = name[:min(len(name), keyUserRolePrefixLength)] + "*"
+		patterns[i] = keyusers.RoleNamePattern(name)
 	}
 	return patterns
 }

@@ -178,6 +178,14 @@ func TestEveryRoleGrantedThePipelineKeyIsNamedByItsPolicy(t *testing.T) {
 						}
 					}
 				}
+				if keyUser {
+					// The policy's patterns and etl key-users match role/<name>.
+					for id, role := range roles {
+						if p, hasPath := props(role)["Path"]; hasPath && p != "/" {
+							t.Errorf("%s: role %s has the path %v; the key policy names roles without one", name, id, p)
+						}
+					}
+				}
 				if keyUser && granted == 0 {
 					t.Errorf("%s: no role is granted the pipeline key; it need not be among KeyUserStacks", name)
 				}

@@ -30,14 +30,18 @@ type awsClients struct {
 	// deletes dead letters (etl replay).
 	Objects ops.S3
 	SQS     ops.SQS
+	// StackResources lists the stacks' resources (etl key-users).
+	StackResources ops.StackResources
 }
 
 // newAWSClients builds the SDK clients from the configuration. It is the
 // one seam through which tests substitute in-memory fakes.
 var newAWSClients = func(cfg aws.Config) awsClients {
 	objects := s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+	cf := cloudformation.NewFromConfig(cfg)
 	return awsClients{
-		CloudFormation: cloudformation.NewFromConfig(cfg),
+		CloudFormation: cf,
+		StackResources: cf,
 		SecretsManager: secretsmanager.NewFromConfig(cfg),
 		// Whether the catalogue object has a checksum to validate depends
 		// on the tool that uploaded it; the SDK's warning when it has none

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 )
@@ -61,18 +62,10 @@ func (o Outputs) Get(key string) (string, error) {
 
 // StackOutputs reads the outputs of stack (a name or an ARN).
 func StackOutputs(ctx context.Context, cf CloudFormation, stack string) (Outputs, error) {
-	out, err := cf.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: &stack})
+	s, err := describeStack(ctx, cf, stack)
 	if err != nil {
-		var apiErr smithy.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationError" && strings.Contains(apiErr.ErrorMessage(), "does not exist") {
-			return Outputs{}, fmt.Errorf("stack %s does not exist in this account and Region (check the stack name, AWS_PROFILE and AWS_REGION): %w", stack, err)
-		}
-		return Outputs{}, fmt.Errorf("describe stack %s: %w", stack, err)
+		return Outputs{}, err
 	}
-	if len(out.Stacks) == 0 {
-		return Outputs{}, fmt.Errorf("describe stack %s: no such stack", stack)
-	}
-	s := out.Stacks[0]
 	o := Outputs{Stack: stack, Status: string(s.StackStatus), values: make(map[string]string, len(s.Outputs))}
 	for _, v := range s.Outputs {
 		if v.OutputKey != nil && v.OutputValue != nil {
@@ -80,6 +73,23 @@ func StackOutputs(ctx context.Context, cf CloudFormation, stack string) (Outputs
 		}
 	}
 	return o, nil
+}
+
+// describeStack describes stack (a name or an ARN), saying plainly when it
+// does not exist.
+func describeStack(ctx context.Context, cf CloudFormation, stack string) (cftypes.Stack, error) {
+	out, err := cf.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: &stack})
+	if err != nil {
+		var apiErr smithy.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationError" && strings.Contains(apiErr.ErrorMessage(), "does not exist") {
+			return cftypes.Stack{}, fmt.Errorf("stack %s does not exist in this account and Region (check the stack name, AWS_PROFILE and AWS_REGION): %w", stack, err)
+		}
+		return cftypes.Stack{}, fmt.Errorf("describe stack %s: %w", stack, err)
+	}
+	if len(out.Stacks) == 0 {
+		return cftypes.Stack{}, fmt.Errorf("describe stack %s: no such stack", stack)
+	}
+	return out.Stacks[0], nil
 }
 
 // SecretsManager is the part of the Secrets Manager client the commands use.
