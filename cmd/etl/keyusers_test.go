@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,12 +56,7 @@ func resource(typ, logicalID, physicalID string) cftypes.StackResourceSummary {
 
 func useFakeResources(t *testing.T, fake fakeResources) {
 	t.Helper()
-	t.Setenv("AWS_REGION", "eu-west-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDKEYUSERSTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "key-users-test")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "no-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "no-credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	offlineAWS(t, "eu-west-1")
 	build := newAWSClients
 	t.Cleanup(func() { newAWSClients = build })
 	newAWSClients = func(cfg aws.Config) awsClients {

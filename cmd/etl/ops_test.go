@@ -719,6 +719,19 @@ func useFakeAWS(t *testing.T, fake fakeAWS) {
 	}
 }
 
+// offlineAWS gives the SDK a Region and static credentials and no profile,
+// shared-credentials file or instance metadata to look for: the commands
+// then load their configuration offline, for fakes to answer.
+func offlineAWS(t *testing.T, region string) {
+	t.Helper()
+	t.Setenv("AWS_REGION", region)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDOFFLINETEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "offline-test")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "no-config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "no-credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
 // fakeStacks maps a stack name to its outputs.
 type fakeStacks map[string]map[string]string
 

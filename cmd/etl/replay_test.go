@@ -355,12 +355,7 @@ func batchRecords(t *testing.T, p *local.Pipeline, shard, start, end string) eve
 // With --process-stack and no source, replay reads the stack's failure
 // bucket (its FailureBucketName output).
 func TestReplayDefaultsToTheStacksFailureBucket(t *testing.T) {
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDREPLAYTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "replay-test")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "no-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "no-credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	offlineAWS(t, "us-east-1")
 	useFakeAWS(t, fakeAWS{
 		stacks:  fakeStacks{ops.ProcessStack: {ops.OutputFailureBucketName: "failure-bucket"}},
 		objects: fakeObjects{"other-bucket/x.json": []byte("{}")},
