@@ -113,7 +113,8 @@ func (p *parser) bootstrapQualifier(set func(string) (any, bool), c *Config) {
 		p.fail(CDKBootstrapQualifierContext, cdk, qualifierWant)
 		return
 	}
-	if appSet && app != cdk {
+	// An invalid app qualifier has been reported already (ci).
+	if appSet && c.CI.BootstrapQualifier != "" && c.CI.BootstrapQualifier != q {
 		p.fail(KeyCDKBootstrapQualifier, app, fmt.Sprintf(
 			"%q, the qualifier %q gives the stacks' synthesizer (set one of the two, or both alike): the CI roles must assume the bootstrap roles the stacks deploy with",
 			q, CDKBootstrapQualifierContext))

@@ -403,7 +403,6 @@ func dmsVersionAtLeast(v, min string) bool {
 	return true
 }
 
-// parser accumulates one error per bad key so a user fixes them all at once.
 // access reads who deploys the stacks and who may use their data: the CI
 // stack's keys, the bootstrap qualifier and the pipeline key's users. set
 // reports the keys given, without the defaults.
@@ -413,6 +412,7 @@ func (p *parser) access(set func(string) (any, bool), c *Config) {
 	p.bootstrapQualifier(set, c)
 }
 
+// parser accumulates one error per bad key so a user fixes them all at once.
 type parser struct {
 	get  func(string) (any, bool)
 	errs []error
