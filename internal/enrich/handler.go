@@ -105,6 +105,10 @@ type group struct {
 	refused bool
 	// refusedRow: what DynamoDB refused was an OrderEnriched row.
 	refusedRow bool
+	// rowRefusal is DynamoDB's refusal of one of the order's OrderEnriched
+	// rows, applied (reject) once the order's old keys are forwarded: the
+	// state was stored, so its moves happened (refuseRows).
+	rowRefusal error
 }
 
 func (g *group) fail(err error) {
@@ -169,6 +173,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		}
 		h.forward(work, b.groups)
 		cancel()
+		b.refuseRows()
 		b.deadLetterRefused()
 	}
 	dlqFailed, dlqErr := h.sendDeadLetters(ctx, b)
@@ -443,36 +448,45 @@ func (h *Handler) write(ctx context.Context, groups []*group) int {
 	done := 0
 	refused := make(map[*group]error)
 	for i, r := range h.table.Write(ctx, rows, nil) {
-		err := fmt.Errorf("write OrderEnriched row %d/%d: %w", rows[i].OrderID, rows[i].ItemID, r.Err)
-		switch {
-		case r.Outcome.Done():
+		if r.Outcome.Done() {
 			done++
-		case r.Outcome == sink.Rejected:
-			if refused[owner[i]] == nil {
-				refused[owner[i]] = err
-			}
-		default:
+			continue
+		}
+		err := fmt.Errorf("write OrderEnriched row %d/%d: %w", rows[i].OrderID, rows[i].ItemID, r.Err)
+		if r.Outcome != sink.Rejected {
 			owner[i].fail(err)
+		} else if refused[owner[i]] == nil {
+			refused[owner[i]] = err
 		}
 	}
 	// An order with a transient failure is retried whole; only when
-	// nothing else failed is a refused row the order's fate.
+	// nothing else fails (forwarding its old keys included) is a refused
+	// row the order's fate (refuseRows).
 	for g, err := range refused {
-		if g.err == nil {
-			g.reject(err)
-			g.refusedRow = true
-		}
+		g.rowRefusal = err
 	}
 	return done
 }
 
-// emit writes the rows of every order whose state was stored to the
-// output stream and marks the orders whose rows could not all be written.
-// It returns how many rows were written.
+// refuseRows sets aside the orders with a refused OrderEnriched row and no
+// other failure: their records go to the dead-letter queue.
+func (b *batch) refuseRows() {
+	for _, g := range b.groups {
+		if g.err == nil && g.rowRefusal != nil {
+			g.reject(g.rowRefusal)
+			g.refusedRow = true
+		}
+	}
+}
+
+// emit writes to the output stream the rows of every order whose state
+// was stored and, with a table, whose rows the table took; it marks the
+// orders whose rows could not all be written. It returns how many rows
+// were written.
 func (h *Handler) emit(ctx context.Context, groups []*group) int {
 	var recs []outRecord
 	for gi, g := range groups {
-		if g.err != nil {
+		if g.err != nil || g.rowRefusal != nil {
 			continue
 		}
 		// The enriched stream is keyed like the unified stream, so an

@@ -197,6 +197,30 @@ func TestOneHopWritesOrderEnrichedItself(t *testing.T) {
 			t.Errorf("dead letters %+v, want both records with the reason", f.dead.msgs)
 		}
 	})
+
+	// The move is in the stored state whatever becomes of the new row, so
+	// the old order must lose the row: otherwise it keeps it for good, as
+	// the dead-lettered records are never delivered again.
+	t.Run("a refused row of a moving update still forwards the old key's delete", func(t *testing.T) {
+		f := newOneHopFixture(t)
+		f.table.fail = func(o, _ string) error {
+			if o == "2" {
+				return &smithy.GenericAPIError{Code: "ValidationException", Message: "Item size has exceeded the maximum allowed size"}
+			}
+			return nil
+		}
+		o2 := s.order("insert", 2, "NEW")
+		move := withBefore(s.item("update", 2, 7, 3), map[string]any{"orderId": 1, "itemId": 7})
+		if resp := f.handle(t, event(o2, move)); len(resp.BatchItemFailures) != 0 {
+			t.Errorf("failures %v, want none: the records are set aside", seqs(resp))
+		}
+		if !slices.Contains(f.log.calls, "source stream") {
+			t.Errorf("calls %v: the old key's delete was not forwarded", f.log.calls)
+		}
+		if len(f.dead.msgs) != 2 || !strings.Contains(f.dead.msgs[0].Reason, "DynamoDB refused an OrderEnriched row of order 2") {
+			t.Errorf("dead letters %+v, want both records with the reason", f.dead.msgs)
+		}
+	})
 }
 
 func TestNewNeedsAnOutput(t *testing.T) {

@@ -49,7 +49,9 @@ import (
 
 // forward puts the old key's delete of every update that moved a row from
 // another order on the source stream, and fails the orders whose deletes
-// could not all be put.
+// could not all be put. An order whose new row DynamoDB refused is
+// forwarded too: its state was stored, so the move happened, and its
+// records are set aside for good afterwards.
 func (h *Handler) forward(ctx context.Context, groups []*group) {
 	if h.cfg.SourceStream == "" {
 		return // moves were dead-lettered by join
