@@ -50,9 +50,27 @@ func (nopStream) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ..
 	return &kinesis.PutRecordsOutput{FailedRecordCount: aws.Int32(0), Records: make([]kintypes.PutRecordsResultEntry, len(in.Records))}, nil
 }
 
+func (nopDB) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	return &dynamodb.PutItemOutput{}, nil
+}
+
+func (nopDB) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return &dynamodb.DeleteItemOutput{}, nil
+}
+
+// BenchmarkHandleCPU is the original shape (enrich publishes to the
+// enriched stream); BenchmarkHandleCPUOneHop the default one (enrich writes
+// OrderEnriched itself, one conditional write per row).
 func BenchmarkHandleCPU(b *testing.B) {
-	h, err := New(Config{StateTable: "EnrichState", OutputStream: "order-item-enriched", Logger: discardLogger()},
-		Deps{DB: nopDB{}, Stream: nopStream{}, Products: testProducts, DLQ: &fakeDLQ{}})
+	benchmarkHandleCPU(b, Config{StateTable: "EnrichState", OutputStream: "order-item-enriched", Logger: discardLogger()})
+}
+
+func BenchmarkHandleCPUOneHop(b *testing.B) {
+	benchmarkHandleCPU(b, Config{StateTable: "EnrichState", OutputTable: "OrderEnriched", Logger: discardLogger()})
+}
+
+func benchmarkHandleCPU(b *testing.B, cfg Config) {
+	h, err := New(cfg, Deps{DB: nopDB{}, Stream: nopStream{}, Table: nopDB{}, Products: testProducts, DLQ: &fakeDLQ{}})
 	if err != nil {
 		b.Fatal(err)
 	}

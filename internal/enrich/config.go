@@ -36,9 +36,12 @@ const (
 // as the source row exists, so the join stays exact at any age.
 const DefaultTombstoneRetention = 14 * 24 * time.Hour
 
-// DefaultConcurrency bounds the AWS calls one invocation has in flight.
-// The calls of a batch are few and large; 16 keeps the round trips of a
-// 500-record batch overlapping without tripping per-partition limits.
+// DefaultConcurrency bounds the join-state, stream and dead-letter calls
+// one invocation has in flight. The calls of a batch are few and large; 16
+// keeps the round trips of a 500-record batch overlapping without tripping
+// per-partition limits. The OrderEnriched writes, one small call per row,
+// run with the sink's writer and its bound (sink.DefaultConcurrency), as
+// in the sink.
 const DefaultConcurrency = 16
 
 // DefaultRetry is the policy of every AWS call: up to 8 attempts with
@@ -81,7 +84,9 @@ type Config struct {
 	DLQURL           string
 	// Source names this processor in dead-letter messages.
 	Source string
-	// Concurrency bounds AWS calls in flight; 0 means DefaultConcurrency.
+	// Concurrency bounds the join-state, stream and dead-letter calls in
+	// flight (not the OrderEnriched writes, see DefaultConcurrency); 0
+	// means DefaultConcurrency.
 	Concurrency int
 	// Retry is the backoff policy of every AWS call; DefaultRetry when
 	// none of its limits is set.

@@ -271,11 +271,14 @@ func (b *batch) deadLetterRefused() {
 		if !g.refused {
 			continue
 		}
-		what := "the join state"
-		if g.refusedRow {
-			what = "an OrderEnriched row"
+		reason := fmt.Sprintf("DynamoDB refused the join state of order %d: %v", g.orderID, g.err)
+		switch {
+		case g.refusedRow && sink.IsUnstorable(g.err):
+			// Checked before sending: never reached DynamoDB.
+			reason = fmt.Sprintf("an OrderEnriched row of order %d cannot be stored in DynamoDB: %v", g.orderID, g.err)
+		case g.refusedRow:
+			reason = fmt.Sprintf("DynamoDB refused an OrderEnriched row of order %d: %v", g.orderID, g.err)
 		}
-		reason := fmt.Sprintf("DynamoDB refused %s of order %d: %v", what, g.orderID, g.err)
 		for _, i := range g.recs {
 			if !dead[i] {
 				b.dead = append(b.dead, deadLetter{rec: i, reason: reason})

@@ -254,7 +254,7 @@ func (p *Partition) applyItem(dst []order.Enriched, c *order.Change, products re
 // shard. Positions are Kinesis eventIDs ("shardId-…:sequenceNumber"). A
 // shard is read in sequence-number order (iterators start AT or AFTER a
 // sequence number), so within a shard the larger number is the later
-// record; they are decimal strings without leading zeros, compared as
+// record; they are decimal strings (leading zeros ignored), compared as
 // numbers. Positions in different shards (the stream was resharded) or
 // unknown ones are not ordered: Ahead is false, and the change joins as it
 // always did.

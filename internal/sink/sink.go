@@ -88,16 +88,9 @@ func New(cfg Config, db DB, dead dlq.Sender) (*Handler, error) {
 	if cfg.TableName == "" {
 		return nil, fmt.Errorf("sink: table name is required (env %s)", EnvTableName)
 	}
-	if db == nil {
-		return nil, errors.New("sink: a DynamoDB client is required")
-	}
 	if cfg.Source == "" {
 		cfg.Source = DefaultSource
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	cfg.Retry = cfg.Retry.Or(DefaultRetry)
 	if cfg.DeadlineReserve <= 0 {
 		cfg.DeadlineReserve = DefaultDeadlineReserve
 	}
@@ -110,6 +103,7 @@ func New(cfg Config, db DB, dead dlq.Sender) (*Handler, error) {
 	if dead == nil {
 		dead = dlq.Log{Logger: cfg.Logger}
 	}
+	// The writer checks db and defaults Concurrency and Retry.
 	w, err := NewWriter(WriterConfig{TableName: cfg.TableName, Concurrency: cfg.Concurrency, Retry: cfg.Retry, Now: cfg.Now}, db)
 	if err != nil {
 		return nil, err
@@ -123,9 +117,7 @@ const maxFailureLogs = 10
 // group is the work for one key: the newest of its records in the batch.
 type group struct {
 	change
-	last    int // index of the record that supplied change
-	outcome Outcome
-	err     error
+	last int // index of the record that supplied change
 }
 
 // Handle writes a batch of enriched records. Within the batch, records for
@@ -185,16 +177,13 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	}
 	results := make([]Result, len(groups))
 	h.writer.writeAll(workCtx, changes, results, &retries)
-	for g, r := range results {
-		groups[g].outcome, groups[g].err = r.Outcome, r.Err
-	}
 
 	// Records DynamoDB itself rejected can never be written either.
-	for g := range groups {
-		if groups[g].outcome == Rejected {
+	for g, r := range results {
+		if r.Outcome == Rejected {
 			dead = append(dead, groups[g].last)
-			reason := groups[g].err.Error()
-			if !errors.Is(groups[g].err, errUnstorable) {
+			reason := r.Err.Error()
+			if !IsUnstorable(r.Err) {
 				reason = "rejected by DynamoDB: " + reason
 			}
 			reasons = append(reasons, reason)
@@ -206,8 +195,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	// and every dead letter that could not be delivered.
 	var stats struct{ written, stale, deleted, failed int }
 	failedGroup := make([]bool, len(groups))
-	for g := range groups {
-		switch groups[g].outcome {
+	for g, r := range results {
+		switch r.Outcome {
 		case Written:
 			stats.written++
 			if groups[g].delete {
@@ -222,7 +211,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			if stats.failed++; stats.failed <= maxFailureLogs {
 				h.logger.ErrorContext(ctx, "write failed; Lambda will retry the record",
 					"orderId", groups[g].key.orderID, "itemId", groups[g].key.itemID,
-					"sequenceNumber", recs[groups[g].last].Kinesis.SequenceNumber, "error", groups[g].err)
+					"sequenceNumber", recs[groups[g].last].Kinesis.SequenceNumber, "error", r.Err)
 			}
 		case Rejected:
 			if deadFailed[groups[g].last] {

@@ -11,12 +11,10 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -45,14 +43,8 @@ func newHandler(ctx context.Context, logger *slog.Logger) (*sink.Handler, error)
 		return nil, err
 	}
 	cfg.Logger = logger
-	// One connection per write in flight, kept between invocations; the
-	// SDK's default keeps only 10 idle per host and would reconnect (with
-	// a TLS handshake) for the rest of every batch.
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConns = 2 * sink.DefaultConcurrency
-		tr.MaxIdleConnsPerHost = 2 * sink.DefaultConcurrency
-	})
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
+	// Connections kept for every OrderEnriched write in flight.
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(sink.HTTPClient()))
 	if err != nil {
 		return nil, err
 	}
