@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -398,7 +397,7 @@ func scanKeys(ctx context.Context, ddb DynamoDB, table string, fn func([]Key) er
 		}
 		keys := make([]Key, len(page.Items))
 		for i, av := range page.Items {
-			if keys[i], err = keyOf(av); err != nil {
+			if keys[i].OrderID, keys[i].ItemID, err = sink.DecodeKey(av); err != nil {
 				return fmt.Errorf("%s holds an item that is not an enriched order-item: %w", table, err)
 			}
 		}
@@ -407,25 +406,6 @@ func scanKeys(ctx context.Context, ddb DynamoDB, table string, fn func([]Key) er
 		}
 	}
 	return nil
-}
-
-func keyOf(av map[string]types.AttributeValue) (Key, error) {
-	var k Key
-	for _, f := range []struct {
-		name string
-		dst  *int64
-	}{{sink.AttrOrderID, &k.OrderID}, {sink.AttrItemID, &k.ItemID}} {
-		n, ok := av[f.name].(*types.AttributeValueMemberN)
-		if !ok {
-			return k, fmt.Errorf("%s is not a number", f.name)
-		}
-		v, err := strconv.ParseInt(n.Value, 10, 64)
-		if err != nil {
-			return k, fmt.Errorf("%s %s: %w", f.name, n.Value, err)
-		}
-		*f.dst = v
-	}
-	return k, nil
 }
 
 // lookupOrders bounds the orderIds of one query.
