@@ -75,11 +75,8 @@ func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Repor
 	s := &sender{kin: kin, stream: stream, progress: progress}
 	items := map[Key]bool{}
 	for chunk := range slices.Chunk(res.Orders, repairOrders) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		in := "WHERE orderId IN (?" + strings.Repeat(",?", len(chunk)-1) + ") "
+		list, args := inList(chunk)
+		in := "WHERE orderId IN " + list + " "
 		n, err := s.table(ctx, snap, order.TableOrder, selectOrders+in+"ORDER BY orderId", args, orderColumns, nil)
 		res.OrderRecords += n
 		if err != nil {
@@ -107,4 +104,14 @@ func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Repor
 		res.ItemDeletes = append(res.ItemDeletes, k)
 	}
 	return res, s.flush(ctx)
+}
+
+// inList is the placeholder list "(?,?,...)" of a non-empty IN predicate
+// and its arguments, the ids.
+func inList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(?" + strings.Repeat(",?", len(ids)-1) + ")", args
 }

@@ -421,12 +421,9 @@ func notInSource(ctx context.Context, db *sql.DB, keys []Key) ([]Key, error) {
 	ids = slices.Compact(ids)
 	present := make(map[Key]bool, len(keys))
 	for chunk := range slices.Chunk(ids, lookupOrders) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
+		list, args := inList(chunk)
 		rows, err := db.QueryContext(ctx, "SELECT i.orderId, i.itemId FROM orders.order_item i "+
-			"JOIN orders.`order` o ON o.orderId = i.orderId WHERE i.orderId IN (?"+strings.Repeat(",?", len(chunk)-1)+")", args...)
+			"JOIN orders.`order` o ON o.orderId = i.orderId WHERE i.orderId IN "+list, args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up the table's keys in the source: %w", err)
 		}
