@@ -60,7 +60,7 @@ func (r Report) RepairOrders(drift bool) []int64 {
 //
 // drift also repairs rows whose only difference is catalogue drift: they
 // are re-enriched with today's catalogue.
-func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Report, drift bool, progress func(sent int)) (RepairResult, error) {
+func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Report, drift bool) (RepairResult, error) {
 	res := RepairResult{Orders: r.RepairOrders(drift)}
 	if len(res.Orders) == 0 {
 		return res, nil
@@ -72,7 +72,7 @@ func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Repor
 	defer snap.close(ctx)
 	res.Version = snap.stamp
 
-	s := &sender{kin: kin, stream: stream, progress: progress}
+	s := &sender{kin: kin, stream: stream}
 	items := map[Key]bool{}
 	for chunk := range slices.Chunk(res.Orders, repairOrders) {
 		list, args := inList(chunk)
