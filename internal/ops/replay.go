@@ -173,15 +173,20 @@ func (r *Replay) DeadLetters(ctx context.Context, client SQS, queueURL string) (
 				r.skip("message %s is not a dead letter (%v); left in the queue", aws.ToString(m.MessageId), err)
 				continue
 			}
+			// A dead letter holds one record, counted like the records of
+			// the other sources whether sent or skipped.
 			switch {
 			case msg.DataTruncated:
+				r.stats.Records++
 				r.skip("dead letter %s: the record (%d bytes) was too large to keep; read it from the stream (%s %s) or the archive",
 					aws.ToString(m.MessageId), msg.DataBytes, msg.ShardID, msg.SequenceNumber)
 				continue
 			case !r.fromStream(msg.EventSourceARN):
+				r.stats.Records++
 				r.skip("dead letter %s came from %s, not %s; left in the queue", aws.ToString(m.MessageId), msg.EventSourceARN, r.Stream)
 				continue
 			case !r.inRange(msg.ArrivalTime):
+				r.stats.Records++
 				r.stats.Skipped++
 				continue
 			}

@@ -115,7 +115,7 @@ func TestReplayDeadLetters(t *testing.T) {
 		if want := []string{"m0", "m3"}; !slices.Equal(q.deleted, want) {
 			t.Errorf("deleted %v, want %v", q.deleted, want)
 		}
-		if stats.Messages != 6 || stats.Sent != 2 || stats.Skipped != 4 || stats.Deleted != 2 || len(warnings) != 4 ||
+		if stats.Messages != 6 || stats.Records != 4 || stats.Sent != 2 || stats.Skipped != 4 || stats.Deleted != 2 || len(warnings) != 4 ||
 			!strings.Contains(warnings[3], "describes a batch Lambda gave up on (shardId-000000000001, from sequence number 4960) without its records") {
 			t.Errorf("stats %+v, warnings %q", stats, warnings)
 		}
