@@ -17,18 +17,6 @@ import (
 // resource pages, by stack name or nested stack ARN.
 type fakeResources map[string][][]cftypes.StackResourceSummary
 
-const fakeAccountStack = "arn:aws:cloudformation:eu-west-1:123456789012:stack/"
-
-func (f fakeResources) DescribeStacks(_ context.Context, in *cloudformation.DescribeStacksInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
-	name := aws.ToString(in.StackName)
-	if _, ok := f[name]; !ok {
-		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "Stack with id " + name + " does not exist", Fault: smithy.FaultClient}
-	}
-	return &cloudformation.DescribeStacksOutput{Stacks: []cftypes.Stack{{
-		StackName: &name, StackId: aws.String(fakeAccountStack + name + "/0a1b"), StackStatus: cftypes.StackStatusUpdateComplete,
-	}}}, nil
-}
-
 // ListStackResources serves the stack's pages, NextToken being the next
 // page's index.
 func (f fakeResources) ListStackResources(_ context.Context, in *cloudformation.ListStackResourcesInput, _ ...func(*cloudformation.Options)) (*cloudformation.ListStackResourcesOutput, error) {
@@ -54,16 +42,16 @@ func resource(typ, logicalID, physicalID string) cftypes.StackResourceSummary {
 	}
 }
 
-func useFakeResources(t *testing.T, fake fakeResources) {
+// useDeployment makes the commands see the stacks of d, every one
+// described without outputs.
+func useDeployment(t *testing.T, d fakeResources) {
 	t.Helper()
 	offlineAWS(t, "eu-west-1")
-	build := newAWSClients
-	t.Cleanup(func() { newAWSClients = build })
-	newAWSClients = func(cfg aws.Config) awsClients {
-		c := build(cfg)
-		c.CloudFormation, c.StackResources = fake, fake
-		return c
+	stacks := fakeStacks{}
+	for name := range d {
+		stacks[name] = nil
 	}
+	useFakeAWS(t, fakeAWS{stacks: stacks, resources: d})
 }
 
 // A deployment whose roles (a nested rotation stack's included, over two
@@ -96,7 +84,7 @@ func deployment() fakeResources {
 }
 
 func TestKeyUsersFindsEveryRoleNamedByTheKeyPolicy(t *testing.T) {
-	useFakeResources(t, deployment())
+	useDeployment(t, deployment())
 	code, stdout, stderr := etl("key-users")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
@@ -122,7 +110,7 @@ func TestKeyUsersListsARoleThePolicyDoesNotName(t *testing.T) {
 			pages[0][0].PhysicalResourceId = aws.String("UnifiedStream-SecretsManagerRDSMySQLRo-QwErTyUiOpAs")
 		}
 	}
-	useFakeResources(t, d)
+	useDeployment(t, d)
 	code, stdout, stderr := etl("key-users")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stdout:\n%s", code, stdout)
@@ -138,7 +126,7 @@ func TestKeyUsersListsARoleThePolicyDoesNotName(t *testing.T) {
 func TestKeyUsersNamesAMissingStack(t *testing.T) {
 	d := deployment()
 	delete(d, ops.ProcessStack)
-	useFakeResources(t, d)
+	useDeployment(t, d)
 	code, _, stderr := etl("key-users")
 	if code != 1 || !strings.Contains(stderr, "stack "+ops.ProcessStack+" does not exist") {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)

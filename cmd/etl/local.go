@@ -288,16 +288,17 @@ func printActivity(p *local.Pipeline, stdout io.Writer) {
 	if p.Config().Shape == local.ShapeOriginal {
 		sinkPart = fmt.Sprintf("sink: %d records in %d invocations (%s)", s.Records, s.Invocations, local.Millis(s.HandlerTime))
 	}
+	givenUp := len(p.Failures())
 	fmt.Fprintf(stdout, "enrich: %d records in %d invocations (%s in the handler); %s; %d retries, %d dead letters, %d batches given up.\n",
-		e.Records, e.Invocations, local.Millis(e.HandlerTime), sinkPart, e.Retries+s.Retries, len(p.DeadLetters()), len(p.Failures()))
+		e.Records, e.Invocations, local.Millis(e.HandlerTime), sinkPart, e.Retries+s.Retries, len(p.DeadLetters()), givenUp)
 	if rate := p.Config().FaultRate; rate > 0 {
 		f := p.FaultStats()
 		fmt.Fprintf(stdout, "Faults (--faults %g): %d of %d AWS calls of the handlers and the CDC writer: %d throttling, %d 5xx, %d timeouts before the request, %d responses lost after it was applied;\n  %d retried with the same request, %d not (yet); the CDC writer retried %d PutRecords calls, the pollers %d batches.\n",
 			rate, f.Total(), f.Calls, f.Injected[local.FaultThrottle], f.Injected[local.FaultServer], f.Injected[local.FaultTimeout], f.Injected[local.FaultLostResponse],
 			f.Retried, f.Total()-f.Retried, r.Retries, e.Retries+s.Retries)
 	}
-	if n := len(p.Failures()); n > 0 {
-		fmt.Fprintf(stdout, "The %d batches given up are in %s (replay them with etl replay --failures file://%s).\n", n, p.FailureDir(), p.FailureDir())
+	if givenUp > 0 {
+		fmt.Fprintf(stdout, "The %d batches given up are in %s (replay them with etl replay --failures file://%s).\n", givenUp, p.FailureDir(), p.FailureDir())
 	}
 }
 

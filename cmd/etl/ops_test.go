@@ -95,9 +95,7 @@ func TestOperatorCommandUsage(t *testing.T) {
 }
 
 func etl(args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut)
-	return code, out.String(), errOut.String()
+	return etlRun(context.Background(), args...)
 }
 
 // The deployed database as the fake stack describes it: a name the test
@@ -700,9 +698,16 @@ func writeTestPKI(t *testing.T, dir, name string) (caFile, otherCAFile string, s
 // fakeAWS holds what the commands read from CloudFormation, Secrets
 // Manager and S3.
 type fakeAWS struct {
-	stacks  fakeStacks
-	secrets fakeSecrets
-	objects fakeObjects
+	stacks    fakeStacks
+	resources fakeResources
+	secrets   fakeSecrets
+	objects   fakeObjects
+}
+
+// fakeCloudFormation describes stacks and lists their resources.
+type fakeCloudFormation struct {
+	fakeStacks
+	fakeResources
 }
 
 // useFakeAWS makes the commands call fake for CloudFormation, Secrets
@@ -715,6 +720,7 @@ func useFakeAWS(t *testing.T, fake fakeAWS) {
 	newAWSClients = func(cfg aws.Config) awsClients {
 		c := build(cfg)
 		c.CloudFormation, c.SecretsManager, c.S3, c.Objects = fake.stacks, fake.secrets, fake.objects, fake.objects
+		c.StackResources = fakeCloudFormation{fake.stacks, fake.resources}
 		return c
 	}
 }
@@ -724,6 +730,9 @@ func useFakeAWS(t *testing.T, fake fakeAWS) {
 // then load their configuration offline, for fakes to answer.
 func offlineAWS(t *testing.T, region string) {
 	t.Helper()
+	for _, v := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} {
+		t.Setenv(v, "")
+	}
 	t.Setenv("AWS_REGION", region)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDOFFLINETEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "offline-test")
@@ -735,6 +744,9 @@ func offlineAWS(t *testing.T, region string) {
 // fakeStacks maps a stack name to its outputs.
 type fakeStacks map[string]map[string]string
 
+// fakeAccountStack begins the ARNs of the fake stacks.
+const fakeAccountStack = "arn:aws:cloudformation:eu-west-1:123456789012:stack/"
+
 func (f fakeStacks) DescribeStacks(_ context.Context, in *cloudformation.DescribeStacksInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
 	name := aws.ToString(in.StackName)
 	outputs, ok := f[name]
@@ -742,7 +754,7 @@ func (f fakeStacks) DescribeStacks(_ context.Context, in *cloudformation.Describ
 		// What CloudFormation answers for a stack that does not exist.
 		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "Stack with id " + name + " does not exist", Fault: smithy.FaultClient}
 	}
-	s := cftypes.Stack{StackName: &name, StackStatus: cftypes.StackStatusUpdateComplete}
+	s := cftypes.Stack{StackName: &name, StackId: aws.String(fakeAccountStack + name + "/0a1b"), StackStatus: cftypes.StackStatusUpdateComplete}
 	for k, v := range outputs {
 		s.Outputs = append(s.Outputs, cftypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)})
 	}

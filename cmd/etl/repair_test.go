@@ -47,13 +47,7 @@ func startLocalWith(t *testing.T, cfg local.Config) *local.Pipeline {
 	if err := p.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_PROFILE": "", "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": "", "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_CONFIG_FILE": filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"),
-	} {
-		t.Setenv(k, v)
-	}
+	offlineAWS(t, local.Region)
 	for _, v := range localEnvironment(p.Endpoints()) {
 		t.Setenv(v.name, v.value)
 	}

@@ -222,7 +222,7 @@ func verifyOrRepair(ctx context.Context, name string, repair bool, args []string
 func sendRepair(ctx context.Context, stdout io.Writer, db *sql.DB, kin ops.Kinesis, stream string, report ops.Report, drift bool, limit int) error {
 	start := time.Now()
 	fmt.Fprintf(stdout, "\nRepairing through %s ...\n", stream)
-	res, err := ops.Repair(ctx, db, kin, stream, report, drift, nil)
+	res, err := ops.Repair(ctx, db, kin, stream, report, drift)
 	if err != nil {
 		return fmt.Errorf("repair: %w", err)
 	}

@@ -5,11 +5,6 @@
 // that the operator tool does not build the CDK in.
 package keyusers
 
-import (
-	"regexp"
-	"strings"
-)
-
 // PrefixLength is how much of a stack's name a role name pattern keeps.
 // CloudFormation names a role it creates without a RoleName
 // "<stack name>-<logical ID>-<random>", shortening long names to IAM's 64
@@ -31,18 +26,29 @@ func RoleNamePattern(stack string) string {
 // sensitively.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN
 func Matches(pattern, name string) bool {
-	var re strings.Builder
-	re.WriteString("^")
-	for _, r := range pattern {
-		switch r {
-		case '*':
-			re.WriteString(".*")
-		case '?':
-			re.WriteString(".")
+	p, n := []rune(pattern), []rune(name)
+	// Greedy matching that, on a mismatch, goes back to the last "*" and
+	// lets it take one more rune: a later "*" covers whatever an earlier
+	// one would, so only the last needs revisiting.
+	pi, ni := 0, 0
+	star, starN := -1, 0
+	for ni < len(n) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, starN = pi, ni
+			pi++
+		case pi < len(p) && (p[pi] == '?' || p[pi] == n[ni]):
+			pi++
+			ni++
+		case star >= 0:
+			starN++
+			pi, ni = star+1, starN
 		default:
-			re.WriteString(regexp.QuoteMeta(string(r)))
+			return false
 		}
 	}
-	re.WriteString("$")
-	return regexp.MustCompile(re.String()).MatchString(name)
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }

@@ -29,6 +29,14 @@ func TestMatchesAsArnLike(t *testing.T) {
 		{"etl-operator?", "etl-operators", true},
 		{"etl-operator?", "etl-operator", false},
 		{"a.b", "axb", false}, // no regular-expression meaning
+		// "*" gives back what it took when the rest does not match.
+		{"a*b", "a*xb", true},
+		{"*ab*ab", "xabyabab", true},
+		{"*ab*ab", "xabyaba", false},
+		{"a*?", "a", false},
+		{"a*?", "aé", true}, // "?" is one character, not one byte
+		{"**", "", true},
+		{"", "x", false},
 	} {
 		if got := Matches(c.pattern, c.name); got != c.want {
 			t.Errorf("Matches(%q, %q) = %v, want %v", c.pattern, c.name, got, c.want)

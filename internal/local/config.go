@@ -142,9 +142,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxRetryAttempts == 0 {
 		c.MaxRetryAttempts = poller.DefaultMaxRetryAttempts
 	}
-	if !(c.FaultRate >= 0 && c.FaultRate < 1) {
-		return c, fmt.Errorf("fault rate %v: want 0 <= rate < 1", c.FaultRate)
-	}
 	shape, err := ParseShape(string(c.Shape))
 	if err != nil {
 		return c, err

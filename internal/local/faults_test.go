@@ -3,8 +3,10 @@ package local
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -101,5 +103,18 @@ func TestFaultRateValidated(t *testing.T) {
 	}
 	if f, err := NewFaults(0, 0); err != nil || f.Wrap(http.DefaultTransport) != http.DefaultTransport {
 		t.Errorf("rate 0: %v, or the transport is wrapped", err)
+	}
+}
+
+// Start leaves the range check to NewFaults: a rate out of range (NaN and
+// negative ones included) still fails before anything starts.
+func TestStartRefusesAFaultRateOutOfRange(t *testing.T) {
+	for _, r := range []float64{-0.1, 1, math.NaN()} {
+		if p, err := Start(context.Background(), Config{FaultRate: r}); err == nil || !strings.Contains(err.Error(), "fault rate") {
+			if p != nil {
+				p.Close()
+			}
+			t.Errorf("rate %v: error %v, want the fault rate refused", r, err)
+		}
 	}
 }

@@ -81,7 +81,8 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger, deadLetters: &capture{log: cfg.Logger}, commits: newCommitLog(), readerFailed: make(chan struct{})}
-	if cfg.FaultRate > 0 {
+	if cfg.FaultRate != 0 {
+		// NewFaults refuses a rate out of range, NaN included.
 		if p.faults, err = NewFaults(cfg.FaultRate, cfg.FaultSeed); err != nil {
 			return nil, err
 		}

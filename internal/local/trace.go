@@ -193,15 +193,17 @@ func (d tracedTable) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInpu
 }
 
 func (d tracedTable) written(key map[string]ddbtypes.AttributeValue, version ddbtypes.AttributeValue, done string) {
-	n := func(av ddbtypes.AttributeValue) string {
-		if v, ok := av.(*ddbtypes.AttributeValueMemberN); ok {
-			return v.Value
-		}
-		return "?"
+	n, ok := version.(*ddbtypes.AttributeValueMemberN)
+	if !ok {
+		return
 	}
-	v, err := strconv.ParseInt(n(version), 10, 64)
+	v, err := strconv.ParseInt(n.Value, 10, 64)
 	if err != nil {
 		return
 	}
-	d.t.add(v, "", TraceStage{Stage: StageDynamoDB, Detail: fmt.Sprintf("order %s item %s %s", n(key[sink.AttrOrderID]), n(key[sink.AttrItemID]), done), At: time.Now()})
+	orderID, itemID, err := sink.DecodeKey(key)
+	if err != nil {
+		return
+	}
+	d.t.add(v, "", TraceStage{Stage: StageDynamoDB, Detail: fmt.Sprintf("order %d item %d %s", orderID, itemID, done), At: time.Now()})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
@@ -78,11 +79,11 @@ func CheckKeyUsers(ctx context.Context, cf StackResources, stacks ...string) (Ke
 // roleARNPrefix is the IAM role ARN prefix of the account and partition of
 // a stack ARN (arn:<partition>:cloudformation:<region>:<account>:stack/...).
 func roleARNPrefix(stackARN string) string {
-	parts := strings.SplitN(stackARN, ":", 6)
-	if len(parts) < 6 {
+	a, err := arn.Parse(stackARN)
+	if err != nil {
 		return "arn:aws:iam::<account>:role/"
 	}
-	return "arn:" + parts[1] + ":iam::" + parts[4] + ":role/"
+	return arn.ARN{Partition: a.Partition, Service: "iam", AccountID: a.AccountID, Resource: "role/"}.String()
 }
 
 // StackRoles lists the IAM roles of stack (a name or an ARN) and, through
@@ -119,7 +120,11 @@ func StackRoles(ctx context.Context, cf cloudformation.ListStackResourcesAPIClie
 // stackName is the name in a stack ARN (…:stack/<name>/<id>), or stack
 // itself when it is a name.
 func stackName(stack string) string {
-	if _, rest, ok := strings.Cut(stack, ":stack/"); ok {
+	a, err := arn.Parse(stack)
+	if err != nil {
+		return stack
+	}
+	if rest, ok := strings.CutPrefix(a.Resource, "stack/"); ok {
 		name, _, _ := strings.Cut(rest, "/")
 		return name
 	}

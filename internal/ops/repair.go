@@ -60,7 +60,7 @@ func (r Report) RepairOrders(drift bool) []int64 {
 //
 // drift also repairs rows whose only difference is catalogue drift: they
 // are re-enriched with today's catalogue.
-func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Report, drift bool, progress func(sent int)) (RepairResult, error) {
+func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Report, drift bool) (RepairResult, error) {
 	res := RepairResult{Orders: r.RepairOrders(drift)}
 	if len(res.Orders) == 0 {
 		return res, nil
@@ -72,14 +72,11 @@ func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Repor
 	defer snap.close(ctx)
 	res.Version = snap.stamp
 
-	s := &sender{kin: kin, stream: stream, progress: progress}
+	s := &sender{kin: kin, stream: stream}
 	items := map[Key]bool{}
 	for chunk := range slices.Chunk(res.Orders, repairOrders) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		in := "WHERE orderId IN (?" + strings.Repeat(",?", len(chunk)-1) + ") "
+		list, args := inList(chunk)
+		in := "WHERE orderId IN " + list + " "
 		n, err := s.table(ctx, snap, order.TableOrder, selectOrders+in+"ORDER BY orderId", args, orderColumns, nil)
 		res.OrderRecords += n
 		if err != nil {
@@ -107,4 +104,14 @@ func Repair(ctx context.Context, db *sql.DB, kin Kinesis, stream string, r Repor
 		res.ItemDeletes = append(res.ItemDeletes, k)
 	}
 	return res, s.flush(ctx)
+}
+
+// inList is the placeholder list "(?,?,...)" of a non-empty IN predicate
+// and its arguments, the ids.
+func inList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(?" + strings.Repeat(",?", len(ids)-1) + ")", args
 }

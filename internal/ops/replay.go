@@ -173,15 +173,20 @@ func (r *Replay) DeadLetters(ctx context.Context, client SQS, queueURL string) (
 				r.skip("message %s is not a dead letter (%v); left in the queue", aws.ToString(m.MessageId), err)
 				continue
 			}
+			// A dead letter holds one record, counted like the records of
+			// the other sources whether sent or skipped.
 			switch {
 			case msg.DataTruncated:
+				r.stats.Records++
 				r.skip("dead letter %s: the record (%d bytes) was too large to keep; read it from the stream (%s %s) or the archive",
 					aws.ToString(m.MessageId), msg.DataBytes, msg.ShardID, msg.SequenceNumber)
 				continue
 			case !r.fromStream(msg.EventSourceARN):
+				r.stats.Records++
 				r.skip("dead letter %s came from %s, not %s; left in the queue", aws.ToString(m.MessageId), msg.EventSourceARN, r.Stream)
 				continue
 			case !r.inRange(msg.ArrivalTime):
+				r.stats.Records++
 				r.stats.Skipped++
 				continue
 			}
@@ -306,26 +311,45 @@ func (r *Replay) Archive(ctx context.Context, client S3, uri string) (ReplayStat
 	if until.IsZero() {
 		until = time.Now()
 	}
-	store.filter = func(rel string) bool {
+	// Keys are yyyy/MM/dd/HH/... under the prefix and sort by hour, so
+	// the listing starts after the name of the first hour's folder (every
+	// key in it sorts after that name) and stops at the first key of an
+	// hour past Until.
+	first := r.Since.UTC().Truncate(time.Hour)
+	store.startAfter = first.Format(hourLayout)
+	listed, dated := 0, 0
+	store.filter = func(rel string) (keep, stop bool) {
+		listed++
 		parts := strings.Split(rel, "/")
 		if len(parts) < 5 {
-			return false
+			return false, false
 		}
-		hour, err := time.Parse("2006/01/02/15", strings.Join(parts[:4], "/"))
-		return err == nil && hour.Add(time.Hour).After(r.Since) && hour.Before(until)
+		hour, err := time.Parse(hourLayout, strings.Join(parts[:4], "/"))
+		if err != nil {
+			return false, false
+		}
+		dated++
+		if !hour.Before(until) {
+			return false, true
+		}
+		return !hour.Before(first), false
 	}
+	defer func() {
+		if listed > 0 && dated == 0 {
+			r.warn("none of the %d objects listed under %s lies in a yyyy/MM/dd/HH/ folder: is it the archive's raw/ prefix?", listed, uri)
+		}
+	}()
 	err = store.each(ctx, func(name string, body []byte) error {
 		r.stats.Objects++
+		var in io.Reader = bytes.NewReader(body)
 		if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
-			zr, err := gzip.NewReader(bytes.NewReader(body))
+			zr, err := gzip.NewReader(in)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			if body, err = io.ReadAll(zr); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
+			in = zr
 		}
-		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc := bufio.NewScanner(in)
 		sc.Buffer(nil, 2<<20) // a Kinesis record is at most 1 MiB (10 MiB on request); DMS's are far smaller
 		for sc.Scan() {
 			line := bytes.TrimSpace(sc.Bytes())
@@ -357,28 +381,26 @@ func (r *Replay) Archive(ctx context.Context, client S3, uri string) (ReplayStat
 // orderKey is the record's data.orderId as DMS writes a partition key: a
 // JSON number or string, as text.
 func orderKey(record []byte) (string, bool) {
+	// encoding/json matches the field name without regard to case, as
+	// DMS's column names may come.
 	var rec struct {
-		Data map[string]json.RawMessage `json:"data"`
+		Data struct {
+			OrderID json.RawMessage `json:"orderId"`
+		} `json:"data"`
 	}
-	if json.Unmarshal(record, &rec) != nil {
+	if json.Unmarshal(record, &rec) != nil || rec.Data.OrderID == nil {
 		return "", false
 	}
-	for name, v := range rec.Data {
-		if !strings.EqualFold(name, "orderId") {
-			continue
-		}
-		var s string
-		if json.Unmarshal(v, &s) == nil {
-			s = strings.TrimSpace(s)
-		} else {
-			s = string(v)
-		}
-		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
-			return "", false
-		}
-		return s, true
+	var s string
+	if json.Unmarshal(rec.Data.OrderID, &s) == nil {
+		s = strings.TrimSpace(s)
+	} else {
+		s = string(rec.Data.OrderID)
 	}
-	return "", false
+	if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // S3 is the part of the S3 client replay uses.
@@ -393,9 +415,13 @@ type store struct {
 	client         S3
 	bucket, prefix string // s3
 	dir            string // file
-	// filter, when not nil, keeps the objects whose key relative to the
-	// prefix (slash-separated) it accepts.
-	filter func(rel string) bool
+	// startAfter, when set, skips the keys relative to the prefix that
+	// sort at or before it: S3 starts listing after it.
+	startAfter string
+	// filter, when not nil, is shown every key relative to the prefix
+	// (slash-separated), in order, and says whether to read the object
+	// and whether to stop listing.
+	filter func(rel string) (keep, stop bool)
 }
 
 func openStore(client S3, uri string) (*store, error) {
@@ -421,7 +447,19 @@ func openStore(client S3, uri string) (*store, error) {
 	return nil, fmt.Errorf("%q: want s3://bucket/prefix or file:///dir", uri)
 }
 
-func (s *store) keep(rel string) bool { return s.filter == nil || s.filter(rel) }
+func (s *store) keep(rel string) (keep, stop bool) {
+	if s.startAfter != "" && rel <= s.startAfter {
+		return false, false
+	}
+	if s.filter == nil {
+		return true, false
+	}
+	return s.filter(rel)
+}
+
+// hourLayout is the archive's folder of an hour: Firehose's default
+// yyyy/MM/dd/HH/ prefix, UTC (docs/design.md §7.9).
+const hourLayout = "2006/01/02/15"
 
 func (s *store) each(ctx context.Context, fn func(name string, body []byte) error) error {
 	if s.bucket == "" {
@@ -432,7 +470,11 @@ func (s *store) each(ctx context.Context, fn func(name string, body []byte) erro
 			}
 			if d.Type().IsRegular() {
 				rel, _ := filepath.Rel(s.dir, p)
-				if s.keep(filepath.ToSlash(rel)) {
+				keep, stop := s.keep(filepath.ToSlash(rel))
+				if stop {
+					return fs.SkipAll
+				}
+				if keep {
 					names = append(names, p)
 				}
 			}
@@ -453,7 +495,14 @@ func (s *store) each(ctx context.Context, fn func(name string, body []byte) erro
 		}
 		return nil
 	}
-	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix)})
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix)}
+	if s.startAfter != "" {
+		// A general purpose bucket lists keys in UTF-8 binary order,
+		// starting after StartAfter, which need not be a key
+		// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html).
+		in.StartAfter = aws.String(path.Join(s.prefix, s.startAfter))
+	}
+	pages := s3.NewListObjectsV2Paginator(s.client, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
@@ -462,7 +511,14 @@ func (s *store) each(ctx context.Context, fn func(name string, body []byte) erro
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
 			rel := strings.TrimPrefix(strings.TrimPrefix(key, s.prefix), "/")
-			if strings.HasSuffix(key, "/") || !s.keep(rel) {
+			if strings.HasSuffix(key, "/") {
+				continue
+			}
+			keep, stop := s.keep(rel)
+			if stop {
+				return nil
+			}
+			if !keep {
 				continue
 			}
 			out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})

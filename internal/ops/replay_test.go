@@ -115,7 +115,7 @@ func TestReplayDeadLetters(t *testing.T) {
 		if want := []string{"m0", "m3"}; !slices.Equal(q.deleted, want) {
 			t.Errorf("deleted %v, want %v", q.deleted, want)
 		}
-		if stats.Messages != 6 || stats.Sent != 2 || stats.Skipped != 4 || stats.Deleted != 2 || len(warnings) != 4 ||
+		if stats.Messages != 6 || stats.Records != 4 || stats.Sent != 2 || stats.Skipped != 4 || stats.Deleted != 2 || len(warnings) != 4 ||
 			!strings.Contains(warnings[3], "describes a batch Lambda gave up on (shardId-000000000001, from sequence number 4960) without its records") {
 			t.Errorf("stats %+v, warnings %q", stats, warnings)
 		}
@@ -266,20 +266,27 @@ func TestReplayArchive(t *testing.T) {
 }
 
 // fakeBucket is an S3 bucket in memory whose listing pages hold two keys,
-// so the replay has to follow continuation tokens.
+// so the replay has to follow continuation tokens. It records the
+// StartAfter of every listing call.
 type fakeBucket struct {
-	bucket  string
-	objects map[string][]byte
-	gets    []string
+	bucket      string
+	objects     map[string][]byte
+	gets        []string
+	startAfters []string
 }
 
 func (b *fakeBucket) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
 	if aws.ToString(in.Bucket) != b.bucket {
 		return nil, errors.New("NoSuchBucket")
 	}
+	b.startAfters = append(b.startAfters, aws.ToString(in.StartAfter))
+	after := aws.ToString(in.StartAfter)
+	if in.ContinuationToken != nil {
+		after = *in.ContinuationToken
+	}
 	var keys []string
 	for k := range b.objects {
-		if strings.HasPrefix(k, aws.ToString(in.Prefix)) && k > aws.ToString(in.ContinuationToken) {
+		if strings.HasPrefix(k, aws.ToString(in.Prefix)) && k > after {
 			keys = append(keys, k)
 		}
 	}
@@ -313,6 +320,9 @@ func TestReplayFromS3(t *testing.T) {
 		"raw/2026/11/29/10/c.gz": testenv.Gzip(t, line(3)),
 		"raw/2026/11/29/11/d.gz": testenv.Gzip(t, line(4)),
 		"raw/2026/11/29/12/e.gz": testenv.Gzip(t, line(5)),
+		"raw/2026/11/29/13/f.gz": testenv.Gzip(t, line(6)),
+		"raw/2026/11/29/14/g.gz": testenv.Gzip(t, line(7)),
+		"raw/2026/11/29/15/h.gz": testenv.Gzip(t, line(8)),
 		"errors/x":               []byte("not an archive object"),
 	}}
 	kin := &fakeKinesis{}
@@ -327,6 +337,24 @@ func TestReplayFromS3(t *testing.T) {
 	if want := []string{"raw/2026/11/29/10/b.gz", "raw/2026/11/29/10/c.gz", "raw/2026/11/29/11/d.gz"}; !slices.Equal(b.gets, want) || stats.Objects != 3 {
 		t.Errorf("read %q (stats %+v), want only the hours in range: %q", b.gets, stats, want)
 	}
+	// The listing starts at 10:00's folder and stops at the first key of
+	// 12:00 (the second page of two keys), not at the bucket's end.
+	if want := []string{"raw/2026/11/29/10", "raw/2026/11/29/10"}; !slices.Equal(b.startAfters, want) {
+		t.Errorf("listed with StartAfter %q, want %q: one call a page, two pages", b.startAfters, want)
+	}
+
+	t.Run("a URI without hour folders under it is reported, not replayed as nothing", func(t *testing.T) {
+		var warnings []string
+		kin := &fakeKinesis{}
+		r := Replay{Kinesis: kin, Stream: streamARN, Since: r.Since, Until: r.Until, Warn: func(m string) { warnings = append(warnings, m) }}
+		stats, err := r.Archive(context.Background(), b, "s3://archive/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kin.put) != 0 || stats.Objects != 0 || len(warnings) != 1 || !strings.Contains(warnings[0], "yyyy/MM/dd/HH/") || !strings.Contains(warnings[0], "s3://archive/") {
+			t.Errorf("put %q, stats %+v, warnings %q; want one warning naming the URI and the folders", kin.put, stats, warnings)
+		}
+	})
 	if _, err := r.Archive(context.Background(), b, "s3:///raw/"); err == nil || !strings.Contains(err.Error(), "names no bucket") {
 		t.Errorf("error %v", err)
 	}

@@ -5,11 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -199,16 +199,20 @@ type VerifyProgress struct {
 	TableItems  int
 }
 
-// batchGetKeys is BatchGetItem's limit of keys per call; unprocessedRounds
-// bounds the calls for one chunk of keys that DynamoDB keeps answering in
-// part (a throttled table), with growing pauses between them.
-const (
-	batchGetKeys      = 100
-	unprocessedRounds = 30
-)
+// batchGetKeys is BatchGetItem's limit of keys per call.
+const batchGetKeys = 100
 
-// verifyRetry retries throttled reads and unprocessed keys.
-var verifyRetry = retry.Policy{MaxAttempts: 10, BaseDelay: 50 * time.Millisecond, MaxDelay: 5 * time.Second, AttemptTimeout: 30 * time.Second}
+// verifyRetry retries a chunk's BatchGetItem calls: throttled calls and
+// calls DynamoDB answered in part (errUnprocessed) share one budget of
+// attempts, with growing pauses between them, so a table that stays
+// throttled fails the read instead of holding it forever.
+var verifyRetry = retry.Policy{
+	MaxAttempts: 30, BaseDelay: 50 * time.Millisecond, MaxDelay: 5 * time.Second, AttemptTimeout: 30 * time.Second,
+	Retryable: func(err error) bool { return errors.Is(err, errUnprocessed) || retry.IsRetryable(err) },
+}
+
+// errUnprocessed marks a BatchGetItem answer that left keys unprocessed.
+var errUnprocessed = errors.New("keys unprocessed")
 
 // Verify compares OrderEnriched with the join of the source tables in two
 // passes whose memory is bounded by one range of orders (and one page of
@@ -320,46 +324,45 @@ func getItems(ctx context.Context, ddb DynamoDB, table string, want []order.Enri
 	chunks := make([][]sink.Item, (len(want)+batchGetKeys-1)/batchGetKeys)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	for c := range chunks {
+	c := 0
+	for part := range slices.Chunk(want, batchGetKeys) {
+		got := &chunks[c]
+		c++
+		keys := make([]map[string]types.AttributeValue, len(part))
+		for i, e := range part {
+			keys[i] = sink.Key(e.OrderID, e.ItemID)
+		}
 		g.Go(func() error {
-			part := want[c*batchGetKeys : min(len(want), (c+1)*batchGetKeys)]
-			keys := make([]map[string]types.AttributeValue, len(part))
-			for i, e := range part {
-				keys[i] = sink.Key(e.OrderID, e.ItemID)
-			}
-			for round := 1; len(keys) > 0; round++ {
-				var out *dynamodb.BatchGetItemOutput
-				err := verifyRetry.Do(ctx, func(ctx context.Context) error {
-					var err error
-					out, err = ddb.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-						table: {Keys: keys, ConsistentRead: aws.Bool(true)},
-					}})
-					return err
-				})
+			// Keys DynamoDB did not get to (throttling, size) come back as
+			// UnprocessedKeys: the next attempt asks for those only. A
+			// malformed item is not retried.
+			var bad error
+			err := verifyRetry.Do(ctx, func(ctx context.Context) error {
+				out, err := ddb.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+					table: {Keys: keys, ConsistentRead: aws.Bool(true)},
+				}})
 				if err != nil {
-					return fmt.Errorf("read %s: %w", table, err)
+					return err
 				}
 				for _, av := range out.Responses[table] {
 					it, err := sink.DecodeItem(av)
 					if err != nil {
-						return fmt.Errorf("%s holds an item that is not an enriched order-item: %w", table, err)
+						bad = fmt.Errorf("%s holds an item that is not an enriched order-item: %w", table, err)
+						return bad
 					}
-					chunks[c] = append(chunks[c], it)
+					*got = append(*got, it)
 				}
-				// Keys DynamoDB did not get to (throttling, size) come back
-				// as UnprocessedKeys: ask again after a pause.
 				keys = out.UnprocessedKeys[table].Keys
-				if len(keys) == 0 {
-					break
+				if len(keys) > 0 {
+					return fmt.Errorf("%w: %d of %d", errUnprocessed, len(keys), len(part))
 				}
-				if round == unprocessedRounds {
-					return fmt.Errorf("read %s: %d keys still unprocessed after %d calls; the table is throttled", table, len(keys), round)
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(verifyRetry.Backoff(round)):
-				}
+				return nil
+			})
+			if bad != nil {
+				return bad
+			}
+			if err != nil {
+				return fmt.Errorf("read %s: %w", table, err)
 			}
 			return nil
 		})
@@ -394,7 +397,7 @@ func scanKeys(ctx context.Context, ddb DynamoDB, table string, fn func([]Key) er
 		}
 		keys := make([]Key, len(page.Items))
 		for i, av := range page.Items {
-			if keys[i], err = keyOf(av); err != nil {
+			if keys[i].OrderID, keys[i].ItemID, err = sink.DecodeKey(av); err != nil {
 				return fmt.Errorf("%s holds an item that is not an enriched order-item: %w", table, err)
 			}
 		}
@@ -403,25 +406,6 @@ func scanKeys(ctx context.Context, ddb DynamoDB, table string, fn func([]Key) er
 		}
 	}
 	return nil
-}
-
-func keyOf(av map[string]types.AttributeValue) (Key, error) {
-	var k Key
-	for _, f := range []struct {
-		name string
-		dst  *int64
-	}{{sink.AttrOrderID, &k.OrderID}, {sink.AttrItemID, &k.ItemID}} {
-		n, ok := av[f.name].(*types.AttributeValueMemberN)
-		if !ok {
-			return k, fmt.Errorf("%s is not a number", f.name)
-		}
-		v, err := strconv.ParseInt(n.Value, 10, 64)
-		if err != nil {
-			return k, fmt.Errorf("%s %s: %w", f.name, n.Value, err)
-		}
-		*f.dst = v
-	}
-	return k, nil
 }
 
 // lookupOrders bounds the orderIds of one query.
@@ -437,12 +421,9 @@ func notInSource(ctx context.Context, db *sql.DB, keys []Key) ([]Key, error) {
 	ids = slices.Compact(ids)
 	present := make(map[Key]bool, len(keys))
 	for chunk := range slices.Chunk(ids, lookupOrders) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
+		list, args := inList(chunk)
 		rows, err := db.QueryContext(ctx, "SELECT i.orderId, i.itemId FROM orders.order_item i "+
-			"JOIN orders.`order` o ON o.orderId = i.orderId WHERE i.orderId IN (?"+strings.Repeat(",?", len(chunk)-1)+")", args...)
+			"JOIN orders.`order` o ON o.orderId = i.orderId WHERE i.orderId IN "+list, args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up the table's keys in the source: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -73,5 +74,29 @@ func TestGetItemsAsksAgainForUnprocessedKeys(t *testing.T) {
 	// 250 keys in chunks of 100, 100 and 50, each answered 40 at a time.
 	if table.maxKeys > batchGetKeys || !table.consistent || table.calls != 3+3+2 {
 		t.Errorf("%d calls, at most %d keys a call, consistent %v", table.calls, table.maxKeys, table.consistent)
+	}
+}
+
+// malformedTable answers every key with an item lacking its attributes.
+type malformedTable struct{ partialTable }
+
+func (m *malformedTable) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	return &dynamodb.BatchGetItemOutput{
+		Responses:       map[string][]map[string]types.AttributeValue{"T": {in.RequestItems["T"].Keys[0]}},
+		UnprocessedKeys: map[string]types.KeysAndAttributes{"T": {Keys: in.RequestItems["T"].Keys[1:]}},
+	}, nil
+}
+
+func TestGetItemsDoesNotRetryMalformedItems(t *testing.T) {
+	table := &malformedTable{}
+	_, err := getItems(context.Background(), table, "T", []order.Enriched{{OrderID: 1, ItemID: 1}, {OrderID: 1, ItemID: 2}})
+	if err == nil || !strings.Contains(err.Error(), "not an enriched order-item") {
+		t.Fatalf("err = %v, want the malformed item named", err)
+	}
+	if table.calls != 1 {
+		t.Errorf("%d calls, want 1: a malformed item is not retried", table.calls)
 	}
 }

@@ -54,6 +54,26 @@ func Key(orderID, itemID int64) map[string]types.AttributeValue {
 	}
 }
 
+// DecodeKey reads the key attributes of an item (or of a key) as Key
+// writes them. Each that is absent or not an integer Number reads as 0
+// and is named in the error.
+func DecodeKey(av map[string]types.AttributeValue) (orderID, itemID int64, err error) {
+	attr := func(name string) (int64, error) {
+		n, ok := av[name].(*types.AttributeValueMemberN)
+		if !ok {
+			return 0, fmt.Errorf("%s is not a number", name)
+		}
+		v, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s %s: %w", name, n.Value, err)
+		}
+		return v, nil
+	}
+	orderID, oerr := attr(AttrOrderID)
+	itemID, ierr := attr(AttrItemID)
+	return orderID, itemID, errors.Join(oerr, ierr)
+}
+
 // attributes encodes a change as an item. Amounts go from the decimal's
 // exact text to a Number; absent or null fields are left out.
 //

@@ -29,15 +29,11 @@ func Scan(ctx context.Context, db dynamodb.ScanAPIClient, table string, progress
 			progress(len(page.Items))
 		}
 	}
-	key := func(av map[string]types.AttributeValue, name string) int64 {
-		if n, ok := av[name].(*types.AttributeValueMemberN); ok {
-			v, _ := strconv.ParseInt(n.Value, 10, 64)
-			return v
-		}
-		return 0
-	}
+	// An item with a malformed key sorts as 0; ScanItems reports it.
 	slices.SortFunc(out, func(a, b map[string]types.AttributeValue) int {
-		return cmp.Or(cmp.Compare(key(a, AttrOrderID), key(b, AttrOrderID)), cmp.Compare(key(a, AttrItemID), key(b, AttrItemID)))
+		ao, ai, _ := DecodeKey(a)
+		bo, bi, _ := DecodeKey(b)
+		return cmp.Or(cmp.Compare(ao, bo), cmp.Compare(ai, bi))
 	})
 	return out, nil
 }

@@ -96,3 +96,17 @@ func TestScanItems(t *testing.T) {
 		}
 	})
 }
+
+func TestDecodeKey(t *testing.T) {
+	o, i, err := sink.DecodeKey(sink.Key(1001, 7))
+	if err != nil || o != 1001 || i != 7 {
+		t.Errorf("DecodeKey(Key(1001, 7)) = %d, %d, %v", o, i, err)
+	}
+	_, _, err = sink.DecodeKey(map[string]types.AttributeValue{
+		sink.AttrOrderID: &types.AttributeValueMemberS{Value: "1001"},
+		sink.AttrItemID:  &types.AttributeValueMemberN{Value: "1.5"},
+	})
+	if err == nil || !strings.Contains(err.Error(), sink.AttrOrderID+" is not a number") || !strings.Contains(err.Error(), sink.AttrItemID+" 1.5") {
+		t.Errorf("error %v, want both attributes named", err)
+	}
+}
