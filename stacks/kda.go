@@ -26,10 +26,13 @@ import (
 
 func init() {
 	processors[ProcessorKDASQL] = processorDef{
-		functions:   []string{FunctionPreprocess, FunctionKDAStart},
-		viaSink:     true,
-		create:      newKDAProcessor,
-		description: "KDA SQL application; AWS no longer creates new ones, synth warns",
+		functions: []string{FunctionPreprocess, FunctionKDAStart},
+		viaSink:   true,
+		// The application's streaming source reads the unified stream
+		// with GetRecords; it has no enhanced fan-out consumer.
+		pollsUnifiedStream: true,
+		create:             newKDAProcessor,
+		description:        "KDA SQL application; AWS no longer creates new ones, synth warns",
 	}
 }
 

@@ -195,7 +195,10 @@ type processorDef struct {
 	// viaSink is set for a processor that cannot write DynamoDB: it writes
 	// the enriched stream, and the sink writes OrderEnriched (two hops).
 	viaSink bool
-	create  func(awscdk.Stack, processorInputs) (processor, error)
+	// pollsUnifiedStream is set for a processor that reads the unified
+	// stream with GetRecords itself, whatever context key consumer says.
+	pollsUnifiedStream bool
+	create             func(awscdk.Stack, processorInputs) (processor, error)
 	// description says what the value deploys (README configuration
 	// table).
 	description string
@@ -236,10 +239,18 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc proc
 		cfg:       cfg,
 		topic:     props.AlarmTopic,
 		dmsAlarms: props.DMSAlarms,
-		streams:   []namedStream{{"OrderStream", props.OrderStream}},
 	}
+	// Whether something in the pipeline polls each stream (GetRecords),
+	// which decides what its missing iterator age means (addStream).
+	polling := cfg.Consumer == ConsumerPolling
+	// The unified stream: the processor's mapping, the processor's own
+	// reads, or the raw archive's Firehose, which polls its source.
+	m.streams = []namedStream{{name: "OrderStream", stream: props.OrderStream,
+		polled: polling || processors[cfg.Processor].pollsUnifiedStream || cfg.DataLake}}
 	if s.EnrichedStream != nil {
-		m.streams = append(m.streams, namedStream{"EnrichedStream", s.EnrichedStream})
+		// Only the sink reads the enriched stream; with enrichedStream=true
+		// and no sink, nothing in the pipeline does.
+		m.streams = append(m.streams, namedStream{name: "EnrichedStream", stream: s.EnrichedStream, polled: sink != nil && polling})
 	}
 	// The operations are those internal/sink and internal/enrich call.
 	orderEnriched := watchedTable{name: "OrderEnriched", table: s.OrderEnrichedTable,
