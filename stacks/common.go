@@ -53,15 +53,10 @@ func NewCommonStack(scope constructs.Construct, id string, props CommonStackProp
 	orderStream := newStream(stack, "OrderStream", cfg.UnifiedStream, cfg.StreamRetentionHours, key)
 	cdknag.NagSuppressions_AddResourceSuppressions(orderStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
 
-	awscdk.NewCfnOutput(stack, jsii.String("OrderStreamName"), &awscdk.CfnOutputProps{
-		Description: jsii.String("The unified order stream DMS writes change records to."),
-		Value:       orderStream.StreamName(),
-	})
-
 	alarmTopic := newAlarmTopic(stack, cfg)
-	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
-		Description: jsii.String("The topic every alarm of the pipeline notifies; subscribe to it (or set context alarmEmail)."),
-		Value:       alarmTopic.TopicArn(),
+	addOutputs(stack, []output{
+		{"OrderStreamName", "The unified order stream DMS writes change records to.", orderStream.StreamName()},
+		{"AlarmTopicArn", "The topic every alarm of the pipeline notifies; subscribe to it (or set context alarmEmail).", alarmTopic.TopicArn()},
 	})
 
 	return &CommonStack{Stack: stack, Key: key, OrderStream: orderStream, AlarmTopic: alarmTopic}

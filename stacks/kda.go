@@ -159,10 +159,7 @@ func newKDAProcessor(stack awscdk.Stack, in processorInputs) (processor, error) 
 		configured:  configured,
 		retention:   in.cfg.logRetention(),
 	})
-	awscdk.NewCfnOutput(stack, jsii.String("ApplicationName"), &awscdk.CfnOutputProps{
-		Description: jsii.String("The KDA SQL application (started by the deployment)."),
-		Value:       k.application.Ref(),
-	})
+	addOutputs(stack, []output{{"ApplicationName", "The KDA SQL application (started by the deployment).", k.application.Ref()}})
 	return k, nil
 }
 
