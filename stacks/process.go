@@ -109,7 +109,6 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	s.ReferenceBucket = reference.bucket
 	if def.viaSink || cfg.EnrichedStreamEnabled {
 		s.EnrichedStream = newStream(stack, "EnrichedStream", cfg.EnrichedStream, cfg.StreamRetentionHours, props.Key)
-		cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
 	}
 	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), withBilling(tableProps(props.Key,
 		&awsdynamodb.Attribute{Name: jsii.String("orderId"), Type: awsdynamodb.AttributeType_NUMBER},
@@ -351,13 +350,3 @@ func logAutoDeleteObjects(stack awscdk.Stack, retention awslogs.RetentionDays) {
 // autoDeleteObjectsProvider is the construct ID under which aws-cdk-lib
 // creates the autoDeleteObjects handler, once per stack.
 const autoDeleteObjectsProvider = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
-
-// customerKeyStream accepts the warning about a customer managed key on a
-// Kinesis stream.
-func customerKeyStream() *cdknag.NagPackSuppression {
-	return &cdknag.NagPackSuppression{
-		Id: jsii.String("AwsSolutions-KDS3"),
-		Reason: jsii.String("Deliberate: one customer managed key protects every store of the pipeline (docs/design.md §6), " +
-			"so its key policy and CloudTrail govern access to the change data; the per-request KMS cost is accepted."),
-	}
-}
