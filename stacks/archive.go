@@ -103,11 +103,9 @@ func newRawArchiveDestinationRole(scope constructs.Construct, p rawArchiveProps,
 		Resources: &[]*string{bucket.BucketArn(), bucket.ArnForObjects(jsii.String("*"))},
 	}))
 	destinationRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
-		Resources: &[]*string{p.key.KeyArn()},
-		Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": awscdk.Fn_Join(jsii.String(""), &[]*string{
-			jsii.String("s3."), stack.Region(), jsii.String(".amazonaws.com"),
-		})}},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources:  &[]*string{p.key.KeyArn()},
+		Conditions: viaService(stack, "s3"),
 	}))
 	logs.GrantWrite(destinationRole)
 	cdknag.NagSuppressions_AddResourceSuppressions(destinationRole, &[]*cdknag.NagPackSuppression{{

@@ -102,6 +102,16 @@ func sourceConditions(stack awscdk.Stack, service, resource string) *map[string]
 	}
 }
 
+// viaService is the condition that a KMS permission is used only through
+// the given service (its endpoint in the stack's region), on the caller's
+// behalf.
+// https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+func viaService(stack awscdk.Stack, service string) *map[string]any {
+	return &map[string]any{"StringEquals": map[string]any{
+		"kms:ViaService": awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(service + "."), stack.Region(), jsii.String(".amazonaws.com")}),
+	}}
+}
+
 // output is a stack output.
 type output struct {
 	id, description string
