@@ -224,11 +224,9 @@ func giveCDKFunctionsRetention(stack awscdk.Stack, retention awslogs.RetentionDa
 		if !strings.HasPrefix(*r.Node().Path(), *stack.Node().Path()+"/LogRetention") {
 			return
 		}
-		group := awslogs.NewLogGroup(stack, jsii.String("LogRetentionFunctionLogs"), &awslogs.LogGroupProps{
-			LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("/aws/lambda/"), r.Ref()}),
-			Retention:     retention,
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		})
+		logProps := logGroupProps(retention)
+		logProps.LogGroupName = awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("/aws/lambda/"), r.Ref()})
+		group := awslogs.NewLogGroup(stack, jsii.String("LogRetentionFunctionLogs"), logProps)
 		// Every LogRetention resource invokes the function, the database's
 		// log exports' too: none may run before its group exists.
 		forEachResource(stack, "Custom::LogRetention", func(lr awscdk.CfnResource) {
