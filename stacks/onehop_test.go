@@ -58,6 +58,19 @@ func TestDefaultShapeIsOneHop(t *testing.T) {
 	}
 }
 
+// The process stack's description names the enriched stream only where
+// the stack has one.
+func TestProcessStackDescriptionNamesTheEnrichedStreamOnlyWhenThereIsOne(t *testing.T) {
+	for v, want := range map[variant]bool{lambdaProcessor: false, customized: true} {
+		t.Run(string(v), func(t *testing.T) {
+			desc, _ := templateJSON(synth(t, v).template(stacks.ProcessStackName))["Description"].(string)
+			if got := strings.Contains(desc, "enriched stream"); got != want {
+				t.Errorf("description %q names the enriched stream: %v, want %v", desc, got, want)
+			}
+		})
+	}
+}
+
 // Enrich may make on OrderEnriched exactly the sink's calls, PutItem and
 // DeleteItem, and use the key that encrypts it; on its join state only
 // what it calls there; no other table.

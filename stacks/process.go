@@ -50,8 +50,9 @@ type ProcessStackProps struct {
 	DMSAlarms []awscloudwatch.IAlarm
 }
 
-// ProcessStack holds the processor between the two streams and the sink
-// into DynamoDB.
+// ProcessStack holds the processor between the unified stream and
+// OrderEnriched, with the enriched stream and the sink when the shape has
+// them (docs/design.md §1.1).
 type ProcessStack struct {
 	awscdk.Stack
 	// ReferenceBucket holds products.json.
@@ -107,7 +108,7 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	retention := cfg.logRetention()
 	reference := newReferenceData(stack, cfg, props.ReferenceDataDir, retention)
 	s.ReferenceBucket = reference.bucket
-	if def.viaSink || cfg.EnrichedStreamEnabled {
+	if cfg.hasEnrichedStream() {
 		s.EnrichedStream = newStream(stack, "EnrichedStream", cfg.EnrichedStream, cfg.StreamRetentionHours, props.Key)
 	}
 	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), withBilling(tableProps(props.Key,
@@ -141,6 +142,22 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	logAutoDeleteObjects(stack, retention)
 	s.addOutputs(reference.uri)
 	return s, nil
+}
+
+// hasEnrichedStream says whether the process stack has the enriched
+// stream: the two-hop shape's processor writes it, and enrichedStream=true
+// adds it to the one-hop shape.
+func (c Config) hasEnrichedStream() bool {
+	return processors[c.Processor].viaSink || c.EnrichedStreamEnabled
+}
+
+// processStackDescription says what the process stack holds for cfg.
+func processStackDescription(cfg Config) string {
+	stream := ""
+	if cfg.hasEnrichedStream() {
+		stream = ", enriched stream"
+	}
+	return "order enrichment (" + string(cfg.Processor) + " processor)" + stream + " and the OrderEnriched table"
 }
 
 func (s *ProcessStack) addOutputs(referenceURI *string) {
