@@ -38,7 +38,7 @@ func init() {
 	twoHopVariants = append(twoHopVariants, kdaProcessor)
 	expectedProcessOutputs[kdaProcessor] = []string{"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"}
 	expectedFunctions[kdaProcessor] = []string{"Sink", "Preprocess", "KdaStart"}
-	statefulCases = append(statefulCases, statefulCase{kdaProcessor, concat(processStateful, sinkPath, rawArchive, []string{"Application"})})
+	statefulCases = append(statefulCases, statefulCase{kdaProcessor, slices.Concat(processStateful, sinkPath, rawArchive, []string{"Application"})})
 	efoCases = append(efoCases, efoCase{kdaEFO, map[string]string{"Sink": "EnrichedStream"}})
 	// The application polls the unified stream itself; the sink reads the
 	// enriched stream as consumer says.
