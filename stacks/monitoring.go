@@ -426,7 +426,8 @@ func (pm *processMonitor) addReplication() {
 func (pm *processMonitor) addStream(s namedStream) {
 	set, d, th, sustained, latencyMinutes := pm.set, pm.d, pm.th, pm.sustained, pm.latencyMinutes
 	// GetRecords.IteratorAgeMilliseconds is reported for GetRecords calls
-	// only; enhanced fan-out reads (SubscribeToShard) do not report it.
+	// only; enhanced fan-out reads (SubscribeToShard) do not report it
+	// (docs/aws-facts.md §6).
 	// https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html
 	// A polling consumer (a Lambda mapping, KDA, Firehose) calls GetRecords
 	// on each shard about once a second, idle or not: there, no data means
