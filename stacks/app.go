@@ -61,7 +61,7 @@ func NewPipeline(scope constructs.Construct, cfg Config, in Inputs, env *awscdk.
 		return nil, err
 	}
 	process, err := NewProcessStack(scope, ProcessStackName, ProcessStackProps{
-		StackProps:       props(ProcessStackName, "order enrichment ("+string(cfg.Processor)+" processor), enriched stream and the OrderEnriched table"),
+		StackProps:       props(ProcessStackName, processStackDescription(cfg)),
 		Config:           cfg,
 		OrderStream:      common.OrderStream,
 		Key:              common.Key,

@@ -103,11 +103,9 @@ func newRawArchiveDestinationRole(scope constructs.Construct, p rawArchiveProps,
 		Resources: &[]*string{bucket.BucketArn(), bucket.ArnForObjects(jsii.String("*"))},
 	}))
 	destinationRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
-		Resources: &[]*string{p.key.KeyArn()},
-		Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": awscdk.Fn_Join(jsii.String(""), &[]*string{
-			jsii.String("s3."), stack.Region(), jsii.String(".amazonaws.com"),
-		})}},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources:  &[]*string{p.key.KeyArn()},
+		Conditions: viaService(stack, "s3"),
 	}))
 	logs.GrantWrite(destinationRole)
 	cdknag.NagSuppressions_AddResourceSuppressions(destinationRole, &[]*cdknag.NagPackSuppression{{
@@ -134,13 +132,11 @@ func fixRawArchiveDelivery(scope constructs.Construct, logs awslogs.LogGroup, de
 	// Firehose assumes its roles passing this account's ID as the external
 	// ID; the roles the construct creates require it.
 	// https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-s3
-	for _, c := range *delivery.Node().FindAll(constructs.ConstructOrder_PREORDER) {
-		if role, ok := c.(awsiam.CfnRole); ok {
-			role.AddPropertyOverride(jsii.String("AssumeRolePolicyDocument.Statement.0.Condition"), map[string]any{
-				"StringEquals": map[string]any{"sts:ExternalId": awscdk.Stack_Of(scope).Account()},
-			})
-		}
-	}
+	forEachResource(delivery, "AWS::IAM::Role", func(role awscdk.CfnResource) {
+		role.AddPropertyOverride(jsii.String("AssumeRolePolicyDocument.Statement.0.Condition"), map[string]any{
+			"StringEquals": map[string]any{"sts:ExternalId": awscdk.Stack_Of(scope).Account()},
+		})
+	})
 
 	// The construct adds a mapping of Firehose's IP ranges for its
 	// connections (used by VPC destinations), which this stream has none

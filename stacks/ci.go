@@ -211,17 +211,12 @@ func NewCIStack(scope constructs.Construct, id string, props CIStackProps) (*CIS
 		"GitHub Actions cdk deploy from the "+DeployEnvironment+" environment of "+cfg.Repository+": may assume the CDK bootstrap deploy, file-publishing and lookup roles.",
 		"deploy", "file-publishing", "lookup")
 
-	for _, o := range []struct {
-		id, variable, description string
-		value                     *string
-	}{
-		{"DiffRoleArn", "AWS_DIFF_ROLE_ARN", "pull-request diff role", s.DiffRole.RoleArn()},
-		{"DeployRoleArn", "AWS_DEPLOY_ROLE_ARN", "production deploy role", s.DeployRole.RoleArn()},
-	} {
-		awscdk.NewCfnOutput(stack, jsii.String(o.id), &awscdk.CfnOutputProps{
-			Description: jsii.String("The " + o.description + "; set it as the repository variable " + o.variable + "."),
-			Value:       o.value,
-		})
+	repositoryVariable := func(id, variable, description string, value *string) output {
+		return output{id, "The " + description + "; set it as the repository variable " + variable + ".", value}
 	}
+	addOutputs(stack, []output{
+		repositoryVariable("DiffRoleArn", "AWS_DIFF_ROLE_ARN", "pull-request diff role", s.DiffRole.RoleArn()),
+		repositoryVariable("DeployRoleArn", "AWS_DEPLOY_ROLE_ARN", "production deploy role", s.DeployRole.RoleArn()),
+	})
 	return s, nil
 }

@@ -150,6 +150,12 @@ func TestLoadConfigAcceptsEveryDocumentedForm(t *testing.T) {
 			func(c stacks.Config) bool {
 				return slices.Equal(c.KeyUsers, []string{"arn:aws-us-gov:iam::123456789012:user/oncall"})
 			}},
+		{"key users from cdk.json as a list with empty entries", map[string]any{"keyUsers": []any{"", " arn:aws:iam::123456789012:role/etl-ci ", "  "}},
+			func(c stacks.Config) bool {
+				return slices.Equal(c.KeyUsers, []string{"arn:aws:iam::123456789012:role/etl-ci"})
+			}},
+		{"no key users in an empty list", map[string]any{"keyUsers": []any{""}},
+			func(c stacks.Config) bool { return c.KeyUsers == nil }},
 		{"no key users", map[string]any{"keyUsers": ""},
 			func(c stacks.Config) bool { return c.KeyUsers == nil }},
 	}

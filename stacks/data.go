@@ -204,12 +204,11 @@ func giveCDKFunctionsRetention(stack awscdk.Stack, retention awslogs.RetentionDa
 			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 		})
 	}
-	for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
-		if r, ok := c.(awscdk.CfnResource); ok && *r.CfnResourceType() == "AWS::Lambda::Function" &&
-			strings.Contains(*r.Node().Path(), "VpcRestrictDefaultSGCustomResourceProvider") {
+	forEachResource(stack, "AWS::Lambda::Function", func(r awscdk.CfnResource) {
+		if strings.Contains(*r.Node().Path(), "VpcRestrictDefaultSGCustomResourceProvider") {
 			setRetention("VpcRestrictDefaultSGProviderLogRetention", r.Ref())
 		}
-	}
+	})
 	for _, rotation := range rotations {
 		// The rotation application (AWS::Serverless::Application) outputs
 		// its function's ARN, whose last field is the function's name.
@@ -221,23 +220,18 @@ func giveCDKFunctionsRetention(stack awscdk.Stack, retention awslogs.RetentionDa
 		setRetention(*rotation.Node().Id()+"LogRetention", awscdk.Fn_Select(jsii.Number(6), awscdk.Fn_Split(jsii.String(":"), arn, nil)))
 	}
 	// LogRetention's singleton function.
-	for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
-		r, ok := c.(awscdk.CfnResource)
-		if !ok || *r.CfnResourceType() != "AWS::Lambda::Function" || !strings.HasPrefix(*r.Node().Path(), *stack.Node().Path()+"/LogRetention") {
-			continue
+	forEachResource(stack, "AWS::Lambda::Function", func(r awscdk.CfnResource) {
+		if !strings.HasPrefix(*r.Node().Path(), *stack.Node().Path()+"/LogRetention") {
+			return
 		}
-		group := awslogs.NewLogGroup(stack, jsii.String("LogRetentionFunctionLogs"), &awslogs.LogGroupProps{
-			LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("/aws/lambda/"), r.Ref()}),
-			Retention:     retention,
-			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-		})
+		logProps := logGroupProps(retention)
+		logProps.LogGroupName = awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("/aws/lambda/"), r.Ref()})
+		group := awslogs.NewLogGroup(stack, jsii.String("LogRetentionFunctionLogs"), logProps)
 		// Every LogRetention resource invokes the function, the database's
 		// log exports' too: none may run before its group exists.
-		for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
-			if lr, ok := c.(awscdk.CfnResource); ok && *lr.CfnResourceType() == "Custom::LogRetention" {
-				lr.Node().AddDependency(group)
-			}
-		}
+		forEachResource(stack, "Custom::LogRetention", func(lr awscdk.CfnResource) {
+			lr.Node().AddDependency(group)
+		})
 		cdknag.NagSuppressions_AddResourceSuppressions(r.Node().Scope(), &[]*cdknag.NagPackSuppression{
 			{
 				Id:        jsii.String("AwsSolutions-IAM4"),
@@ -258,5 +252,5 @@ func giveCDKFunctionsRetention(stack awscdk.Stack, retention awslogs.RetentionDa
 				Reason: jsii.String("CDK's LogRetention function's runtime is chosen by aws-cdk-lib and moves forward with CDK upgrades."),
 			},
 		}, jsii.Bool(true))
-	}
+	})
 }

@@ -241,12 +241,9 @@ func grantSecretRead(grantee awsiam.IGrantable, secret awssecretsmanager.ISecret
 	if key == nil {
 		return
 	}
-	stack := awscdk.Stack_Of(secret)
 	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("kms:Decrypt"),
-		Resources: &[]*string{key.KeyArn()},
-		Conditions: &map[string]any{"StringEquals": map[string]any{
-			"kms:ViaService": awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("secretsmanager."), stack.Region(), jsii.String(".amazonaws.com")}),
-		}},
+		Actions:    jsii.Strings("kms:Decrypt"),
+		Resources:  &[]*string{key.KeyArn()},
+		Conditions: viaService(awscdk.Stack_Of(secret), "secretsmanager"),
 	}))
 }

@@ -26,10 +26,13 @@ import (
 
 func init() {
 	processors[ProcessorKDASQL] = processorDef{
-		functions:   []string{FunctionPreprocess, FunctionKDAStart},
-		viaSink:     true,
-		create:      newKDAProcessor,
-		description: "KDA SQL application; AWS no longer creates new ones, synth warns",
+		functions: []string{FunctionPreprocess, FunctionKDAStart},
+		viaSink:   true,
+		// The application's streaming source reads the unified stream
+		// with GetRecords; it has no enhanced fan-out consumer.
+		pollsUnifiedStream: true,
+		create:             newKDAProcessor,
+		description:        "KDA SQL application; AWS no longer creates new ones, synth warns",
 	}
 }
 
@@ -156,10 +159,7 @@ func newKDAProcessor(stack awscdk.Stack, in processorInputs) (processor, error) 
 		configured:  configured,
 		retention:   in.cfg.logRetention(),
 	})
-	awscdk.NewCfnOutput(stack, jsii.String("ApplicationName"), &awscdk.CfnOutputProps{
-		Description: jsii.String("The KDA SQL application (started by the deployment)."),
-		Value:       k.application.Ref(),
-	})
+	addOutputs(stack, []output{{"ApplicationName", "The KDA SQL application (started by the deployment).", k.application.Ref()}})
 	return k, nil
 }
 

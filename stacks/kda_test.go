@@ -38,15 +38,21 @@ func init() {
 	twoHopVariants = append(twoHopVariants, kdaProcessor)
 	expectedProcessOutputs[kdaProcessor] = []string{"EnrichedStreamName", "OrderEnrichedTableName", "ReferenceDataUri"}
 	expectedFunctions[kdaProcessor] = []string{"Sink", "Preprocess", "KdaStart"}
-	statefulCases = append(statefulCases, statefulCase{kdaProcessor, concat(processStateful, sinkPath, rawArchive, []string{"Application"})})
+	statefulCases = append(statefulCases, statefulCase{kdaProcessor, slices.Concat(processStateful, sinkPath, rawArchive, []string{"Application"})})
 	efoCases = append(efoCases, efoCase{kdaEFO, map[string]string{"Sink": "EnrichedStream"}})
+	// The application polls the unified stream itself; the sink reads the
+	// enriched stream as consumer says.
+	polledStreamCases = append(polledStreamCases,
+		polledStreamCase{kdaProcessor, map[string]bool{"OrderStream": true, "EnrichedStream": true}},
+		polledStreamCase{kdaEFO, map[string]bool{"OrderStream": true, "EnrichedStream": false}})
 	// The enriched stream of the two-hop shape; the default has none
 	// (TestDefaultShapeIsOneHop).
 	enrichedStreamCases = append(enrichedStreamCases, enrichedStreamCase{kdaProcessor, map[string]any{"ShardCount": 2}, map[string]any{"BillingMode": "PAY_PER_REQUEST"}})
 	processorAlarms[stacks.ProcessorKDASQL] = func(cfg stacks.Config) processorWatch {
 		age := float64(cfg.Alarms.IteratorAgeSeconds * 1000)
 		return processorWatch{
-			enrichedStream: true,
+			enrichedStream:     true,
+			pollsUnifiedStream: true,
 			functions: []alarmedFunction{
 				{"Sink", stacks.SinkTimeout.Seconds() * 1000, true},
 				{"Preprocess", stacks.PreprocessTimeout.Seconds() * 1000, false},

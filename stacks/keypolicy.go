@@ -106,7 +106,9 @@ func (p *parser) keyUsers(dst *[]string) {
 				p.fail(KeyKeyUsers, v, want)
 				return
 			}
-			items = append(items, strings.TrimSpace(s))
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
 		}
 	default:
 		p.fail(KeyKeyUsers, v, want)

@@ -1,6 +1,7 @@
 package stacks_test
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -142,17 +143,8 @@ func TestDatabaseSecretsUseThePipelineKeyDecryptedOnlyThroughSecretsManager(t *t
 				}
 			}
 			if !accessRole || len(readers) < 2 {
-				t.Errorf("secret readers %v, want DMS's secrets access role and the schema setup", keysOf(readers))
+				t.Errorf("secret readers %v, want DMS's secrets access role and the schema setup", slices.Sorted(maps.Keys(readers)))
 			}
 		})
 	}
-}
-
-func keysOf[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

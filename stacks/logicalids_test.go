@@ -45,11 +45,11 @@ var (
 func TestStatefulResourcesKeepTheirLogicalIDs(t *testing.T) {
 	cases := append([]statefulCase{
 		// One hop: no enriched stream and no sink (docs/design.md §1.1).
-		{lambdaProcessor, concat(processStateful, rawArchive, enrichStateful)},
+		{lambdaProcessor, slices.Concat(processStateful, rawArchive, enrichStateful)},
 		// dataLake=false and enrichedStream=true among other settings: no
 		// archive, the enriched stream (with its ID of the two-hop shape)
 		// and still no sink.
-		{customized, concat(processStateful, enrichStateful, []string{"EnrichedStreamDDC7F55D"})},
+		{customized, slices.Concat(processStateful, enrichStateful, []string{"EnrichedStreamDDC7F55D"})},
 	}, statefulCases...)
 	for _, c := range cases {
 		t.Run(string(c.v), func(t *testing.T) {
@@ -85,14 +85,6 @@ type statefulCase struct {
 // statefulCases are those of the variants other test files register
 // (kda_test.go).
 var statefulCases []statefulCase
-
-func concat(lists ...[]string) []string {
-	var out []string
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	return out
-}
 
 // statefulIDs lists a template's resources of a stateful type, as
 // "logicalID".

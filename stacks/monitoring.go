@@ -321,6 +321,10 @@ type processMonitoring struct {
 type namedStream struct {
 	name   string
 	stream awskinesis.IStream
+	// polled is set when something in the pipeline reads the stream with
+	// GetRecords (a polling event source mapping, Firehose, KDA), the
+	// only reads the stream's iterator age metric reports.
+	polled bool
 }
 
 type watchedFunction struct {
@@ -421,17 +425,29 @@ func (pm *processMonitor) addReplication() {
 // addStream watches a stream's consumers and throttling.
 func (pm *processMonitor) addStream(s namedStream) {
 	set, d, th, sustained, latencyMinutes := pm.set, pm.d, pm.th, pm.sustained, pm.latencyMinutes
+	// GetRecords.IteratorAgeMilliseconds is reported for GetRecords calls
+	// only; enhanced fan-out reads (SubscribeToShard) do not report it
+	// (docs/aws-facts.md §6).
+	// https://docs.aws.amazon.com/streams/latest/dev/monitoring-with-cloudwatch.html
+	// A polling consumer (a Lambda mapping, KDA, Firehose) calls GetRecords
+	// on each shard about once a second, idle or not: there, no data means
+	// nobody reads. A stream nothing in the pipeline polls reports nothing
+	// at all; its readers' lag is their own IteratorAge alarms'.
+	missing := awscloudwatch.TreatMissingData_BREACHING
+	stalled := ", or nothing has read the stream at all: the pipeline is falling behind or stopped"
+	if !s.polled {
+		missing = awscloudwatch.TreatMissingData_NOT_BREACHING
+		stalled = " (nothing in the pipeline polls the stream, so no data is not an alarm; the consuming functions' IteratorAge alarms watch their lag): the pipeline is falling behind"
+	}
 	age := set.add(alarmSpec{
 		id: s.name + "IteratorAgeAlarm",
-		description: fmt.Sprintf("A consumer of the %s stream has been reading records more than %d s old for %d minutes, or nothing has read the stream at all: the pipeline is falling behind or stopped. "+
+		description: fmt.Sprintf("A consumer of the %s stream has been reading records more than %d s old for %d minutes%s. "+
 			"Check the consuming function's Errors, Throttles and Duration (or the KDA application and the archive's delivery); if it is healthy but slow, add shards or raise parallelizationFactor. "+
-			"Records older than the stream's retention are lost.", s.name, th.IteratorAgeSeconds, latencyMinutes),
+			"Records older than the stream's retention are lost.", s.name, th.IteratorAgeSeconds, latencyMinutes, stalled),
 		metric:    s.stream.MetricGetRecordsIteratorAgeMilliseconds(metricOptions("Maximum", LatencyAlarmPeriod, "iterator age (max)")),
 		threshold: float64(th.IteratorAgeSeconds * 1000),
 		periods:   LatencyAlarmPeriods,
-		// Every consumer (Lambda, KDA, Firehose) polls each shard
-		// about once a second, idle or not; no data means nobody reads.
-		missing: awscloudwatch.TreatMissingData_BREACHING,
+		missing:   missing,
 	})
 	var throttled []awscloudwatch.IMetric
 	for _, t := range []struct {

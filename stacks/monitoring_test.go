@@ -113,9 +113,13 @@ type alarmedFunction struct {
 // processorWatch is what a processor adds to the process stack's alarms
 // and dashboard.
 type processorWatch struct {
-	// enrichedStream: the processor always has the enriched stream.
+	// enrichedStream: the processor always has the enriched stream, which
+	// its sink reads.
 	enrichedStream bool
-	functions      []alarmedFunction
+	// pollsUnifiedStream: the processor reads the unified stream with
+	// GetRecords itself, whatever the consumer setting.
+	pollsUnifiedStream bool
+	functions          []alarmedFunction
 	// alarms are its alarms besides those of its functions.
 	alarms []wantAlarm
 	// dashboardMetrics are metric names its dashboard section shows.
@@ -148,13 +152,27 @@ func expectedProcessAlarms(cfg stacks.Config) []wantAlarm {
 	// The shapes of docs/design.md §1.1: the enriched stream with KDA or
 	// enrichedStream=true, the sink with KDA only.
 	proc := processorAlarms[cfg.Processor](cfg)
-	streams := []string{"OrderStream"}
+	// A stream's GetRecords iterator age is reported only while something
+	// polls it: missing data breaches only then (polledStreamCases).
+	polling := cfg.Consumer == stacks.ConsumerPolling
+	streams := []struct {
+		name   string
+		polled bool
+	}{{"OrderStream", polling || cfg.DataLake || proc.pollsUnifiedStream}}
 	if proc.enrichedStream || cfg.EnrichedStreamEnabled {
-		streams = append(streams, "EnrichedStream")
+		// Only the sink reads it.
+		streams = append(streams, struct {
+			name   string
+			polled bool
+		}{"EnrichedStream", proc.enrichedStream && polling})
 	}
-	for _, s := range streams {
+	for _, st := range streams {
+		s, missing := st.name, "notBreaching"
+		if st.polled {
+			missing = "breaching"
+		}
 		want = append(want,
-			wantAlarm{s + "IteratorAgeAlarm", "AWS/Kinesis", []string{"GetRecords.IteratorAgeMilliseconds"}, "Maximum", age, 5, "breaching"},
+			wantAlarm{s + "IteratorAgeAlarm", "AWS/Kinesis", []string{"GetRecords.IteratorAgeMilliseconds"}, "Maximum", age, 5, missing},
 			wantAlarm{s + "WriteThrottledAlarm", "AWS/Kinesis", []string{"WriteProvisionedThroughputExceeded"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
 			wantAlarm{s + "ReadThrottledAlarm", "AWS/Kinesis", []string{"ReadProvisionedThroughputExceeded"}, "Sum", float64(a.Throttles), 3, "notBreaching"},
 		)
@@ -253,6 +271,49 @@ func TestProcessStackAlarmsWatchTheDesignMetricsWithTheConfiguredThresholds(t *t
 				t.Errorf("%d alarms %v, want %d", len(alarms), got, len(want))
 			}
 		})
+	}
+}
+
+// polledStreamCases say, per variant, whether missing data of each
+// stream's iterator age alarm breaches: only where something in the
+// pipeline polls the stream, as nothing else reports the metric; other
+// test files register theirs (kda_test.go).
+var polledStreamCases = []polledStreamCase{
+	// The enrich function's mapping polls the unified stream.
+	{lambdaProcessor, map[string]bool{"OrderStream": true}},
+	// consumer=efo and dataLake=false: enrich reads the unified stream
+	// through SubscribeToShard and no Firehose polls it; with
+	// enrichedStream=true and no sink, nothing reads the enriched stream.
+	{customized, map[string]bool{"OrderStream": false, "EnrichedStream": false}},
+}
+
+type polledStreamCase struct {
+	variant variant
+	polled  map[string]bool // by stream
+}
+
+func TestStreamIteratorAgeAlarmsBreachOnMissingDataOnlyWhereTheStreamIsPolled(t *testing.T) {
+	for _, c := range polledStreamCases {
+		alarms := alarmsOf(t, synth(t, c.variant).template(stacks.ProcessStackName))
+		for stream, polled := range c.polled {
+			t.Run(string(c.variant)+"/"+stream, func(t *testing.T) {
+				alarm, ok := alarms[stream+"IteratorAgeAlarm"]
+				if !ok {
+					t.Fatalf("no alarm %sIteratorAgeAlarm", stream)
+				}
+				p := props(alarm)
+				want, says := "notBreaching", "nothing in the pipeline polls the stream"
+				if polled {
+					want, says = "breaching", "or nothing has read the stream at all"
+				}
+				if p["TreatMissingData"] != want {
+					t.Errorf("missing data is %v, want %v", p["TreatMissingData"], want)
+				}
+				if d := flatten(t, p["AlarmDescription"]); !strings.Contains(d, says) {
+					t.Errorf("description %q does not say %q", d, says)
+				}
+			})
+		}
 	}
 }
 

@@ -59,17 +59,15 @@ func newNetwork(stack awscdk.Stack, cfg Config) *network {
 			Subnets:           n.isolated,
 			PrivateDnsEnabled: jsii.Bool(true),
 		})
-		n.endpoints = append(n.endpoints, ep)
-	}
-	n.secretsEndpoint = n.endpoints[0]
-	for i, svc := range interfaceEndpoints() {
 		// STS is where the DMS replication instance assumes this
 		// account's roles; whether it signs that call with the DMS
 		// service's own credentials (another account's principal) is not
 		// documented, so the STS endpoint checks only that the role
 		// assumed is this account's (docs/aws-facts.md §3).
-		restrictToAccount(stack, n.endpoints[i], svc.id != "StsEndpoint")
+		restrictToAccount(stack, ep, svc.id != "StsEndpoint")
+		n.endpoints = append(n.endpoints, ep)
 	}
+	n.secretsEndpoint = n.endpoints[0]
 	// The Secrets Manager rotation functions generate passwords with
 	// GetRandomPassword, which acts on no resource: it is allowed to this
 	// account's principals alone.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+
 	"github.com/unified-streaming-etl/etl/internal/enrich"
 	"github.com/unified-streaming-etl/etl/stacks"
 )
@@ -46,7 +48,7 @@ func TestDefaultShapeIsOneHop(t *testing.T) {
 			t.Errorf("a sink function %s in the one-hop shape", id)
 		}
 	}
-	if outputs := *tmpl.FindOutputs(strPtr("EnrichedStreamName"), nil); len(outputs) != 0 {
+	if outputs := *tmpl.FindOutputs(ptr("EnrichedStreamName"), nil); len(outputs) != 0 {
 		t.Error("an EnrichedStreamName output without an enriched stream")
 	}
 	env := functionEnvironment(t, tmpl, "Enrich")
@@ -55,6 +57,19 @@ func TestDefaultShapeIsOneHop(t *testing.T) {
 	}
 	if got := mustMarshal(t, env[enrich.EnvOutputTable]); got != mustMarshal(t, ref(orderEnrichedID)) {
 		t.Errorf("enrich's %s = %s, want the OrderEnriched table", enrich.EnvOutputTable, got)
+	}
+}
+
+// The process stack's description names the enriched stream only where
+// the stack has one.
+func TestProcessStackDescriptionNamesTheEnrichedStreamOnlyWhenThereIsOne(t *testing.T) {
+	for v, want := range map[variant]bool{lambdaProcessor: false, customized: true} {
+		t.Run(string(v), func(t *testing.T) {
+			desc, _ := templateJSON(synth(t, v).template(stacks.ProcessStackName))["Description"].(string)
+			if got := strings.Contains(desc, "enriched stream"); got != want {
+				t.Errorf("description %q names the enriched stream: %v, want %v", desc, got, want)
+			}
+		})
 	}
 }
 
@@ -100,7 +115,7 @@ func TestEnrichedStreamOptionPublishesEveryChange(t *testing.T) {
 	if !allows(t, policyOf(t, tmpl, "Enrich"), "kinesis:PutRecords", id) {
 		t.Error("enrich may not put records on the enriched stream")
 	}
-	if outputs := *tmpl.FindOutputs(strPtr("EnrichedStreamName"), nil); len(outputs) != 1 {
+	if outputs := *tmpl.FindOutputs(ptr("EnrichedStreamName"), nil); len(outputs) != 1 {
 		t.Error("no EnrichedStreamName output")
 	}
 	for fn := range goFunctions(tmpl) {
@@ -186,11 +201,10 @@ func TestLoadConfigRejectsBadShapeSettings(t *testing.T) {
 
 // functionEnvironment returns the environment variables of the function
 // whose logical ID starts with name.
-func functionEnvironment(t *testing.T, tmpl interface {
-	ToJSON() *map[string]interface{}
-}, name string) map[string]any {
+func functionEnvironment(t *testing.T, tmpl assertions.Template, name string) map[string]any {
 	t.Helper()
-	for id, r := range templateResources(tmpl) {
+	resources, _ := templateJSON(tmpl)["Resources"].(map[string]any)
+	for id, r := range resources {
 		res := r.(map[string]any)
 		if res["Type"] != "AWS::Lambda::Function" || !strings.HasPrefix(id, name) {
 			continue
@@ -202,15 +216,6 @@ func functionEnvironment(t *testing.T, tmpl interface {
 	t.Fatalf("no function %s", name)
 	return nil
 }
-
-func templateResources(tmpl interface {
-	ToJSON() *map[string]interface{}
-}) map[string]any {
-	r, _ := (*tmpl.ToJSON())["Resources"].(map[string]any)
-	return r
-}
-
-func strPtr(s string) *string { return &s }
 
 // The enrich mapping, on the stream or on its consumer, starts invoking
 // the function only once products.json is deployed: the function cannot

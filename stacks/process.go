@@ -50,8 +50,9 @@ type ProcessStackProps struct {
 	DMSAlarms []awscloudwatch.IAlarm
 }
 
-// ProcessStack holds the processor between the two streams and the sink
-// into DynamoDB.
+// ProcessStack holds the processor between the unified stream and
+// OrderEnriched, with the enriched stream and the sink when the shape has
+// them (docs/design.md §1.1).
 type ProcessStack struct {
 	awscdk.Stack
 	// ReferenceBucket holds products.json.
@@ -107,9 +108,8 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	retention := cfg.logRetention()
 	reference := newReferenceData(stack, cfg, props.ReferenceDataDir, retention)
 	s.ReferenceBucket = reference.bucket
-	if def.viaSink || cfg.EnrichedStreamEnabled {
+	if cfg.hasEnrichedStream() {
 		s.EnrichedStream = newStream(stack, "EnrichedStream", cfg.EnrichedStream, cfg.StreamRetentionHours, props.Key)
-		cdknag.NagSuppressions_AddResourceSuppressions(s.EnrichedStream, &[]*cdknag.NagPackSuppression{customerKeyStream()}, nil)
 	}
 	s.OrderEnrichedTable = awsdynamodb.NewTable(stack, jsii.String("OrderEnriched"), withBilling(tableProps(props.Key,
 		&awsdynamodb.Attribute{Name: jsii.String("orderId"), Type: awsdynamodb.AttributeType_NUMBER},
@@ -142,6 +142,22 @@ func NewProcessStack(scope constructs.Construct, id string, props ProcessStackPr
 	logAutoDeleteObjects(stack, retention)
 	s.addOutputs(reference.uri)
 	return s, nil
+}
+
+// hasEnrichedStream says whether the process stack has the enriched
+// stream: the two-hop shape's processor writes it, and enrichedStream=true
+// adds it to the one-hop shape.
+func (c Config) hasEnrichedStream() bool {
+	return processors[c.Processor].viaSink || c.EnrichedStreamEnabled
+}
+
+// processStackDescription says what the process stack holds for cfg.
+func processStackDescription(cfg Config) string {
+	stream := ""
+	if cfg.hasEnrichedStream() {
+		stream = ", enriched stream"
+	}
+	return "order enrichment (" + string(cfg.Processor) + " processor)" + stream + " and the OrderEnriched table"
 }
 
 func (s *ProcessStack) addOutputs(referenceURI *string) {
@@ -195,7 +211,10 @@ type processorDef struct {
 	// viaSink is set for a processor that cannot write DynamoDB: it writes
 	// the enriched stream, and the sink writes OrderEnriched (two hops).
 	viaSink bool
-	create  func(awscdk.Stack, processorInputs) (processor, error)
+	// pollsUnifiedStream is set for a processor that reads the unified
+	// stream with GetRecords itself, whatever context key consumer says.
+	pollsUnifiedStream bool
+	create             func(awscdk.Stack, processorInputs) (processor, error)
 	// description says what the value deploys (README configuration
 	// table).
 	description string
@@ -236,10 +255,18 @@ func (s *ProcessStack) monitoring(props ProcessStackProps, cfg Config, proc proc
 		cfg:       cfg,
 		topic:     props.AlarmTopic,
 		dmsAlarms: props.DMSAlarms,
-		streams:   []namedStream{{"OrderStream", props.OrderStream}},
 	}
+	// Whether something in the pipeline polls each stream (GetRecords),
+	// which decides what its missing iterator age means (addStream).
+	polling := cfg.Consumer == ConsumerPolling
+	// The unified stream: the processor's mapping, the processor's own
+	// reads, or the raw archive's Firehose, which polls its source.
+	m.streams = []namedStream{{name: "OrderStream", stream: props.OrderStream,
+		polled: polling || processors[cfg.Processor].pollsUnifiedStream || cfg.DataLake}}
 	if s.EnrichedStream != nil {
-		m.streams = append(m.streams, namedStream{"EnrichedStream", s.EnrichedStream})
+		// Only the sink reads the enriched stream; with enrichedStream=true
+		// and no sink, nothing in the pipeline does.
+		m.streams = append(m.streams, namedStream{name: "EnrichedStream", stream: s.EnrichedStream, polled: sink != nil && polling})
 	}
 	// The operations are those internal/sink and internal/enrich call.
 	orderEnriched := watchedTable{name: "OrderEnriched", table: s.OrderEnrichedTable,
@@ -340,13 +367,3 @@ func logAutoDeleteObjects(stack awscdk.Stack, retention awslogs.RetentionDays) {
 // autoDeleteObjectsProvider is the construct ID under which aws-cdk-lib
 // creates the autoDeleteObjects handler, once per stack.
 const autoDeleteObjectsProvider = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
-
-// customerKeyStream accepts the warning about a customer managed key on a
-// Kinesis stream.
-func customerKeyStream() *cdknag.NagPackSuppression {
-	return &cdknag.NagPackSuppression{
-		Id: jsii.String("AwsSolutions-KDS3"),
-		Reason: jsii.String("Deliberate: one customer managed key protects every store of the pipeline (docs/design.md §6), " +
-			"so its key policy and CloudTrail govern access to the change data; the per-request KMS cost is accepted."),
-	}
-}

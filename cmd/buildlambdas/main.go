@@ -40,7 +40,7 @@ func run(ctx context.Context, module, out string, names []string) error {
 			return err
 		}
 		if len(names) == 0 {
-			return fmt.Errorf("no functions under %s/%s", module, lambdabuild.FunctionsDir)
+			return fmt.Errorf("no functions under %[1]s/%[2]s or %[1]s/*/%[2]s", module, lambdabuild.FunctionsDir)
 		}
 	}
 	results, err := lambdabuild.Builder{ModuleDir: module, OutDir: out}.Build(ctx, names...)
