@@ -372,7 +372,7 @@ func TestStacksDeclareTheOutputsRead(t *testing.T) {
 	for file, decls := range map[string][]*regexp.Regexp{
 		"data.go":    {output(OutputDatabaseEndpoint), output(OutputDatabaseSecretArn), output(OutputReplicationSecretArn)},
 		"process.go": {output(OutputTableName), output(OutputReferenceDataURI), output(OutputFailureBucketName)},
-		"common.go":  {regexp.MustCompile(`NewCfnOutput\(stack, jsii\.String\("` + OutputOrderStreamName + `"\)`)},
+		"common.go":  {output(OutputOrderStreamName)},
 		"defaults.go": {
 			regexp.MustCompile(`CommonStackName\s*=\s*"` + CommonStack + `"`),
 			regexp.MustCompile(`DataStackName\s*=\s*"` + DataStack + `"`),
